@@ -1,0 +1,174 @@
+//! Named flow architectures (the `--flow` choices of the CLI and the page): a [`FlowSpec`]
+//! expands into a full [`FlowConfig`].
+
+use serde::{Deserialize, Serialize};
+
+use super::actnorm::ActNormConfig;
+use super::autoregressive::{AutoregressiveConfig, Direction};
+use super::base::{BaseConfig, DiagGaussianConfig};
+use super::coupling::{CouplingConfig, alternating_mask};
+use super::linear::LuLinearConfig;
+use super::permutation::PermutationConfig;
+use super::planar::PlanarConfig;
+use super::radial::RadialConfig;
+use super::spline::SplineCouplingConfig;
+use super::{FlowConfig, LayerConfig};
+
+/// The flow families a user can pick by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowKind {
+    Planar,
+    Radial,
+    Realnvp,
+    Nice,
+    Maf,
+    Iaf,
+    Nsf,
+}
+
+impl FlowKind {
+    pub const ALL: [FlowKind; 7] = [
+        Self::Planar,
+        Self::Radial,
+        Self::Realnvp,
+        Self::Nice,
+        Self::Maf,
+        Self::Iaf,
+        Self::Nsf,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Planar => "planar",
+            Self::Radial => "radial",
+            Self::Realnvp => "realnvp",
+            Self::Nice => "nice",
+            Self::Maf => "maf",
+            Self::Iaf => "iaf",
+            Self::Nsf => "nsf",
+        }
+    }
+
+    /// Default number of layers for this family (planar/radial need many thin layers).
+    pub fn default_layers(self) -> usize {
+        match self {
+            Self::Planar | Self::Radial => 16,
+            _ => 8,
+        }
+    }
+}
+
+impl std::fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for FlowKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown flow '{s}': expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// A named architecture with its sizes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlowSpec {
+    pub kind: FlowKind,
+    pub dim: usize,
+    /// Number of flow layers (couplings, autoregressive layers, planar/radial maps).
+    pub layers: usize,
+    /// Width of the conditioner networks.
+    pub hidden: usize,
+    /// Spline bins (nsf).
+    pub bins: usize,
+    /// Spline interval half-width (nsf).
+    pub tail_bound: f32,
+    /// Start with a data-initialised ActNorm (standardises the data).
+    pub actnorm: bool,
+}
+
+impl FlowSpec {
+    pub fn new(kind: FlowKind, dim: usize) -> Self {
+        Self {
+            kind,
+            dim,
+            layers: kind.default_layers(),
+            hidden: 64,
+            bins: 8,
+            tail_bound: 4.0,
+            actnorm: true,
+        }
+    }
+
+    pub fn with_layers(mut self, layers: usize) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    pub fn with_hidden(mut self, hidden: usize) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// The full layer list.
+    pub fn config(&self) -> FlowConfig {
+        let d = self.dim;
+        let h = self.hidden;
+        let mut layers = Vec::new();
+        if self.actnorm {
+            layers.push(LayerConfig::ActNorm(ActNormConfig::new(d)));
+        }
+        let mut base = BaseConfig::StandardNormal { dim: d };
+        for i in 0..self.layers {
+            match self.kind {
+                FlowKind::Planar => layers.push(LayerConfig::Planar(PlanarConfig::new(d))),
+                FlowKind::Radial => layers.push(LayerConfig::Radial(RadialConfig::new(d))),
+                FlowKind::Realnvp | FlowKind::Nice => {
+                    layers.push(LayerConfig::Coupling(
+                        CouplingConfig::new(alternating_mask(d, i))
+                            .with_hidden(h)
+                            .with_additive(self.kind == FlowKind::Nice),
+                    ));
+                }
+                FlowKind::Maf | FlowKind::Iaf => {
+                    let direction = if self.kind == FlowKind::Maf {
+                        Direction::Maf
+                    } else {
+                        Direction::Iaf
+                    };
+                    layers.push(LayerConfig::Autoregressive(
+                        AutoregressiveConfig::new(d, direction).with_hidden(h),
+                    ));
+                    layers.push(LayerConfig::Permutation(PermutationConfig::reverse(d)));
+                }
+                FlowKind::Nsf => {
+                    layers.push(LayerConfig::Spline(
+                        SplineCouplingConfig::new(alternating_mask(d, i))
+                            .with_hidden(h)
+                            .with_bins(self.bins)
+                            .with_tail_bound(self.tail_bound),
+                    ));
+                    layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+                }
+            }
+        }
+        match self.kind {
+            // Rezende & Mohamed's flows have few parameters; a learnable Gaussian base helps.
+            FlowKind::Planar | FlowKind::Radial => {
+                base = BaseConfig::DiagGaussian(DiagGaussianConfig::new(d));
+            }
+            // NICE's final diagonal scaling layer.
+            FlowKind::Nice => layers.push(LayerConfig::ActNorm(ActNormConfig::new(d))),
+            _ => {}
+        }
+        FlowConfig { layers, base }
+    }
+}

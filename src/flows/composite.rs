@@ -1,0 +1,160 @@
+//! The composite flow: a list of layers applied data → noise, and a base distribution
+//! (nflows' `CompositeTransform` + `Flow`).
+//!
+//! `f = f_K ∘ … ∘ f_1`, `log p(x) = log p_base(f(x)) + Σ_k log|det J_{f_k}(z_{k−1})|`;
+//! sampling runs the inverses in reverse order from base noise and reports
+//! `log q(x) = log p_base(z) − Σ_k log|det J_{f_k⁻¹}|`.
+//!
+//! # Shapes
+//! data and noise `[batch, D]`; log-densities and log-dets `[batch]`.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
+use crate::rng::Rng;
+
+/// The whole architecture of a flow: rebuilds it exactly (weights aside).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlowConfig {
+    /// Layers in data → noise order.
+    pub layers: Vec<LayerConfig>,
+    pub base: BaseConfig,
+}
+
+impl FlowConfig {
+    pub fn dim(&self) -> usize {
+        self.base.dim()
+    }
+
+    /// Checks that every layer acts on the base's dimension.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = self.dim();
+        if d == 0 {
+            return Err("flow dimension is 0".into());
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            if layer.dim() != d {
+                return Err(format!(
+                    "layer {i} ({}) acts on dimension {} but the base has dimension {d}",
+                    layer.name(),
+                    layer.dim()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn init(&self, device: &Device) -> Flow {
+        Flow {
+            layers: self.layers.iter().map(|l| l.init(device)).collect(),
+            base: self.base.init(device),
+            config: self.clone(),
+        }
+    }
+}
+
+/// One point of a trajectory through the flow: the batch after a layer and that layer's log-det.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub z: Tensor<2>,
+    pub logdet: Tensor<1>,
+}
+
+/// A normalizing flow.
+#[derive(Module, Debug)]
+pub struct Flow {
+    pub layers: Vec<Layer>,
+    pub base: Base,
+    #[module(skip)]
+    pub config: FlowConfig,
+}
+
+impl Flow {
+    pub fn config(&self) -> &FlowConfig {
+        &self.config
+    }
+
+    pub fn dim(&self) -> usize {
+        self.config.dim()
+    }
+
+    /// `x → (z = f(x), Σ_k log|det J_k|)`.
+    pub fn transform_to_noise(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let ld = zeros_like_batch(&x);
+        self.layers.iter().fold((x, ld), |(z, acc), layer| {
+            let (z, ld) = layer.forward(z);
+            (z, acc + ld)
+        })
+    }
+
+    /// `log p(x)`, `[batch, D] → [batch]`.
+    pub fn log_prob(&self, x: Tensor<2>) -> Tensor<1> {
+        let (z, ld) = self.transform_to_noise(x);
+        self.base.log_prob(z) + ld
+    }
+
+    /// `z → (x = f⁻¹(z), Σ_k log|det J_{f_k⁻¹}|)`.
+    pub fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let ld = zeros_like_batch(&z);
+        self.layers.iter().rev().fold((z, ld), |(x, acc), layer| {
+            let (x, ld) = layer.inverse(x);
+            (x, acc + ld)
+        })
+    }
+
+    /// Pushes standard-normal noise `ε [n, D]` through the base and the flow: `(x, log q(x))`.
+    pub fn sample_from_standard(&self, eps: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let (z, log_base) = self.base.from_standard(eps);
+        let (x, ld) = self.inverse(z);
+        (x, log_base - ld)
+    }
+
+    /// `n` samples with their log-density under the flow, drawn from `rng` on `device`.
+    pub fn sample(&self, n: usize, rng: &mut Rng, device: &Device) -> (Tensor<2>, Tensor<1>) {
+        let d = self.dim();
+        let eps = Tensor::<2>::from_data(TensorData::new(rng.normals_f32(n * d), [n, d]), device);
+        self.sample_from_standard(eps)
+    }
+
+    /// Every intermediate `z_k` data → noise: stage 0 is `x` (log-det 0), stage `k` follows layer `k`.
+    pub fn forward_stages(&self, x: Tensor<2>) -> Vec<Stage> {
+        let mut stages = vec![Stage {
+            logdet: zeros_like_batch(&x),
+            z: x,
+        }];
+        for layer in &self.layers {
+            let (z, logdet) = layer.forward(stages.last().expect("non-empty").z.clone());
+            stages.push(Stage { z, logdet });
+        }
+        stages
+    }
+
+    /// Every intermediate noise → data: stage 0 is `z`, stage `k` follows the `k`-th inverse
+    /// (layers taken in reverse order).
+    pub fn inverse_stages(&self, z: Tensor<2>) -> Vec<Stage> {
+        let mut stages = vec![Stage {
+            logdet: zeros_like_batch(&z),
+            z,
+        }];
+        for layer in self.layers.iter().rev() {
+            let (x, logdet) = layer.inverse(stages.last().expect("non-empty").z.clone());
+            stages.push(Stage { z: x, logdet });
+        }
+        stages
+    }
+
+    /// Data-dependent initialisation: each ActNorm sees the batch as transformed by the layers
+    /// before it.
+    pub fn data_init(self, x: Tensor<2>) -> Self {
+        let mut z = x.detach();
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in self.layers {
+            let layer = layer.data_init(z.clone());
+            z = layer.forward(z).0.detach();
+            layers.push(layer);
+        }
+        Self { layers, ..self }
+    }
+}

@@ -1,0 +1,119 @@
+//! Affine coupling (RealNVP: Dinh, Sohl-Dickstein & Bengio 2017, arXiv:1605.08803) and
+//! additive coupling (NICE: Dinh, Krueger & Bengio 2015, arXiv:1410.8516).
+//!
+//! With a binary mask `m` (1 = conditioning dimension, passed through unchanged) and a
+//! conditioner network `(s, t) = NN(m ⊙ x)`:
+//! - affine, data → noise: `z = m ⊙ x + (1 − m) ⊙ (x ⊙ exp(s) + t)`,
+//!   `log|det| = Σ_j (1 − m_j) s_j`; noise → data: `x = m ⊙ z + (1 − m) ⊙ (z − t) ⊙ exp(−s)`.
+//! - additive: `s ≡ 0`, so `log|det| = 0` (NICE relies on a final scaling or ActNorm to change volume).
+//!
+//! `s` is soft-clamped to `±scale_clamp` (`c·tanh(s/c)`) so one step cannot blow up.
+//!
+//! # Shapes
+//! `mask: [1, dim]`; `NN: [batch, dim] → [batch, 2·dim]` (affine) or `[batch, dim]` (additive);
+//! inputs `[batch, dim]`, log-dets `[batch]`.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::mlp::Mlp;
+use super::{Bijection, row, soft_clamp, sum_rows, zeros_like_batch};
+use crate::rng::Rng;
+
+/// Config of [`Coupling`].
+#[derive(Config, Debug, PartialEq)]
+pub struct CouplingConfig {
+    /// `true` = the dimension conditions the others and passes through unchanged.
+    pub mask: Vec<bool>,
+    #[config(default = 64)]
+    pub hidden: usize,
+    #[config(default = 2)]
+    pub hidden_layers: usize,
+    /// NICE's additive coupling instead of RealNVP's affine one.
+    #[config(default = false)]
+    pub additive: bool,
+    #[config(default = 3.0)]
+    pub scale_clamp: f32,
+}
+
+impl CouplingConfig {
+    pub fn init(&self, device: &Device) -> Coupling {
+        let d = self.mask.len();
+        let outputs = if self.additive { d } else { 2 * d };
+        let m: Vec<f32> = self.mask.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        Coupling {
+            net: Mlp::new(d, self.hidden, self.hidden_layers, outputs, device),
+            mask: row(&m, device),
+            additive: self.additive,
+            scale_clamp: self.scale_clamp,
+        }
+    }
+}
+
+/// Alternating mask for layer `index`: dimension `j` conditions when `(j + index)` is even.
+pub fn alternating_mask(dim: usize, index: usize) -> Vec<bool> {
+    (0..dim).map(|j| (j + index) % 2 == 0).collect()
+}
+
+/// A seeded random mask with `⌈dim/2⌉` conditioning dimensions.
+pub fn random_mask(dim: usize, rng: &mut Rng) -> Vec<bool> {
+    let perm = rng.permutation(dim);
+    let mut mask = vec![false; dim];
+    for &j in perm.iter().take(dim.div_ceil(2)) {
+        mask[j] = true;
+    }
+    mask
+}
+
+/// An affine or additive coupling layer.
+#[derive(Module, Debug)]
+pub struct Coupling {
+    pub net: Mlp,
+    /// Constant `[1, dim]` mask (rebuilt from the config, not stored in weight files).
+    pub mask: Tensor<2>,
+    #[module(skip)]
+    pub additive: bool,
+    #[module(skip)]
+    pub scale_clamp: f32,
+}
+
+impl Coupling {
+    /// `(s, t)` for the transformed dims (zero on conditioning dims).
+    fn shift_and_log_scale(&self, conditioner: Tensor<2>) -> (Option<Tensor<2>>, Tensor<2>) {
+        let d = self.mask.dims()[1];
+        let free = self.mask.clone().neg().add_scalar(1.0);
+        let out = self.net.forward(conditioner * self.mask.clone());
+        if self.additive {
+            (None, out * free)
+        } else {
+            let s = soft_clamp(out.clone().narrow(1, 0, d), self.scale_clamp) * free.clone();
+            let t = out.narrow(1, d, d) * free;
+            (Some(s), t)
+        }
+    }
+}
+
+impl Bijection for Coupling {
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let (s, t) = self.shift_and_log_scale(x.clone());
+        match s {
+            None => {
+                let ld = zeros_like_batch(&x);
+                (x + t, ld)
+            }
+            Some(s) => (x * s.clone().exp() + t, sum_rows(s)),
+        }
+    }
+
+    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let (s, t) = self.shift_and_log_scale(z.clone());
+        match s {
+            None => {
+                let ld = zeros_like_batch(&z);
+                (z - t, ld)
+            }
+            Some(s) => ((z - t) * s.clone().neg().exp(), sum_rows(s).neg()),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The small fully-connected conditioner network used inside coupling layers:
+//! `in → hidden → … → hidden → out` with ReLU between layers; the last layer starts at zero so
+//! a freshly built coupling is the identity (RealNVP/Glow practice, stabilises early training).
+
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::{Device, Tensor, activation::relu};
+
+/// A multilayer perceptron; `forward: [batch, in] → [batch, out]`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+}
+
+impl Mlp {
+    /// `hidden_layers` hidden layers of width `hidden`.
+    pub fn new(
+        input: usize,
+        hidden: usize,
+        hidden_layers: usize,
+        output: usize,
+        device: &Device,
+    ) -> Self {
+        let mut widths = vec![input];
+        widths.extend(std::iter::repeat_n(hidden, hidden_layers.max(1)));
+        widths.push(output);
+        let n = widths.len() - 1;
+        let layers = (0..n)
+            .map(|i| {
+                let config = LinearConfig::new(widths[i], widths[i + 1]);
+                let config = if i + 1 == n {
+                    config.with_initializer(Initializer::Zeros)
+                } else {
+                    config
+                };
+                config.init(device)
+            })
+            .collect();
+        Self { layers }
+    }
+
+    /// # Shapes
+    /// `x [batch, in]` → `[batch, out]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        self.layers
+            .iter()
+            .enumerate()
+            .fold(x, |h, (i, layer)| {
+                let h = layer.forward(h);
+                if i < last { relu(h) } else { h }
+            })
+    }
+}

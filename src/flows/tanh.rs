@@ -1,0 +1,84 @@
+//! Bounded support: a learnable box `(low, high)` mapped onto ℝᴰ by `atanh`, so the flow's
+//! density lives inside the box (the TanhTransform of mbank, Schmidt et al. 2024,
+//! arXiv:2309.09992, used to model bounded template-bank parameters).
+//!
+//! With centre `c = (low + high)/2` and half-width `h = (high − low)/2` (stored as `log h`):
+//! data → noise `z = atanh((x − c)/h)`, `log|det| = Σ_j [−log h_j − log(1 − u_j²)]`,
+//! `u = (x − c)/h`; noise → data `x = c + h tanh(z)`,
+//! `log|det| = Σ_j [log h_j + 2(log 2 − z_j − softplus(−2 z_j))]` (a stable `log(1 − tanh² z)`).
+//! Points outside the box are clamped to its edge (`|u| ≤ 1 − 10⁻⁶`), so they score very low
+//! instead of NaN.
+//!
+//! # Shapes
+//! `c, log h: [1, D]`; inputs `[batch, D]`, log-dets `[batch]`.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor, activation::softplus};
+
+use super::{Bijection, row, sum_rows};
+
+const EDGE: f32 = 1.0 - 1e-6;
+
+/// Config of [`TanhBox`]: the initial box.
+#[derive(Config, Debug, PartialEq)]
+pub struct TanhBoxConfig {
+    pub low: Vec<f32>,
+    pub high: Vec<f32>,
+}
+
+impl TanhBoxConfig {
+    pub fn init(&self, device: &Device) -> TanhBox {
+        assert_eq!(self.low.len(), self.high.len(), "box bounds differ in length");
+        let centre: Vec<f32> = self.low.iter().zip(&self.high).map(|(l, h)| 0.5 * (l + h)).collect();
+        let log_half: Vec<f32> = self
+            .low
+            .iter()
+            .zip(&self.high)
+            .map(|(l, h)| (0.5 * (h - l)).max(1e-6).ln())
+            .collect();
+        TanhBox {
+            centre: Param::from_tensor(row(&centre, device)),
+            log_half_width: Param::from_tensor(row(&log_half, device)),
+        }
+    }
+}
+
+/// A learnable box mapped to ℝᴰ by `atanh`.
+#[derive(Module, Debug)]
+pub struct TanhBox {
+    pub centre: Param<Tensor<2>>,
+    pub log_half_width: Param<Tensor<2>>,
+}
+
+impl TanhBox {
+    /// The current box as host vectors `(low, high)`.
+    pub fn bounds(&self) -> (Vec<f32>, Vec<f32>) {
+        let c = self.centre.val();
+        let h = self.log_half_width.val().exp();
+        let low = (c.clone() - h.clone()).to_data().try_to_vec::<f32>().unwrap_or_default();
+        let high = (c + h).to_data().try_to_vec::<f32>().unwrap_or_default();
+        (low, high)
+    }
+}
+
+impl Bijection for TanhBox {
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let log_h = self.log_half_width.val();
+        let u = ((x - self.centre.val()) * log_h.clone().neg().exp()).clamp(-EDGE, EDGE);
+        let z = ((u.clone().add_scalar(1.0)) / (u.clone().neg().add_scalar(1.0)))
+            .log()
+            .mul_scalar(0.5);
+        let ld = (log_h + u.square().neg().add_scalar(1.0).log()).neg();
+        (z, sum_rows(ld))
+    }
+
+    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let log_h = self.log_half_width.val();
+        let x = self.centre.val() + log_h.clone().exp() * z.clone().tanh();
+        let log_sech2 = (z.clone().neg() - softplus(z.mul_scalar(-2.0), 1.0))
+            .add_scalar(std::f32::consts::LN_2)
+            .mul_scalar(2.0);
+        (x, sum_rows(log_h + log_sech2))
+    }
+}
