@@ -2,6 +2,12 @@
 //! Burn crate. See `shared/DESIGN.md` for the architecture.
 
 pub mod device;
+pub mod evaluate;
 pub mod flows;
+pub mod model_file;
+pub mod plot;
 pub mod rng;
 pub mod targets;
+pub mod train;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;

@@ -1,1 +1,5 @@
-fn main() {}
+//! Native CLI entry point; everything lives in `flowplay::cli`.
+
+fn main() -> std::process::ExitCode {
+    flowplay::cli::main()
+}

@@ -1,0 +1,102 @@
+//! `flowplay bench`: speed figures, printed (never asserted).
+//! - training steps/s of RealNVP with 8 affine couplings, conditioner MLP 2→128→128→(s,t),
+//!   batch 1024, Adam, on the CPU device (flex);
+//! - log-density throughput on a 200×200 grid (points/s), in chunks of 4096.
+
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::evaluate::log_density_grid;
+use crate::flows::{FlowKind, FlowSpec};
+use crate::rng::Rng;
+use crate::targets::{SampleSet, Target};
+use crate::train::{Objective, TrainSettings, Trainer};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Timed training steps (after warm-up).
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Grid evaluations to time (the median is reported).
+    #[arg(long, default_value_t = 7)]
+    pub grid_reps: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(a: BenchArgs) -> Result<(), String> {
+    let device = crate::device::cpu();
+    let spec = FlowSpec::new(FlowKind::Realnvp, 2).with_layers(8).with_hidden(128);
+    let set = SampleSet::Moons;
+    let data = set.sample(50_000, &mut Rng::new(0));
+    let settings = TrainSettings {
+        steps: a.warmup + a.steps,
+        batch: a.batch,
+        warmup_steps: 0,
+        eval_every: usize::MAX,
+        ..TrainSettings::default()
+    };
+    let mut trainer = Trainer::new(&spec.config(), Objective::forward_kl(2, data, 0.1), settings, &device)
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "bench: RealNVP 8 couplings, MLP 2→128→128→4, batch {}, Adam, CPU (flex); {} warm-up + {} timed steps",
+        a.batch, a.warmup, a.steps
+    );
+    pollster::block_on(async {
+        for _ in 0..a.warmup {
+            trainer.step().await?;
+        }
+        Ok::<_, crate::train::TrainError>(())
+    })
+    .map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    pollster::block_on(async {
+        for _ in 0..a.steps {
+            trainer.step().await?;
+        }
+        Ok::<_, crate::train::TrainError>(())
+    })
+    .map_err(|e| e.to_string())?;
+    let train_s = t.elapsed().as_secs_f64();
+    let steps_per_sec = a.steps as f64 / train_s;
+    println!("training: {steps_per_sec:.1} steps/s ({:.2} ms/step)", 1e3 / steps_per_sec);
+
+    let model = trainer.inference_model();
+    let bounds = Target::Samples(set).bounds();
+    let mut times = Vec::new();
+    for _ in 0..a.grid_reps.max(1) {
+        let t = Instant::now();
+        let g = log_density_grid(&model, &bounds, 200, &device)?;
+        times.push(t.elapsed().as_secs_f64());
+        assert_eq!(g.len(), 40_000);
+    }
+    let grid_s = median(times);
+    println!(
+        "grid log-density: 200×200 in {:.1} ms → {:.0} points/s",
+        grid_s * 1e3,
+        40_000.0 / grid_s
+    );
+    println!(
+        "{}",
+        json!({
+            "bench": "realnvp8x128_moons_cpu",
+            "batch": a.batch,
+            "timed_steps": a.steps,
+            "train_steps_per_sec": steps_per_sec,
+            "grid_points": 40_000,
+            "grid_ms": grid_s * 1e3,
+            "grid_points_per_sec": 40_000.0 / grid_s,
+        })
+    );
+    Ok(())
+}

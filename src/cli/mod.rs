@@ -1,0 +1,60 @@
+//! The native command line (`flowplay`): one file per command.
+
+pub mod bench;
+pub mod fit2d;
+pub mod io;
+pub mod plot;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Normalizing flows you can train in a browser tab or natively.
+#[derive(Parser, Debug)]
+#[command(name = "flowplay", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a 2D flow on a target (forward KL on sample sets, reverse KL on energies).
+    Fit2d(fit2d::Fit2dArgs),
+    /// Read rows on stdin, write log q(x) per line.
+    LogProb(io::LogProbArgs),
+    /// Draw samples: `x,y,...,log_q` rows.
+    Sample(io::SampleArgs),
+    /// Draw the density heatmap with samples (and the loss history) to PNG or SVG.
+    Plot(plot::PlotArgs),
+    /// Print speed figures (training steps/s, grid log-density throughput).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the CLI; errors are printed as `error: …` with exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fit2d(a) => fit2d::run(a),
+        Command::LogProb(a) => io::log_prob(a),
+        Command::Sample(a) => io::sample(a),
+        Command::Plot(a) => plot::run(a),
+        Command::Bench(a) => bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Registers the bundled DejaVu Sans as plotters' "sans-serif" (native text rendering).
+pub fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../www/fonts/DejaVuSans.ttf");
+        let _ = plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes);
+    });
+}

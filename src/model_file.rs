@@ -1,0 +1,222 @@
+//! The `.flow` file: one safetensors file holding the weights, with the architecture
+//! ([`FlowConfig`]) and what we know about the training (target, history, summary) as JSON in
+//! the safetensors metadata under the key `flowplay`. A loader needs nothing else.
+//!
+//! Reading validates everything before touching the model: the header length, the header JSON,
+//! every tensor's byte range, the metadata, the config, and finally that every weight in the
+//! file matches the architecture (names and shapes) with none missing or left over.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::flows::{Flow, FlowConfig, FlowSpec};
+use crate::train::History;
+
+/// The metadata key that marks a flowplay model.
+pub const METADATA_KEY: &str = "flowplay";
+/// Bumped when the layout changes incompatibly.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything in a `.flow` file besides the weights.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlowMeta {
+    pub format_version: u32,
+    pub config: FlowConfig,
+    /// The named architecture it was built from, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<FlowSpec>,
+    /// The target it was trained on (a name from `flowplay::targets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+    /// Free-form training summary (the CLI's final JSON line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<serde_json::Value>,
+}
+
+impl FlowMeta {
+    pub fn new(config: FlowConfig) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            config,
+            spec: None,
+            target: None,
+            history: None,
+            summary: None,
+        }
+    }
+}
+
+/// Why a `.flow` file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("truncated model file: {0}")]
+    Truncated(String),
+    #[error("corrupt model file: {0}")]
+    Corrupt(String),
+    #[error("not a flowplay model: {0}")]
+    NotAFlow(String),
+    #[error("model file does not match its architecture: {0}")]
+    Mismatch(String),
+    #[error("could not encode the model: {0}")]
+    Encode(String),
+}
+
+#[derive(Deserialize)]
+struct TensorEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    data_offsets: [usize; 2],
+}
+
+/// Serialises `flow` with `meta` into the bytes of a `.flow` file.
+pub fn to_bytes(flow: &Flow, meta: &FlowMeta) -> Result<Vec<u8>, ModelFileError> {
+    let json = serde_json::to_string(meta).map_err(|e| ModelFileError::Encode(e.to_string()))?;
+    let mut store = SafetensorsStore::from_bytes(None).metadata(METADATA_KEY, json);
+    flow.save_into(&mut store)
+        .map_err(|e| ModelFileError::Encode(format!("{e:?}")))?;
+    store
+        .get_bytes()
+        .map_err(|e| ModelFileError::Encode(format!("{e:?}")))
+}
+
+/// Writes a `.flow` file atomically: to `path.tmp`, then renamed over `path`, so an interrupted
+/// save never leaves a half-written model behind.
+pub fn save(path: &Path, flow: &Flow, meta: &FlowMeta) -> Result<(), ModelFileError> {
+    let bytes = to_bytes(flow, meta)?;
+    let tmp = path.with_extension("flow.tmp");
+    let io = |source| ModelFileError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Reads only the metadata of `.flow` bytes, validating the safetensors structure.
+pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
+    if bytes.len() < 8 {
+        return Err(ModelFileError::Truncated(format!(
+            "{} bytes, shorter than the 8-byte safetensors header length",
+            bytes.len()
+        )));
+    }
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    if header_len > bytes.len() - 8 {
+        return Err(ModelFileError::Truncated(format!(
+            "the header claims {header_len} bytes but only {} follow",
+            bytes.len() - 8
+        )));
+    }
+    let header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + header_len])
+            .map_err(|e| ModelFileError::Corrupt(format!("header is not valid JSON ({e})")))?;
+    let data_len = bytes.len() - 8 - header_len;
+    let mut metadata = None;
+    for (name, value) in header {
+        if name == "__metadata__" {
+            metadata = Some(value);
+            continue;
+        }
+        let entry: TensorEntry = serde_json::from_value(value)
+            .map_err(|e| ModelFileError::Corrupt(format!("tensor '{name}' entry: {e}")))?;
+        let [start, end] = entry.data_offsets;
+        let width = match entry.dtype.as_str() {
+            "F32" | "I32" | "U32" => 4,
+            "F64" | "I64" | "U64" => 8,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            "U8" | "I8" | "BOOL" => 1,
+            other => {
+                return Err(ModelFileError::Corrupt(format!(
+                    "tensor '{name}' has unknown dtype {other}"
+                )));
+            }
+        };
+        let expected = entry.shape.iter().product::<usize>() * width;
+        if end < start || end - start != expected {
+            return Err(ModelFileError::Corrupt(format!(
+                "tensor '{name}' of shape {:?} spans bytes {start}..{end}, expected {expected} bytes",
+                entry.shape
+            )));
+        }
+        if end > data_len {
+            return Err(ModelFileError::Truncated(format!(
+                "tensor '{name}' ends at byte {end} but the data section has {data_len} bytes"
+            )));
+        }
+    }
+    let json = metadata
+        .as_ref()
+        .and_then(|m| m.get(METADATA_KEY))
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            ModelFileError::NotAFlow(format!(
+                "no '{METADATA_KEY}' entry in the safetensors metadata (a plain safetensors file?)"
+            ))
+        })?;
+    let meta: FlowMeta = serde_json::from_str(json)
+        .map_err(|e| ModelFileError::Corrupt(format!("the flowplay metadata is invalid: {e}")))?;
+    if meta.format_version != FORMAT_VERSION {
+        return Err(ModelFileError::NotAFlow(format!(
+            "format version {} (this build reads version {FORMAT_VERSION})",
+            meta.format_version
+        )));
+    }
+    meta.config.validate().map_err(ModelFileError::Mismatch)?;
+    Ok(meta)
+}
+
+/// Rebuilds a flow from `.flow` bytes on `device`.
+pub fn from_bytes(bytes: Vec<u8>, device: &Device) -> Result<(Flow, FlowMeta), ModelFileError> {
+    let meta = read_meta(&bytes)?;
+    let mut flow = meta.config.init(device);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes))
+        .validate(true)
+        .allow_partial(false);
+    let result = flow
+        .load_from(&mut store)
+        .map_err(|e| ModelFileError::Mismatch(format!("{e}")))?;
+    if !result.errors.is_empty() {
+        let msgs: Vec<String> = result.errors.iter().map(|e| format!("{e:?}")).collect();
+        return Err(ModelFileError::Mismatch(msgs.join("; ")));
+    }
+    if !result.missing.is_empty() {
+        let names: Vec<&str> = result.missing.iter().map(|(p, _)| p.as_str()).collect();
+        return Err(ModelFileError::Mismatch(format!(
+            "weights missing from the file: {}",
+            names.join(", ")
+        )));
+    }
+    if !result.unused.is_empty() {
+        return Err(ModelFileError::Mismatch(format!(
+            "weights in the file that the architecture does not have: {}",
+            result.unused.join(", ")
+        )));
+    }
+    Ok((flow, meta))
+}
+
+/// Reads a `.flow` file.
+pub fn load(path: &Path, device: &Device) -> Result<(Flow, FlowMeta), ModelFileError> {
+    let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    from_bytes(bytes, device)
+}
+
+/// Number of scalar parameters.
+pub fn num_params(flow: &Flow) -> usize {
+    flow.num_params()
+}

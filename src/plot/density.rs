@@ -1,0 +1,81 @@
+//! Density heatmap: `q(x)` on a grid (colour ∝ density, linear scale), with flow samples and
+//! target data overlaid.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{PlotResult, colormap};
+use crate::targets::Bounds;
+
+/// What to draw.
+pub struct DensityPlot<'a> {
+    pub title: &'a str,
+    pub bounds: Bounds,
+    /// Grid resolution (the grid is `res × res`, rows from the top, see [`Bounds::grid`]).
+    pub res: usize,
+    /// `log q` at the grid cell centres.
+    pub log_density: &'a [f32],
+    /// Flow samples `[x, y]` pairs (drawn white).
+    pub samples: &'a [f32],
+    /// Target data `[x, y]` pairs (drawn red), if any.
+    pub data: &'a [f32],
+}
+
+/// Draws the heatmap and scatter into `area`.
+pub fn draw_density<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &DensityPlot) -> PlotResult {
+    let b = plot.bounds;
+    let mut chart = ChartBuilder::on(area)
+        .caption(plot.title, ("sans-serif", 18))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(36)
+        .build_cartesian_2d(b.x.0..b.x.1, b.y.0..b.y.1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let max = plot
+        .log_density
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max) as f64;
+    let (dx, dy) = (
+        (b.x.1 - b.x.0) / plot.res as f64,
+        (b.y.1 - b.y.0) / plot.res as f64,
+    );
+    let cells = plot.log_density.iter().enumerate().map(|(k, &lp)| {
+        let (row, col) = (k / plot.res, k % plot.res);
+        let x0 = b.x.0 + col as f64 * dx;
+        let y1 = b.y.1 - row as f64 * dy;
+        let t = ((lp as f64) - max).exp();
+        Rectangle::new([(x0, y1), (x0 + dx, y1 - dy)], colormap(t).filled())
+    });
+    chart.draw_series(cells).map_err(|e| e.to_string())?;
+    let points = |pts: &[f32]| -> Vec<(f64, f64)> {
+        pts.chunks(2)
+            .map(|p| (p[0] as f64, p[1] as f64))
+            .filter(|(x, y)| {
+                (b.x.0..b.x.1).contains(x) && (b.y.0..b.y.1).contains(y)
+            })
+            .collect()
+    };
+    chart
+        .draw_series(
+            points(plot.data)
+                .into_iter()
+                .map(|p| Circle::new(p, 1, RED.mix(0.5).filled())),
+        )
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(
+            points(plot.samples)
+                .into_iter()
+                .map(|p| Circle::new(p, 1, WHITE.mix(0.7).filled())),
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

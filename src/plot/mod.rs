@@ -1,0 +1,29 @@
+//! Drawings shared by the CLI (PNG/SVG) and the page (canvas): every function is generic over a
+//! plotters `DrawingBackend`.
+
+pub mod density;
+pub mod history;
+
+pub use density::{DensityPlot, draw_density};
+pub use history::draw_history;
+
+/// A plotting error, as text (plotters' error type is generic over the backend).
+pub type PlotResult = Result<(), String>;
+
+/// Viridis-like colour map on `t ∈ [0, 1]` (five anchor colours, linearly interpolated).
+pub fn colormap(t: f64) -> plotters::style::RGBColor {
+    const STOPS: [(f64, f64, f64); 5] = [
+        (68.0, 1.0, 84.0),
+        (59.0, 82.0, 139.0),
+        (33.0, 145.0, 140.0),
+        (94.0, 201.0, 98.0),
+        (253.0, 231.0, 37.0),
+    ];
+    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let x = t * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let lerp = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
+    plotters::style::RGBColor(lerp(a.0, b.0), lerp(a.1, b.1), lerp(a.2, b.2))
+}

@@ -1,0 +1,14 @@
+//! Training: objectives (forward KL on samples, reverse KL against an energy, regression onto a
+//! target log-density), Adam with learning-rate warm-up and gradient-norm clipping, a history,
+//! and a NaN/Inf guard that rolls back to the last good parameters.
+//!
+//! The step is `async` (every readback in wasm must be), natively it is driven by
+//! [`pollster::block_on`] through [`Trainer::run_blocking`].
+
+pub mod history;
+pub mod objective;
+pub mod trainer;
+
+pub use history::{History, HistoryPoint};
+pub use objective::Objective;
+pub use trainer::{StepOutcome, TrainError, TrainSettings, Trainer};

@@ -1,0 +1,284 @@
+//! The step loop: Adam with linear learning-rate warm-up and gradient-norm clipping, periodic
+//! evaluation into a [`History`], and a NaN/Inf guard.
+//!
+//! The guard reads the loss before applying the update. A non-finite loss means the current
+//! parameters (or the last update) went bad: the model is rolled back to the parameters before
+//! the last update, Adam's moments are reset, the event is recorded, and training continues;
+//! `max_consecutive_nan` bad steps in a row end training with [`TrainError::Diverged`], leaving
+//! the last good model in place.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::{History, HistoryPoint, Objective};
+use crate::flows::{Flow, FlowConfig};
+use crate::rng::Rng;
+
+/// Optimiser and loop settings.
+#[derive(Clone, Debug)]
+pub struct TrainSettings {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Linear warm-up from `lr/warmup_steps` to `lr` (0 = none).
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f32>,
+    pub seed: u64,
+    /// Evaluate (and record a history point) every this many steps.
+    pub eval_every: usize,
+    pub max_consecutive_nan: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            batch: 512,
+            lr: 1e-3,
+            warmup_steps: 50,
+            clip_norm: Some(10.0),
+            seed: 0,
+            eval_every: 100,
+            max_consecutive_nan: 20,
+        }
+    }
+}
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "training diverged: the loss was NaN/Inf on {consecutive} consecutive steps (last at step {step}); the last good parameters were kept"
+    )]
+    Diverged { step: usize, consecutive: usize },
+    #[error("reading a value back from the device failed: {0}")]
+    Readback(String),
+    #[error("invalid training setup: {0}")]
+    Setup(String),
+}
+
+/// What one step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepOutcome {
+    /// The update was applied; the batch loss before it.
+    Updated { loss: f32 },
+    /// The loss was NaN/Inf: parameters were rolled back.
+    RolledBack,
+}
+
+/// A flow, its optimiser and its objective.
+pub struct Trainer {
+    pub model: Flow,
+    last_good: Flow,
+    optim: ModuleOptimizer,
+    adam: AdamConfig,
+    pub objective: Objective,
+    pub settings: TrainSettings,
+    device: Device,
+    rng: Rng,
+    pub step: usize,
+    pub history: History,
+    consecutive_nan: usize,
+    window_loss: f64,
+    window_steps: usize,
+}
+
+impl Trainer {
+    /// Builds the flow on the autodiff version of `device`, seeded by `settings.seed`;
+    /// for forward KL the data-dependent layers (ActNorm) are initialised on a training batch.
+    pub fn new(
+        config: &FlowConfig,
+        objective: Objective,
+        settings: TrainSettings,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::Setup)?;
+        if settings.batch == 0 || settings.eval_every == 0 {
+            return Err(TrainError::Setup("batch and eval_every must be positive".into()));
+        }
+        if let Objective::ForwardKl { dim, train, .. } = &objective {
+            if *dim != config.dim() || train.is_empty() {
+                return Err(TrainError::Setup(format!(
+                    "data has dimension {dim} and {} training rows; the flow has dimension {}",
+                    train.len() / dim.max(&1),
+                    config.dim()
+                )));
+            }
+        }
+        let device = device.clone().autodiff();
+        device.seed(settings.seed);
+        let mut rng = Rng::new(settings.seed);
+        let mut model = config.init(&device);
+        if let Objective::ForwardKl { dim, train, .. } = &objective {
+            let n = (train.len() / dim).min(4096);
+            let x = Tensor::<2>::from_data(TensorData::new(train[..n * dim].to_vec(), [n, *dim]), &device);
+            model = model.data_init(x);
+        }
+        let _ = rng.next_u64();
+        let adam = match settings.clip_norm {
+            Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
+            None => AdamConfig::new(),
+        };
+        Ok(Self {
+            last_good: model.clone(),
+            model,
+            optim: adam.init(),
+            adam,
+            objective,
+            settings,
+            device,
+            rng,
+            step: 0,
+            history: History::default(),
+            consecutive_nan: 0,
+            window_loss: 0.0,
+            window_steps: 0,
+        })
+    }
+
+    /// The learning rate at the current step (linear warm-up).
+    pub fn lr(&self) -> f64 {
+        let w = self.settings.warmup_steps;
+        if w == 0 {
+            self.settings.lr
+        } else {
+            self.settings.lr * ((self.step + 1) as f64 / w as f64).min(1.0)
+        }
+    }
+
+    /// The training device (autodiff).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// One optimisation step.
+    pub async fn step(&mut self) -> Result<StepOutcome, TrainError> {
+        let loss = self.objective.loss(
+            &self.model,
+            self.step,
+            self.settings.batch,
+            &mut self.rng,
+            &self.device,
+        );
+        let value: f32 = loss
+            .clone()
+            .into_scalar_async()
+            .await
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        if !value.is_finite() {
+            self.history.nan_events.push(self.step);
+            self.consecutive_nan += 1;
+            self.model = self.last_good.clone();
+            self.optim = self.adam.init();
+            if self.consecutive_nan >= self.settings.max_consecutive_nan {
+                return Err(TrainError::Diverged {
+                    step: self.step,
+                    consecutive: self.consecutive_nan,
+                });
+            }
+            self.step += 1;
+            return Ok(StepOutcome::RolledBack);
+        }
+        self.consecutive_nan = 0;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let lr = self.lr();
+        self.last_good = self.model.clone();
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.step += 1;
+        self.window_loss += value as f64;
+        self.window_steps += 1;
+        Ok(StepOutcome::Updated { loss: value })
+    }
+
+    /// Records a history point: mean training loss since the last one and, for forward KL, the
+    /// validation NLL.
+    pub async fn record(&mut self) -> Result<HistoryPoint, TrainError> {
+        let val_nll = match &self.objective {
+            Objective::ForwardKl { dim, val, .. } => Some(self.mean_nll(val, *dim).await?),
+            _ => None,
+        };
+        let train_loss = if self.window_steps > 0 {
+            self.window_loss / self.window_steps as f64
+        } else {
+            f64::NAN
+        };
+        let point = HistoryPoint {
+            step: self.step,
+            train_loss,
+            val_nll,
+            lr: self.lr(),
+        };
+        self.window_loss = 0.0;
+        self.window_steps = 0;
+        self.history.points.push(point.clone());
+        Ok(point)
+    }
+
+    /// The model without gradients, on the inference device.
+    pub fn inference_model(&self) -> Flow {
+        self.model.valid()
+    }
+
+    /// Mean negative log-likelihood (nats) of rows `data [n, dim]` under the current model.
+    pub async fn mean_nll(&self, data: &[f32], dim: usize) -> Result<f64, TrainError> {
+        let model = self.inference_model();
+        let device = self.device.clone().without_autodiff();
+        let mut total = 0.0f64;
+        let n = data.len() / dim;
+        for chunk in data.chunks(4096 * dim) {
+            let m = chunk.len() / dim;
+            let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [m, dim]), &device);
+            let s: f32 = model
+                .log_prob(x)
+                .sum()
+                .into_scalar_async()
+                .await
+                .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+            total += s as f64;
+        }
+        Ok(-total / n as f64)
+    }
+
+    /// Monte-Carlo estimate of `E_q[log q + U]` (β = 1) with `n` samples: the reverse-KL loss;
+    /// add `log Z` for `KL(q‖p)`.
+    pub async fn reverse_kl_estimate(&self, n: usize) -> Result<Option<f64>, TrainError> {
+        let Objective::ReverseKl { energy, .. } = &self.objective else {
+            return Ok(None);
+        };
+        let model = self.inference_model();
+        let device = self.device.clone().without_autodiff();
+        let mut rng = Rng::new(self.settings.seed ^ 0xE5);
+        let (x, log_q) = model.sample(n, &mut rng, &device);
+        let v: f32 = (log_q + energy.energy_tensor(x))
+            .mean()
+            .into_scalar_async()
+            .await
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        Ok(Some(v as f64))
+    }
+
+    /// Runs all remaining steps, recording every `eval_every` steps and at the end; `progress`
+    /// sees each recorded point. Native only (blocks on the async steps).
+    pub fn run_blocking(
+        &mut self,
+        mut progress: impl FnMut(&Trainer, &HistoryPoint),
+    ) -> Result<(), TrainError> {
+        pollster::block_on(async {
+            if self.history.points.is_empty() && matches!(self.objective, Objective::ForwardKl { .. }) {
+                let p = self.record().await?;
+                progress(self, &p);
+            }
+            while self.step < self.settings.steps {
+                self.step().await?;
+                if self.step % self.settings.eval_every == 0 || self.step == self.settings.steps {
+                    let p = self.record().await?;
+                    progress(self, &p);
+                }
+            }
+            Ok(())
+        })
+    }
+}
