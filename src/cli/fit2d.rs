@@ -135,7 +135,9 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         let eta = (total - t.step) as f64 / rate.max(1e-9);
         eprintln!(
             "  step {:>6}/{total}  loss {:>9.4}{val}  lr {:.1e}  {rate:6.1} steps/s  ETA {eta:5.0}s",
-            t.step, p.train_loss, p.lr
+            t.step,
+            p.train_loss.unwrap_or(f64::NAN),
+            p.lr
         );
     });
     let seconds = start.elapsed().as_secs_f64();
@@ -153,7 +155,7 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         "seed": a.seed,
         "seconds": seconds,
         "steps_per_sec": trainer.step as f64 / seconds.max(1e-9),
-        "train_loss": trainer.history.last().map(|p| p.train_loss),
+        "train_loss": trainer.history.last().and_then(|p| p.train_loss),
         "nan_events": trainer.history.nan_events.len(),
         "out": a.out.display().to_string(),
     });

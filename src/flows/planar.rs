@@ -9,7 +9,7 @@
 //! Density direction (data → noise) has no closed form: writing `α = wᵀz`, the scalar
 //! equation `α + ûᵀw · tanh(α + b) = wᵀx` is monotone in `α` and its root lies within
 //! `|ûᵀw|` of `wᵀx`; we bracket it and bisect (`inverse_iters` halvings, so the error is at
-//! most `2|ûᵀw| / 2^iters`), then take one Newton step *with* gradients so that `∂α/∂θ` is
+//! most `2|ûᵀw| / 2^iters`), then take one Newton step (which squares that error) *with* gradients so that `∂α/∂θ` is
 //! the implicit-function gradient. Then `z = x − û tanh(α + b)`.
 //!
 //! # Shapes
@@ -26,22 +26,22 @@ use super::Bijection;
 pub struct PlanarConfig {
     pub dim: usize,
     /// Bisection halvings of the numerical inverse (data → noise).
-    #[config(default = 40)]
+    #[config(default = 24)]
     pub inverse_iters: usize,
 }
 
 impl PlanarConfig {
     pub fn init(&self, device: &Device) -> Planar {
-        let init = |shape: [usize; 2]| {
-            Param::from_tensor(Tensor::random(
-                shape,
-                Distribution::Normal(0.0, 0.1),
-                device,
-            ))
-        };
+        // Start near the identity: with wᵀu = ln(e − 1), m(wᵀu) = 0, so û = u − (wᵀu) w/‖w‖²
+        // vanishes for u ∥ w; a small random part of u breaks the symmetry.
+        let w = Tensor::<2>::random([1, self.dim], Distribution::Normal(0.0, 1.0), device)
+            .div_scalar((self.dim as f32).sqrt());
+        let w_norm2 = w.clone().square().sum();
+        let along = w.clone() * w_norm2.recip().mul_scalar((std::f32::consts::E - 1.0).ln()).unsqueeze();
+        let noise = Tensor::<2>::random([1, self.dim], Distribution::Normal(0.0, 0.1), device);
         Planar {
-            w: init([1, self.dim]),
-            u: init([1, self.dim]),
+            w: Param::from_tensor(w),
+            u: Param::from_tensor(along + noise),
             b: Param::from_tensor(Tensor::zeros([1, 1], device)),
             inverse_iters: self.inverse_iters,
         }

@@ -15,8 +15,7 @@ pub fn draw_history<DB: DrawingBackend>(
     let train: Vec<(f64, f64)> = history
         .points
         .iter()
-        .filter(|p| p.train_loss.is_finite())
-        .map(|p| (p.step as f64, p.train_loss))
+        .filter_map(|p| p.train_loss.filter(|v| v.is_finite()).map(|v| (p.step as f64, v)))
         .collect();
     let val: Vec<(f64, f64)> = history
         .points

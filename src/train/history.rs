@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct HistoryPoint {
     pub step: usize,
-    /// Mean training loss over the steps since the previous point.
-    pub train_loss: f64,
+    /// Mean training loss over the steps since the previous point (none before the first step).
+    pub train_loss: Option<f64>,
     /// Held-out negative log-likelihood in nats (forward KL only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub val_nll: Option<f64>,

@@ -200,11 +200,8 @@ impl Trainer {
             Objective::ForwardKl { dim, val, .. } => Some(self.mean_nll(val, *dim).await?),
             _ => None,
         };
-        let train_loss = if self.window_steps > 0 {
-            self.window_loss / self.window_steps as f64
-        } else {
-            f64::NAN
-        };
+        let train_loss =
+            (self.window_steps > 0).then(|| self.window_loss / self.window_steps as f64);
         let point = HistoryPoint {
             step: self.step,
             train_loss,

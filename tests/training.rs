@@ -1,0 +1,179 @@
+//! Small seeded training runs: they converge to losses a correct implementation reaches, the
+//! trained densities integrate to 1, saved models reload exactly, and bad files and NaNs are
+//! handled.
+
+use burn::tensor::{Tensor, TensorData};
+use flowplay::evaluate::{grid_mass, log_density_grid, log_prob_rows_blocking};
+use flowplay::flows::{FlowKind, FlowSpec};
+use flowplay::model_file::{self, FlowMeta, ModelFileError};
+use flowplay::rng::Rng;
+use flowplay::targets::{Energy, SampleSet};
+use flowplay::train::{Objective, StepOutcome, TrainError, TrainSettings, Trainer};
+
+fn settings(steps: usize, batch: usize, lr: f64, seed: u64) -> TrainSettings {
+    TrainSettings {
+        steps,
+        batch,
+        lr,
+        seed,
+        eval_every: steps,
+        ..TrainSettings::default()
+    }
+}
+
+fn train_moons(kind: FlowKind, layers: usize, steps: usize) -> Trainer {
+    let data = SampleSet::Moons.sample(10_000, &mut Rng::new(1));
+    let spec = FlowSpec::new(kind, 2).with_layers(layers).with_hidden(64);
+    let mut t = Trainer::new(
+        &spec.config(),
+        Objective::forward_kl(2, data, 0.2),
+        settings(steps, 256, 2e-3, 0),
+        &flowplay::device::cpu(),
+    )
+    .unwrap();
+    t.run_blocking(|_, _| {}).unwrap();
+    t
+}
+
+#[test]
+fn realnvp_learns_moons_and_its_density_integrates_to_one() {
+    let t = train_moons(FlowKind::Realnvp, 6, 600);
+    let first = t.history.first_val_nll().unwrap();
+    let last = t.history.last().unwrap().val_nll.unwrap();
+    eprintln!("realnvp moons: val NLL {first:.3} -> {last:.3}");
+    // Thresholds from seeded runs of this test (val NLL ≈ 2.45 after 600 steps; a standard
+    // normal fitted to the data scores ≈ 3.4).
+    assert!(last < 2.6, "validation NLL {last} did not fall below 2.6");
+    assert!(first - last > 0.7, "validation NLL fell only from {first} to {last}");
+
+    let device = flowplay::device::cpu();
+    let model = t.inference_model();
+    let bounds = SampleSet::Moons.bounds();
+    let grid = log_density_grid(&model, &bounds, 300, &device).unwrap();
+    let mass = grid_mass(&grid, &bounds, 300);
+    assert!((mass - 1.0).abs() < 0.02, "density integrates to {mass}");
+}
+
+#[test]
+fn planar_k16_learns_u1_by_reverse_kl() {
+    let spec = FlowSpec::new(FlowKind::Planar, 2).with_layers(16);
+    let objective = Objective::reverse_kl(Energy::U1, 1.0, 0);
+    let log_z = match &objective {
+        Objective::ReverseKl { log_normalizer, .. } => *log_normalizer,
+        _ => unreachable!(),
+    };
+    let mut t = Trainer::new(&spec.config(), objective, settings(1500, 256, 5e-3, 0), &flowplay::device::cpu()).unwrap();
+    let before = pollster::block_on(t.reverse_kl_estimate(20_000)).unwrap().unwrap();
+    t.run_blocking(|_, _| {}).unwrap();
+    let after = pollster::block_on(t.reverse_kl_estimate(20_000)).unwrap().unwrap();
+    let kl = after + log_z;
+    eprintln!("planar u1: loss {before:.3} -> {after:.3}, KL(q||p) ≈ {kl:.3} nats");
+    // KL(q‖p) ≥ 0 always; a trained K=16 planar flow gets close to it (seeded runs: ≈ 0.05).
+    assert!(kl > -0.05, "KL estimate {kl} is impossible (negative)");
+    assert!(kl < 0.25, "KL(q||p) = {kl} nats is too large");
+    assert!(after < before - 0.5);
+}
+
+#[test]
+fn regression_matches_a_known_log_density() {
+    // Regress a flow's log q onto the exact 8gaussians... use expnormal-free Gaussian target:
+    // log N(x; 0, diag(4, 0.25)) at points spread over the plane.
+    let mut rng = Rng::new(5);
+    let points: Vec<f32> = (0..8000).map(|_| (rng.normal() * 2.0) as f32).collect();
+    let target: Vec<f32> = points
+        .chunks(2)
+        .map(|p| {
+            let (x, y) = (p[0] as f64, p[1] as f64);
+            (-(x * x) / 8.0 - 2.0 * y * y - (std::f64::consts::TAU).ln()) as f32
+        })
+        .collect();
+    let spec = FlowSpec::new(FlowKind::Realnvp, 2).with_layers(2).with_hidden(16);
+    let objective = Objective::Regression {
+        dim: 2,
+        points: points.clone(),
+        log_density: target.clone(),
+    };
+    let mut t = Trainer::new(&spec.config(), objective, settings(800, 256, 5e-3, 1), &flowplay::device::cpu()).unwrap();
+    t.run_blocking(|_, _| {}).unwrap();
+    let lp = log_prob_rows_blocking(&t.inference_model(), &points, 2, &flowplay::device::cpu()).unwrap();
+    let mse = lp.iter().zip(&target).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / lp.len() as f64;
+    eprintln!("regression mse {mse}");
+    assert!(mse < 0.05, "log-density MSE {mse}");
+}
+
+#[test]
+fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
+    let t = train_moons(FlowKind::Nsf, 2, 50);
+    let device = flowplay::device::cpu();
+    let model = t.inference_model();
+    let mut meta = FlowMeta::new(model.config().clone());
+    meta.history = Some(t.history.clone());
+    let bytes = model_file::to_bytes(&model, &meta).unwrap();
+    let (loaded, meta2) = model_file::from_bytes(bytes.clone(), &device).unwrap();
+    assert_eq!(meta2, meta);
+    let pts = SampleSet::Moons.bounds().grid(40);
+    let a = log_prob_rows_blocking(&model, &pts, 2, &device).unwrap();
+    let b = log_prob_rows_blocking(&loaded, &pts, 2, &device).unwrap();
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "reloaded log-densities differ");
+
+    // Atomic save to disk and back.
+    let dir = std::env::temp_dir().join(format!("flowplay-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.flow");
+    model_file::save(&path, &model, &meta).unwrap();
+    assert!(!dir.join("m.flow.tmp").exists());
+    let (from_disk, _) = model_file::load(&path, &device).unwrap();
+    let c = log_prob_rows_blocking(&from_disk, &pts, 2, &device).unwrap();
+    assert_eq!(a, c);
+
+    let err = |b: Vec<u8>| model_file::from_bytes(b, &device).err().expect("must fail");
+    assert!(matches!(err(bytes[..5].to_vec()), ModelFileError::Truncated(_)));
+    assert!(matches!(err(bytes[..bytes.len() - 7].to_vec()), ModelFileError::Truncated(_)));
+    let mut garbled = bytes.clone();
+    garbled[12] = b'}';
+    assert!(matches!(err(garbled), ModelFileError::Corrupt(_)));
+    // A mismatched architecture: same file, metadata claiming a wider network.
+    let mut wrong = meta.clone();
+    wrong.config = FlowSpec::new(FlowKind::Nsf, 2).with_layers(2).with_hidden(32).config();
+    let e = err(model_file::to_bytes(&model, &wrong).unwrap());
+    assert!(matches!(e, ModelFileError::Mismatch(_)), "{e}");
+    // A different layer count.
+    wrong.config = FlowSpec::new(FlowKind::Nsf, 2).with_layers(3).with_hidden(64).config();
+    let e = err(model_file::to_bytes(&model, &wrong).unwrap());
+    assert!(e.to_string().contains("missing"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
+    // A data set whose every row is NaN makes every loss NaN.
+    let spec = FlowSpec::new(FlowKind::Realnvp, 2).with_layers(2).with_hidden(8);
+    let good = SampleSet::Moons.sample(512, &mut Rng::new(3));
+    let device = flowplay::device::cpu();
+    let mut t = Trainer::new(
+        &spec.config(),
+        Objective::forward_kl(2, good.clone(), 0.5),
+        settings(1000, 64, 1e-3, 0),
+        &device,
+    )
+    .unwrap();
+    for _ in 0..5 {
+        pollster::block_on(t.step()).unwrap();
+    }
+    let probe = Tensor::<2>::from_data(TensorData::new(good[..64].to_vec(), [32, 2]), &device);
+    let before: Vec<f32> = t.inference_model().log_prob(probe.clone()).into_data().try_to_vec().unwrap();
+    if let Objective::ForwardKl { train, .. } = &mut t.objective {
+        train.iter_mut().for_each(|v| *v = f32::NAN);
+    }
+    let outcome = pollster::block_on(t.step()).unwrap();
+    assert_eq!(outcome, StepOutcome::RolledBack);
+    let after: Vec<f32> = t.inference_model().log_prob(probe).into_data().try_to_vec().unwrap();
+    assert!(after.iter().all(|v| v.is_finite()));
+    assert_eq!(t.history.nan_events.len(), 1);
+    // The rollback goes to the parameters before the last update: still a trained, finite model.
+    assert!(before.iter().zip(&after).all(|(a, b)| (a - b).abs() < 0.5));
+    // Persistent NaNs end training with a clear error.
+    let err = t.run_blocking(|_, _| {}).unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
+    assert!(err.to_string().contains("NaN"));
+}
