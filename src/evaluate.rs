@@ -11,7 +11,12 @@ use crate::targets::Bounds;
 pub const CHUNK: usize = 4096;
 
 /// `log q` of each row of `rows [n, dim]`.
-pub async fn log_prob_rows(flow: &Flow, rows: &[f32], dim: usize, device: &Device) -> Result<Vec<f32>, String> {
+pub async fn log_prob_rows(
+    flow: &Flow,
+    rows: &[f32],
+    dim: usize,
+    device: &Device,
+) -> Result<Vec<f32>, String> {
     let mut out = Vec::with_capacity(rows.len() / dim);
     for chunk in rows.chunks(CHUNK * dim) {
         let n = chunk.len() / dim;
@@ -21,18 +26,32 @@ pub async fn log_prob_rows(flow: &Flow, rows: &[f32], dim: usize, device: &Devic
             .into_data_async()
             .await
             .map_err(|e| format!("readback failed: {e:?}"))?;
-        out.extend(data.convert::<f32>().try_to_vec::<f32>().map_err(|e| format!("{e:?}"))?);
+        out.extend(
+            data.convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?,
+        );
     }
     Ok(out)
 }
 
 /// Blocking [`log_prob_rows`] (native).
-pub fn log_prob_rows_blocking(flow: &Flow, rows: &[f32], dim: usize, device: &Device) -> Result<Vec<f32>, String> {
+pub fn log_prob_rows_blocking(
+    flow: &Flow,
+    rows: &[f32],
+    dim: usize,
+    device: &Device,
+) -> Result<Vec<f32>, String> {
     pollster::block_on(log_prob_rows(flow, rows, dim, device))
 }
 
 /// `log q` on the `res × res` grid of `bounds` (2D flows).
-pub fn log_density_grid(flow: &Flow, bounds: &Bounds, res: usize, device: &Device) -> Result<Vec<f32>, String> {
+pub fn log_density_grid(
+    flow: &Flow,
+    bounds: &Bounds,
+    res: usize,
+    device: &Device,
+) -> Result<Vec<f32>, String> {
     log_prob_rows_blocking(flow, &bounds.grid(res), 2, device)
 }
 

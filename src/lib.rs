@@ -1,6 +1,8 @@
 //! flowplay: normalizing flows you can train in a browser tab (WebGPU) or natively, from one
 //! Burn crate. See `shared/DESIGN.md` for the architecture.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
 pub mod device;
 pub mod evaluate;
 pub mod flows;
@@ -9,5 +11,3 @@ pub mod plot;
 pub mod rng;
 pub mod targets;
 pub mod train;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod cli;

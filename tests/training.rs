@@ -44,7 +44,10 @@ fn realnvp_learns_moons_and_its_density_integrates_to_one() {
     // Thresholds from seeded runs of this test (val NLL ≈ 2.45 after 600 steps; a standard
     // normal fitted to the data scores ≈ 3.4).
     assert!(last < 2.6, "validation NLL {last} did not fall below 2.6");
-    assert!(first - last > 0.7, "validation NLL fell only from {first} to {last}");
+    assert!(
+        first - last > 0.7,
+        "validation NLL fell only from {first} to {last}"
+    );
 
     let device = flowplay::device::cpu();
     let model = t.inference_model();
@@ -62,10 +65,20 @@ fn planar_k16_learns_u1_by_reverse_kl() {
         Objective::ReverseKl { log_normalizer, .. } => *log_normalizer,
         _ => unreachable!(),
     };
-    let mut t = Trainer::new(&spec.config(), objective, settings(1500, 256, 5e-3, 0), &flowplay::device::cpu()).unwrap();
-    let before = pollster::block_on(t.reverse_kl_estimate(20_000)).unwrap().unwrap();
+    let mut t = Trainer::new(
+        &spec.config(),
+        objective,
+        settings(1500, 256, 5e-3, 0),
+        &flowplay::device::cpu(),
+    )
+    .unwrap();
+    let before = pollster::block_on(t.reverse_kl_estimate(20_000))
+        .unwrap()
+        .unwrap();
     t.run_blocking(|_, _| {}).unwrap();
-    let after = pollster::block_on(t.reverse_kl_estimate(20_000)).unwrap().unwrap();
+    let after = pollster::block_on(t.reverse_kl_estimate(20_000))
+        .unwrap()
+        .unwrap();
     let kl = after + log_z;
     eprintln!("planar u1: loss {before:.3} -> {after:.3}, KL(q||p) ≈ {kl:.3} nats");
     // KL(q‖p) ≥ 0 always; a trained K=16 planar flow gets close to it (seeded runs: ≈ 0.05).
@@ -87,16 +100,30 @@ fn regression_matches_a_known_log_density() {
             (-(x * x) / 8.0 - 2.0 * y * y - (std::f64::consts::TAU).ln()) as f32
         })
         .collect();
-    let spec = FlowSpec::new(FlowKind::Realnvp, 2).with_layers(2).with_hidden(16);
+    let spec = FlowSpec::new(FlowKind::Realnvp, 2)
+        .with_layers(2)
+        .with_hidden(16);
     let objective = Objective::Regression {
         dim: 2,
         points: points.clone(),
         log_density: target.clone(),
     };
-    let mut t = Trainer::new(&spec.config(), objective, settings(800, 256, 5e-3, 1), &flowplay::device::cpu()).unwrap();
+    let mut t = Trainer::new(
+        &spec.config(),
+        objective,
+        settings(800, 256, 5e-3, 1),
+        &flowplay::device::cpu(),
+    )
+    .unwrap();
     t.run_blocking(|_, _| {}).unwrap();
-    let lp = log_prob_rows_blocking(&t.inference_model(), &points, 2, &flowplay::device::cpu()).unwrap();
-    let mse = lp.iter().zip(&target).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / lp.len() as f64;
+    let lp =
+        log_prob_rows_blocking(&t.inference_model(), &points, 2, &flowplay::device::cpu()).unwrap();
+    let mse = lp
+        .iter()
+        .zip(&target)
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        / lp.len() as f64;
     eprintln!("regression mse {mse}");
     assert!(mse < 0.05, "log-density MSE {mse}");
 }
@@ -114,7 +141,10 @@ fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
     let pts = SampleSet::Moons.bounds().grid(40);
     let a = log_prob_rows_blocking(&model, &pts, 2, &device).unwrap();
     let b = log_prob_rows_blocking(&loaded, &pts, 2, &device).unwrap();
-    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "reloaded log-densities differ");
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "reloaded log-densities differ"
+    );
 
     // Atomic save to disk and back.
     let dir = std::env::temp_dir().join(format!("flowplay-test-{}", std::process::id()));
@@ -126,19 +156,31 @@ fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
     let c = log_prob_rows_blocking(&from_disk, &pts, 2, &device).unwrap();
     assert_eq!(a, c);
 
-    let err = |b: Vec<u8>| model_file::from_bytes(b, &device).err().expect("must fail");
-    assert!(matches!(err(bytes[..5].to_vec()), ModelFileError::Truncated(_)));
-    assert!(matches!(err(bytes[..bytes.len() - 7].to_vec()), ModelFileError::Truncated(_)));
+    let err = |b: Vec<u8>| model_file::from_bytes(b, &device).expect_err("must fail");
+    assert!(matches!(
+        err(bytes[..5].to_vec()),
+        ModelFileError::Truncated(_)
+    ));
+    assert!(matches!(
+        err(bytes[..bytes.len() - 7].to_vec()),
+        ModelFileError::Truncated(_)
+    ));
     let mut garbled = bytes.clone();
     garbled[12] = b'}';
     assert!(matches!(err(garbled), ModelFileError::Corrupt(_)));
     // A mismatched architecture: same file, metadata claiming a wider network.
     let mut wrong = meta.clone();
-    wrong.config = FlowSpec::new(FlowKind::Nsf, 2).with_layers(2).with_hidden(32).config();
+    wrong.config = FlowSpec::new(FlowKind::Nsf, 2)
+        .with_layers(2)
+        .with_hidden(32)
+        .config();
     let e = err(model_file::to_bytes(&model, &wrong).unwrap());
     assert!(matches!(e, ModelFileError::Mismatch(_)), "{e}");
     // A different layer count.
-    wrong.config = FlowSpec::new(FlowKind::Nsf, 2).with_layers(3).with_hidden(64).config();
+    wrong.config = FlowSpec::new(FlowKind::Nsf, 2)
+        .with_layers(3)
+        .with_hidden(64)
+        .config();
     let e = err(model_file::to_bytes(&model, &wrong).unwrap());
     assert!(e.to_string().contains("missing"), "{e}");
     std::fs::remove_dir_all(dir).ok();
@@ -147,7 +189,9 @@ fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
 #[test]
 fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
     // A data set whose every row is NaN makes every loss NaN.
-    let spec = FlowSpec::new(FlowKind::Realnvp, 2).with_layers(2).with_hidden(8);
+    let spec = FlowSpec::new(FlowKind::Realnvp, 2)
+        .with_layers(2)
+        .with_hidden(8);
     let good = SampleSet::Moons.sample(512, &mut Rng::new(3));
     let device = flowplay::device::cpu();
     let mut t = Trainer::new(
@@ -161,13 +205,23 @@ fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
         pollster::block_on(t.step()).unwrap();
     }
     let probe = Tensor::<2>::from_data(TensorData::new(good[..64].to_vec(), [32, 2]), &device);
-    let before: Vec<f32> = t.inference_model().log_prob(probe.clone()).into_data().try_to_vec().unwrap();
+    let before: Vec<f32> = t
+        .inference_model()
+        .log_prob(probe.clone())
+        .into_data()
+        .try_to_vec()
+        .unwrap();
     if let Objective::ForwardKl { train, .. } = &mut t.objective {
         train.iter_mut().for_each(|v| *v = f32::NAN);
     }
     let outcome = pollster::block_on(t.step()).unwrap();
     assert_eq!(outcome, StepOutcome::RolledBack);
-    let after: Vec<f32> = t.inference_model().log_prob(probe).into_data().try_to_vec().unwrap();
+    let after: Vec<f32> = t
+        .inference_model()
+        .log_prob(probe)
+        .into_data()
+        .try_to_vec()
+        .unwrap();
     assert!(after.iter().all(|v| v.is_finite()));
     assert_eq!(t.history.nan_events.len(), 1);
     // The rollback goes to the parameters before the last update: still a trained, finite model.

@@ -36,7 +36,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn run(a: BenchArgs) -> Result<(), String> {
     let device = crate::device::cpu();
-    let spec = FlowSpec::new(FlowKind::Realnvp, 2).with_layers(8).with_hidden(128);
+    let spec = FlowSpec::new(FlowKind::Realnvp, 2)
+        .with_layers(8)
+        .with_hidden(128);
     let set = SampleSet::Moons;
     let data = set.sample(50_000, &mut Rng::new(0));
     let settings = TrainSettings {
@@ -46,8 +48,13 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         eval_every: usize::MAX,
         ..TrainSettings::default()
     };
-    let mut trainer = Trainer::new(&spec.config(), Objective::forward_kl(2, data, 0.1), settings, &device)
-        .map_err(|e| e.to_string())?;
+    let mut trainer = Trainer::new(
+        &spec.config(),
+        Objective::forward_kl(2, data, 0.1),
+        settings,
+        &device,
+    )
+    .map_err(|e| e.to_string())?;
     eprintln!(
         "bench: RealNVP 8 couplings, MLP 2→128→128→4, batch {}, Adam, CPU (flex); {} warm-up + {} timed steps",
         a.batch, a.warmup, a.steps
@@ -69,7 +76,10 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let train_s = t.elapsed().as_secs_f64();
     let steps_per_sec = a.steps as f64 / train_s;
-    println!("training: {steps_per_sec:.1} steps/s ({:.2} ms/step)", 1e3 / steps_per_sec);
+    println!(
+        "training: {steps_per_sec:.1} steps/s ({:.2} ms/step)",
+        1e3 / steps_per_sec
+    );
 
     let model = trainer.inference_model();
     let bounds = Target::Samples(set).bounds();

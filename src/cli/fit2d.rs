@@ -36,8 +36,10 @@ pub struct Fit2dArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 512)]
     pub batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    /// Adam learning rate (default: 5e-3 for planar/radial, whose few parameters learn slowly;
+    /// 1e-3 otherwise).
+    #[arg(long)]
+    pub lr: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Learning-rate warm-up steps.
@@ -73,11 +75,18 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     if a.steps == 0 || a.batch == 0 {
         return Err("--steps and --batch must be positive".into());
     }
-    if !(a.lr > 0.0 && a.lr.is_finite()) {
-        return Err(format!("--lr must be a positive number, got {}", a.lr));
+    let lr = a.lr.unwrap_or(match a.flow {
+        FlowKind::Planar | FlowKind::Radial => 5e-3,
+        _ => 1e-3,
+    });
+    if !(lr > 0.0 && lr.is_finite()) {
+        return Err(format!("--lr must be a positive number, got {lr}"));
     }
     if !(0.0..1.0).contains(&a.val_fraction) || a.val_fraction <= 0.0 {
-        return Err(format!("--val-fraction must lie in (0, 1), got {}", a.val_fraction));
+        return Err(format!(
+            "--val-fraction must lie in (0, 1), got {}",
+            a.val_fraction
+        ));
     }
     let mut spec = FlowSpec::new(a.flow, 2).with_hidden(a.hidden);
     spec.bins = a.bins;
@@ -97,7 +106,7 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     let settings = TrainSettings {
         steps: a.steps,
         batch: a.batch,
-        lr: a.lr,
+        lr,
         warmup_steps: a.warmup,
         clip_norm: (a.clip > 0.0).then_some(a.clip),
         seed: a.seed,
@@ -106,7 +115,8 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     };
     let device = crate::device::cpu();
     let config = spec.config();
-    let mut trainer = Trainer::new(&config, objective, settings, &device).map_err(|e| e.to_string())?;
+    let mut trainer =
+        Trainer::new(&config, objective, settings, &device).map_err(|e| e.to_string())?;
     let params = model_file::num_params(&trainer.model);
     if !a.quiet {
         eprintln!(
@@ -151,7 +161,7 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         "params": params,
         "steps": trainer.step,
         "batch": a.batch,
-        "lr": a.lr,
+        "lr": lr,
         "seed": a.seed,
         "seconds": seconds,
         "steps_per_sec": trainer.step as f64 / seconds.max(1e-9),
@@ -169,7 +179,8 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
             }
         }
         Target::Energy(_) => {
-            let loss = pollster::block_on(trainer.reverse_kl_estimate(10_000)).map_err(|e| e.to_string())?;
+            let loss = pollster::block_on(trainer.reverse_kl_estimate(10_000))
+                .map_err(|e| e.to_string())?;
             if let crate::train::Objective::ReverseKl { log_normalizer, .. } = &trainer.objective {
                 summary["log_normalizer"] = json!(log_normalizer);
                 summary["kl_estimate"] = json!(loss.map(|l| l + log_normalizer));

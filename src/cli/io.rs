@@ -90,8 +90,16 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
     while left > 0 {
         let m = left.min(crate::evaluate::CHUNK);
         let (x, log_q) = flow.sample(m, &mut rng, &device);
-        let x: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().map_err(|e| format!("{e:?}"))?;
-        let lq: Vec<f32> = log_q.into_data().convert::<f32>().try_to_vec().map_err(|e| format!("{e:?}"))?;
+        let x: Vec<f32> = x
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .map_err(|e| format!("{e:?}"))?;
+        let lq: Vec<f32> = log_q
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .map_err(|e| format!("{e:?}"))?;
         for (row, l) in x.chunks(dim).zip(lq) {
             let cols: Vec<String> = row.iter().map(|v| v.to_string()).collect();
             writeln!(out, "{},{l}", cols.join(",")).map_err(|e| e.to_string())?;

@@ -55,6 +55,7 @@ pub fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../www/fonts/DejaVuSans.ttf");
-        let _ = plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes);
+        let _ =
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes);
     });
 }

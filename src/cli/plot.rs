@@ -37,18 +37,27 @@ pub fn run(a: PlotArgs) -> Result<(), String> {
     let device = crate::device::cpu();
     let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
     if flow.dim() != 2 {
-        return Err(format!("plot draws 2D flows; this model has dimension {}", flow.dim()));
+        return Err(format!(
+            "plot draws 2D flows; this model has dimension {}",
+            flow.dim()
+        ));
     }
     let target = match (a.target, meta.target.as_deref()) {
         (Some(t), _) => Some(t),
         (None, Some(name)) => name.parse::<Target>().ok(),
         (None, None) => None,
     };
-    let bounds = target.map(|t| t.bounds()).unwrap_or(crate::targets::Bounds::square(4.0));
+    let bounds = target
+        .map(|t| t.bounds())
+        .unwrap_or(crate::targets::Bounds::square(4.0));
     let res = a.res.clamp(10, 1000);
     let grid = log_density_grid(&flow, &bounds, res, &device)?;
     let (x, _) = flow.sample(a.samples, &mut Rng::new(1), &device);
-    let samples: Vec<f32> = x.into_data().convert::<f32>().try_to_vec().map_err(|e| format!("{e:?}"))?;
+    let samples: Vec<f32> = x
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec()
+        .map_err(|e| format!("{e:?}"))?;
     let fig = Figure {
         target,
         bounds,
@@ -61,7 +70,12 @@ pub fn run(a: PlotArgs) -> Result<(), String> {
     match a.out.extension().and_then(|e| e.to_str()) {
         Some("png") => fig.draw(BitMapBackend::new(&a.out, size).into_drawing_area())?,
         Some("svg") => fig.draw(SVGBackend::new(&a.out, size).into_drawing_area())?,
-        _ => return Err(format!("--out must end in .png or .svg: {}", a.out.display())),
+        _ => {
+            return Err(format!(
+                "--out must end in .png or .svg: {}",
+                a.out.display()
+            ));
+        }
     }
     eprintln!("wrote {}", a.out.display());
     Ok(())
@@ -115,7 +129,12 @@ impl Figure {
             )?;
             k += 1;
         }
-        let kind = self.meta.spec.as_ref().map(|s| s.kind.name()).unwrap_or("flow");
+        let kind = self
+            .meta
+            .spec
+            .as_ref()
+            .map(|s| s.kind.name())
+            .unwrap_or("flow");
         draw_density(
             &areas[k],
             &DensityPlot {

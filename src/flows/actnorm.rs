@@ -39,7 +39,11 @@ impl ActNorm {
     pub fn data_init(self, x: Tensor<2>) -> Self {
         let x = x.detach();
         let mean = x.clone().mean_dim(0);
-        let std = (x - mean.clone()).square().mean_dim(0).add_scalar(1e-6).sqrt();
+        let std = (x - mean.clone())
+            .square()
+            .mean_dim(0)
+            .add_scalar(1e-6)
+            .sqrt();
         Self {
             bias: Param::from_tensor(mean.neg()),
             log_scale: Param::from_tensor(std.log().neg()),

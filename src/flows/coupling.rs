@@ -41,7 +41,11 @@ impl CouplingConfig {
     pub fn init(&self, device: &Device) -> Coupling {
         let d = self.mask.len();
         let outputs = if self.additive { d } else { 2 * d };
-        let m: Vec<f32> = self.mask.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let m: Vec<f32> = self
+            .mask
+            .iter()
+            .map(|&b| if b { 1.0 } else { 0.0 })
+            .collect();
         Coupling {
             net: Mlp::new(d, self.hidden, self.hidden_layers, outputs, device),
             mask: row(&m, device),
@@ -53,7 +57,7 @@ impl CouplingConfig {
 
 /// Alternating mask for layer `index`: dimension `j` conditions when `(j + index)` is even.
 pub fn alternating_mask(dim: usize, index: usize) -> Vec<bool> {
-    (0..dim).map(|j| (j + index) % 2 == 0).collect()
+    (0..dim).map(|j| (j + index).is_multiple_of(2)).collect()
 }
 
 /// A seeded random mask with `⌈dim/2⌉` conditioning dimensions.

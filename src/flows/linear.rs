@@ -75,7 +75,9 @@ pub fn host_logabsdet_and_inverse(a: &[f64], n: usize) -> Option<(f64, Vec<f64>)
     // Solve A X = I column by column: P A = L U.
     let mut inv = vec![0.0; n * n];
     for col in 0..n {
-        let mut y: Vec<f64> = (0..n).map(|i| if perm[i] == col { 1.0 } else { 0.0 }).collect();
+        let mut y: Vec<f64> = (0..n)
+            .map(|i| if perm[i] == col { 1.0 } else { 0.0 })
+            .collect();
         for i in 0..n {
             for j in 0..i {
                 y[i] -= lu[i * n + j] * y[j];

@@ -83,7 +83,13 @@ impl Made {
             prev = hidden_deg.clone();
         }
         let m = mask(&prev, &output_deg, true);
-        layers.push(MaskedLinear::new(m, prev.len(), output_deg.len(), true, device));
+        layers.push(MaskedLinear::new(
+            m,
+            prev.len(),
+            output_deg.len(),
+            true,
+            device,
+        ));
         Self { layers }
     }
 

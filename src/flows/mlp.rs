@@ -43,12 +43,9 @@ impl Mlp {
     /// `x [batch, in]` → `[batch, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;
-        self.layers
-            .iter()
-            .enumerate()
-            .fold(x, |h, (i, layer)| {
-                let h = layer.forward(h);
-                if i < last { relu(h) } else { h }
-            })
+        self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
+            let h = layer.forward(h);
+            if i < last { relu(h) } else { h }
+        })
     }
 }

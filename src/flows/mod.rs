@@ -17,11 +17,11 @@ pub mod made;
 pub mod mlp;
 pub mod permutation;
 pub mod planar;
+#[cfg(test)]
+mod properties;
 pub mod radial;
 pub mod spline;
 pub mod tanh;
-#[cfg(test)]
-mod properties;
 #[cfg(test)]
 pub mod testing;
 

@@ -37,7 +37,11 @@ impl PlanarConfig {
         let w = Tensor::<2>::random([1, self.dim], Distribution::Normal(0.0, 1.0), device)
             .div_scalar((self.dim as f32).sqrt());
         let w_norm2 = w.clone().square().sum();
-        let along = w.clone() * w_norm2.recip().mul_scalar((std::f32::consts::E - 1.0).ln()).unsqueeze();
+        let along = w.clone()
+            * w_norm2
+                .recip()
+                .mul_scalar((std::f32::consts::E - 1.0).ln())
+                .unsqueeze();
         let noise = Tensor::<2>::random([1, self.dim], Distribution::Normal(0.0, 0.1), device);
         Planar {
             w: Param::from_tensor(w),

@@ -28,34 +28,64 @@ fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
     vec![
         (LayerConfig::Planar(PlanarConfig::new(d)), 1e-4, false),
         (LayerConfig::Radial(RadialConfig::new(d)), 1e-4, false),
-        (LayerConfig::Coupling(CouplingConfig::new(alternating_mask(d, 1)).with_hidden(16)), 1e-4, false),
+        (
+            LayerConfig::Coupling(CouplingConfig::new(alternating_mask(d, 1)).with_hidden(16)),
+            1e-4,
+            false,
+        ),
         (
             LayerConfig::Coupling(
-                CouplingConfig::new(random_mask(d, &mut rng)).with_hidden(16).with_additive(true),
+                CouplingConfig::new(random_mask(d, &mut rng))
+                    .with_hidden(16)
+                    .with_additive(true),
             ),
             1e-4,
             false,
         ),
         (
-            LayerConfig::Spline(SplineCouplingConfig::new(alternating_mask(d, 0)).with_hidden(16).with_bins(5)),
+            LayerConfig::Spline(
+                SplineCouplingConfig::new(alternating_mask(d, 0))
+                    .with_hidden(16)
+                    .with_bins(5),
+            ),
             2e-4,
             false,
         ),
         (
-            LayerConfig::Autoregressive(AutoregressiveConfig::new(d, Direction::Maf).with_hidden(16)),
+            LayerConfig::Autoregressive(
+                AutoregressiveConfig::new(d, Direction::Maf).with_hidden(16),
+            ),
             1e-4,
             true,
         ),
         (
-            LayerConfig::Autoregressive(AutoregressiveConfig::new(d, Direction::Iaf).with_hidden(16)),
+            LayerConfig::Autoregressive(
+                AutoregressiveConfig::new(d, Direction::Iaf).with_hidden(16),
+            ),
             1e-4,
             true,
         ),
-        (LayerConfig::NaiveLinear(NaiveLinearConfig::new(d)), 1e-4, false),
+        (
+            LayerConfig::NaiveLinear(NaiveLinearConfig::new(d)),
+            1e-4,
+            false,
+        ),
         (LayerConfig::LuLinear(LuLinearConfig::new(d)), 1e-4, false),
-        (LayerConfig::Permutation(PermutationConfig::reverse(d)), 1e-6, false),
-        (LayerConfig::Permutation(PermutationConfig::random(d, 3)), 1e-6, false),
-        (LayerConfig::Tanh(TanhBoxConfig::new(vec![-5.0; d], vec![6.0; d])), 1e-4, false),
+        (
+            LayerConfig::Permutation(PermutationConfig::reverse(d)),
+            1e-6,
+            false,
+        ),
+        (
+            LayerConfig::Permutation(PermutationConfig::random(d, 3)),
+            1e-6,
+            false,
+        ),
+        (
+            LayerConfig::Tanh(TanhBoxConfig::new(vec![-5.0; d], vec![6.0; d])),
+            1e-4,
+            false,
+        ),
         (LayerConfig::ActNorm(ActNormConfig::new(d)), 1e-5, false),
     ]
 }
@@ -82,7 +112,13 @@ fn made_outputs_depend_only_on_earlier_inputs() {
     let x = host(gaussian_batch(4, d, 1.0, 5, &device));
     // Each output block (μ and log-scale) separately.
     for block in 0..2 {
-        let jac = jacobians(&|t| made.forward(t).narrow(1, block * d, d), &x, 4, d, &device);
+        let jac = jacobians(
+            &|t| made.forward(t).narrow(1, block * d, d),
+            &x,
+            4,
+            d,
+            &device,
+        );
         let mut nonzero_below = 0;
         for m in &jac {
             for (i, row) in m.iter().enumerate() {
@@ -96,7 +132,10 @@ fn made_outputs_depend_only_on_earlier_inputs() {
             }
         }
         // The connectivity must not be trivially empty either.
-        assert!(nonzero_below > 0, "MADE block {block} ignores all its inputs");
+        assert!(
+            nonzero_below > 0,
+            "MADE block {block} ignores all its inputs"
+        );
     }
 }
 
@@ -136,8 +175,15 @@ fn every_flow_kind_is_consistent_and_trainable() {
             let (x, log_q) = flow.sample(32, &mut rng, &device);
             let lp = flow.log_prob(x.clone());
             let (a, b) = (host(log_q), host(lp));
-            let err = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
-            assert!(err < 2e-3, "{kind} dim {d}: sample log q vs log_prob differ by {err}");
+            let err = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                err < 2e-3,
+                "{kind} dim {d}: sample log q vs log_prob differ by {err}"
+            );
             let (z, _) = flow.transform_to_noise(x.clone());
             let (x_back, _) = flow.inverse(z);
             let rec = host(x_back)
@@ -157,7 +203,11 @@ fn every_flow_kind_is_consistent_and_trainable() {
             };
             flow.visit(&mut check);
             assert!(check.total > 0);
-            assert_eq!(check.missing, 0, "{kind} dim {d}: {} of {} parameters get no gradient", check.missing, check.total);
+            assert_eq!(
+                check.missing, 0,
+                "{kind} dim {d}: {} of {} parameters get no gradient",
+                check.missing, check.total
+            );
         }
     }
 }

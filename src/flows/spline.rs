@@ -46,7 +46,11 @@ pub struct SplineCouplingConfig {
 impl SplineCouplingConfig {
     pub fn init(&self, device: &Device) -> SplineCoupling {
         let d = self.mask.len();
-        let m: Vec<f32> = self.mask.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let m: Vec<f32> = self
+            .mask
+            .iter()
+            .map(|&b| if b { 1.0 } else { 0.0 })
+            .collect();
         SplineCoupling {
             net: Mlp::new(
                 d,
@@ -112,15 +116,22 @@ impl SplineCoupling {
         let ys = knots(out.clone().narrow(2, k, k), self.tail_bound);
         // softplus(0 + c) = 1 − MIN_DERIVATIVE, so zero output gives unit derivatives.
         let c = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
-        let inner = softplus(out.narrow(2, 2 * k, k - 1).add_scalar(c), 1.0)
-            .add_scalar(MIN_DERIVATIVE);
+        let inner =
+            softplus(out.narrow(2, 2 * k, k - 1).add_scalar(c), 1.0).add_scalar(MIN_DERIVATIVE);
         let one = Tensor::<3>::ones([n, d, 1], &inner.device());
         let derivs = Tensor::cat(vec![one.clone(), inner, one], 2);
         (xs, ys, derivs)
     }
 
     /// The bin of each coordinate of `v [batch, D]` among `knots [batch, D, K+1]`, and its values.
-    fn locate(&self, v: &Tensor<2>, along: &Tensor<3>, xs: &Tensor<3>, ys: &Tensor<3>, ds: &Tensor<3>) -> Bin {
+    fn locate(
+        &self,
+        v: &Tensor<2>,
+        along: &Tensor<3>,
+        xs: &Tensor<3>,
+        ys: &Tensor<3>,
+        ds: &Tensor<3>,
+    ) -> Bin {
         let k = self.bins;
         let [n, d] = v.dims();
         let interior = along.clone().narrow(2, 1, k - 1);
@@ -164,15 +175,16 @@ impl SplineCoupling {
         } else {
             let xi = (vc - bin.x_k.clone()) / bin.w_k.clone();
             let xi1 = xi.clone() * xi.clone().neg().add_scalar(1.0);
-            let num = bin.h_k.clone()
-                * (s.clone() * xi.clone().square() + bin.d_k.clone() * xi1.clone());
+            let num =
+                bin.h_k.clone() * (s.clone() * xi.clone().square() + bin.d_k.clone() * xi1.clone());
             let den = s.clone() + sum_d.clone() * xi1;
             (bin.y_k.clone() + num / den, xi)
         };
         let xi1 = xi.clone() * xi.clone().neg().add_scalar(1.0);
         let one_minus = xi.clone().neg().add_scalar(1.0);
         let dnum = s.clone().square()
-            * (bin.d_k1 * xi.square() + s.clone().mul_scalar(2.0) * xi1.clone()
+            * (bin.d_k1 * xi.square()
+                + s.clone().mul_scalar(2.0) * xi1.clone()
                 + bin.d_k * one_minus.square());
         let den = s + sum_d * xi1;
         let ld = dnum.log() - den.log().mul_scalar(2.0);

@@ -29,8 +29,17 @@ pub struct TanhBoxConfig {
 
 impl TanhBoxConfig {
     pub fn init(&self, device: &Device) -> TanhBox {
-        assert_eq!(self.low.len(), self.high.len(), "box bounds differ in length");
-        let centre: Vec<f32> = self.low.iter().zip(&self.high).map(|(l, h)| 0.5 * (l + h)).collect();
+        assert_eq!(
+            self.low.len(),
+            self.high.len(),
+            "box bounds differ in length"
+        );
+        let centre: Vec<f32> = self
+            .low
+            .iter()
+            .zip(&self.high)
+            .map(|(l, h)| 0.5 * (l + h))
+            .collect();
         let log_half: Vec<f32> = self
             .low
             .iter()
@@ -56,7 +65,10 @@ impl TanhBox {
     pub fn bounds(&self) -> (Vec<f32>, Vec<f32>) {
         let c = self.centre.val();
         let h = self.log_half_width.val().exp();
-        let low = (c.clone() - h.clone()).to_data().try_to_vec::<f32>().unwrap_or_default();
+        let low = (c.clone() - h.clone())
+            .to_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
         let high = (c + h).to_data().try_to_vec::<f32>().unwrap_or_default();
         (low, high)
     }

@@ -27,7 +27,10 @@ pub fn perturb<M: Module>(module: M, scale: f64) -> M {
 
 /// Host values of a tensor.
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
 }
 
 /// A `[n, d]` tensor of seeded `N(0, std²)` values.
@@ -54,7 +57,10 @@ pub fn jacobians(
         let xt = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, d]), device).require_grad();
         let y = f(xt.clone());
         let grads = y.narrow(1, i, 1).sum().backward();
-        let g = xt.grad(&grads).map(host).unwrap_or_else(|| vec![0.0; n * d]);
+        let g = xt
+            .grad(&grads)
+            .map(host)
+            .unwrap_or_else(|| vec![0.0; n * d]);
         for (b, row) in jac.iter_mut().enumerate() {
             for j in 0..d {
                 row[i][j] = g[b * d + j] as f64;
@@ -76,7 +82,10 @@ pub fn logabsdets(jac: &[Vec<Vec<f64>>]) -> Vec<f64> {
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// What [`check_bijection`] measured.
@@ -105,11 +114,21 @@ pub fn check_bijection<L: Bijection>(
     let zs = host(z.clone());
     let ld_f = host(ld_fwd);
     let ld_i = host(ld_inv);
-    assert!(zs.iter().all(|v| v.is_finite()), "{name}: non-finite output");
+    assert!(
+        zs.iter().all(|v| v.is_finite()),
+        "{name}: non-finite output"
+    );
     // A layer left at the identity would pass every check below trivially.
-    assert!(max_abs_diff(&zs, &xs) > 1e-2, "{name}: the layer under test is the identity");
+    assert!(
+        max_abs_diff(&zs, &xs) > 1e-2,
+        "{name}: the layer under test is the identity"
+    );
     let reconstruction_error = max_abs_diff(&host(x_back), &xs);
-    let logdet_sum_error = ld_f.iter().zip(&ld_i).map(|(a, b)| (a + b).abs()).fold(0.0, f32::max);
+    let logdet_sum_error = ld_f
+        .iter()
+        .zip(&ld_i)
+        .map(|(a, b)| (a + b).abs())
+        .fold(0.0, f32::max);
 
     let jac = jacobians(&|t| layer.forward(t).0, &xs, n, d, &device);
     let ld_jac = logabsdets(&jac);
@@ -131,7 +150,10 @@ pub fn check_bijection<L: Bijection>(
         reconstruction_error < tol * scale,
         "{name}: ‖f⁻¹(f(x)) − x‖∞ = {reconstruction_error}"
     );
-    assert!(logdet_sum_error < tol * 10.0, "{name}: |ld_fwd + ld_inv| = {logdet_sum_error}");
+    assert!(
+        logdet_sum_error < tol * 10.0,
+        "{name}: |ld_fwd + ld_inv| = {logdet_sum_error}"
+    );
     assert!(
         jacobian_logdet_error < (tol * 10.0) as f64,
         "{name}: forward log-det differs from the autodiff Jacobian by {jacobian_logdet_error}"

@@ -22,7 +22,10 @@ pub struct DensityPlot<'a> {
 }
 
 /// Draws the heatmap and scatter into `area`.
-pub fn draw_density<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &DensityPlot) -> PlotResult {
+pub fn draw_density<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    plot: &DensityPlot,
+) -> PlotResult {
     let b = plot.bounds;
     let mut chart = ChartBuilder::on(area)
         .caption(plot.title, ("sans-serif", 18))
@@ -58,9 +61,7 @@ pub fn draw_density<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, plot: &De
     let points = |pts: &[f32]| -> Vec<(f64, f64)> {
         pts.chunks(2)
             .map(|p| (p[0] as f64, p[1] as f64))
-            .filter(|(x, y)| {
-                (b.x.0..b.x.1).contains(x) && (b.y.0..b.y.1).contains(y)
-            })
+            .filter(|(x, y)| (b.x.0..b.x.1).contains(x) && (b.y.0..b.y.1).contains(y))
             .collect()
     };
     chart

@@ -15,12 +15,20 @@ pub fn draw_history<DB: DrawingBackend>(
     let train: Vec<(f64, f64)> = history
         .points
         .iter()
-        .filter_map(|p| p.train_loss.filter(|v| v.is_finite()).map(|v| (p.step as f64, v)))
+        .filter_map(|p| {
+            p.train_loss
+                .filter(|v| v.is_finite())
+                .map(|v| (p.step as f64, v))
+        })
         .collect();
     let val: Vec<(f64, f64)> = history
         .points
         .iter()
-        .filter_map(|p| p.val_nll.filter(|v| v.is_finite()).map(|v| (p.step as f64, v)))
+        .filter_map(|p| {
+            p.val_nll
+                .filter(|v| v.is_finite())
+                .map(|v| (p.step as f64, v))
+        })
         .collect();
     let all = train.iter().chain(&val);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -45,6 +53,9 @@ pub fn draw_history<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("step")
         .y_desc("nats")
+        .x_labels(6)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .light_line_style(WHITE)
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(|e| e.to_string())?;

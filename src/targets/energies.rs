@@ -228,7 +228,11 @@ mod tests {
             let coarse = e.log_normalizer(200);
             let fine = e.log_normalizer(400);
             assert!(fine.is_finite());
-            assert!((coarse - fine).abs() < 1e-3, "{}: {coarse} vs {fine}", e.name());
+            assert!(
+                (coarse - fine).abs() < 1e-3,
+                "{}: {coarse} vs {fine}",
+                e.name()
+            );
         }
     }
 }

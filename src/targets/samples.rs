@@ -250,7 +250,11 @@ mod tests {
                         && (bounds.y.0..bounds.y.1).contains(&(p[1] as f64))
                 })
                 .count();
-            assert!(inside as f64 > 0.995 * 4000.0, "{}: {inside}/4000 inside", set.name());
+            assert!(
+                inside as f64 > 0.995 * 4000.0,
+                "{}: {inside}/4000 inside",
+                set.name()
+            );
         }
     }
 

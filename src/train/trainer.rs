@@ -8,8 +8,8 @@
 //! the last good model in place.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{History, HistoryPoint, Objective};
@@ -97,27 +97,31 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         config.validate().map_err(TrainError::Setup)?;
         if settings.batch == 0 || settings.eval_every == 0 {
-            return Err(TrainError::Setup("batch and eval_every must be positive".into()));
+            return Err(TrainError::Setup(
+                "batch and eval_every must be positive".into(),
+            ));
         }
-        if let Objective::ForwardKl { dim, train, .. } = &objective {
-            if *dim != config.dim() || train.is_empty() {
-                return Err(TrainError::Setup(format!(
-                    "data has dimension {dim} and {} training rows; the flow has dimension {}",
-                    train.len() / dim.max(&1),
-                    config.dim()
-                )));
-            }
+        if let Objective::ForwardKl { dim, train, .. } = &objective
+            && (*dim != config.dim() || train.is_empty())
+        {
+            return Err(TrainError::Setup(format!(
+                "data has dimension {dim} and {} training rows; the flow has dimension {}",
+                train.len() / dim.max(&1),
+                config.dim()
+            )));
         }
         let device = device.clone().autodiff();
         device.seed(settings.seed);
-        let mut rng = Rng::new(settings.seed);
+        let rng = Rng::new(settings.seed);
         let mut model = config.init(&device);
         if let Objective::ForwardKl { dim, train, .. } = &objective {
             let n = (train.len() / dim).min(4096);
-            let x = Tensor::<2>::from_data(TensorData::new(train[..n * dim].to_vec(), [n, *dim]), &device);
+            let x = Tensor::<2>::from_data(
+                TensorData::new(train[..n * dim].to_vec(), [n, *dim]),
+                &device,
+            );
             model = model.data_init(x);
         }
-        let _ = rng.next_u64();
         let adam = match settings.clip_norm {
             Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
             None => AdamConfig::new(),
@@ -264,13 +268,17 @@ impl Trainer {
         mut progress: impl FnMut(&Trainer, &HistoryPoint),
     ) -> Result<(), TrainError> {
         pollster::block_on(async {
-            if self.history.points.is_empty() && matches!(self.objective, Objective::ForwardKl { .. }) {
+            if self.history.points.is_empty()
+                && matches!(self.objective, Objective::ForwardKl { .. })
+            {
                 let p = self.record().await?;
                 progress(self, &p);
             }
             while self.step < self.settings.steps {
                 self.step().await?;
-                if self.step % self.settings.eval_every == 0 || self.step == self.settings.steps {
+                if self.step.is_multiple_of(self.settings.eval_every)
+                    || self.step == self.settings.steps
+                {
                     let p = self.record().await?;
                     progress(self, &p);
                 }

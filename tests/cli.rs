@@ -1,0 +1,254 @@
+//! The `flowplay` binary end to end: fit2d's JSON contract, log-prob/sample/plot on the saved
+//! file, and clear errors for bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowplay"))
+}
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("flowplay-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn last_json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().expect("stdout has a line");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
+}
+
+fn fit(dir: &Path, target: &str, flow: &str, steps: &str) -> (PathBuf, serde_json::Value) {
+    let model = dir.join(format!("{target}-{flow}.flow"));
+    let out = bin()
+        .args([
+            "fit2d", "--target", target, "--flow", flow, "--layers", "4", "--hidden", "32",
+        ])
+        .args([
+            "--steps",
+            steps,
+            "--batch",
+            "256",
+            "--eval-every",
+            "50",
+            "--data",
+            "4000",
+        ])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fit2d failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("step"),
+        "no progress shown"
+    );
+    (model, last_json(&out))
+}
+
+#[test]
+fn fit2d_log_prob_sample_and_plot_work_together() {
+    let dir = tmp_dir("roundtrip");
+    let (model, summary) = fit(&dir, "moons", "realnvp", "150");
+    for key in [
+        "target",
+        "flow",
+        "layers",
+        "steps",
+        "seconds",
+        "steps_per_sec",
+        "train_loss",
+        "val_nll",
+    ] {
+        assert!(!summary[key].is_null(), "summary lacks {key}: {summary}");
+    }
+    assert_eq!(summary["steps"], 150);
+    assert!(summary["val_nll"].as_f64().unwrap() < summary["initial_val_nll"].as_f64().unwrap());
+    let m = model.to_str().unwrap();
+
+    // sample → its log q must equal log-prob of the same points.
+    let out = bin()
+        .args(["sample", "--model", m, "-n", "50", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let rows: Vec<Vec<f64>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 50);
+    assert!(rows.iter().all(|r| r.len() == 3));
+    let xy: String = rows
+        .iter()
+        .map(|r| format!("{},{}\n", r[0], r[1]))
+        .collect();
+    let out = run_with_stdin(&["log-prob", "--model", m], &xy);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lp: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(lp.len(), 50);
+    for (r, l) in rows.iter().zip(&lp) {
+        assert!(
+            (r[2] - l).abs() < 2e-3,
+            "sample log q {} vs log-prob {l}",
+            r[2]
+        );
+    }
+
+    // plot: a real PNG with colour in it.
+    let png = dir.join("fig.png");
+    let out = bin()
+        .args([
+            "plot",
+            "--model",
+            m,
+            "--out",
+            png.to_str().unwrap(),
+            "--res",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert!(
+        bytes.len() > 20_000,
+        "suspiciously small PNG ({} bytes)",
+        bytes.len()
+    );
+    let svg = dir.join("fig.svg");
+    let out = bin()
+        .args([
+            "plot",
+            "--model",
+            m,
+            "--out",
+            svg.to_str().unwrap(),
+            "--res",
+            "30",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn fit2d_on_an_energy_reports_reverse_kl() {
+    let dir = tmp_dir("energy");
+    let (_, summary) = fit(&dir, "u2", "realnvp", "100");
+    assert!(
+        summary["reverse_kl_loss"].as_f64().unwrap().is_finite(),
+        "{summary}"
+    );
+    assert!(summary["kl_estimate"].as_f64().unwrap() > -0.1, "{summary}");
+    assert!(summary.get("val_nll").is_none());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_input_gets_clear_messages() {
+    let dir = tmp_dir("bad");
+    let stderr = |out: &Output| String::from_utf8_lossy(&out.stderr).to_string();
+
+    let out = bin()
+        .args(["fit2d", "--target", "banana", "--flow", "realnvp"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown target 'banana'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = bin()
+        .args(["fit2d", "--target", "moons", "--flow", "glow"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("unknown flow 'glow'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let missing = dir.join("nope.flow");
+    let out = bin()
+        .args(["sample", "--model", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+
+    let junk = dir.join("junk.flow");
+    std::fs::write(&junk, b"this is not a model").unwrap();
+    let out = bin()
+        .args(["sample", "--model", junk.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("truncated") || msg.contains("corrupt"),
+        "{msg}"
+    );
+    assert!(!msg.contains("panicked"), "{msg}");
+
+    let (model, _) = fit(&dir, "moons", "maf", "5");
+    let out = run_with_stdin(
+        &["log-prob", "--model", model.to_str().unwrap()],
+        "1,2\n3,x\n",
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    let out = run_with_stdin(&["log-prob", "--model", model.to_str().unwrap()], "1,2,3\n");
+    assert!(
+        stderr(&out).contains("expected 2 columns"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in ["fit2d", "log-prob", "sample", "plot", "bench"] {
+        let out = bin().args([cmd, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{cmd} --help failed");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
+    }
+}
