@@ -52,7 +52,3 @@ pub fn inference_device(choice: BackendChoice) -> Result<Device, String> {
     }
 }
 
-/// The same device with gradients turned on, for training.
-pub fn training_device(device: &Device) -> Device {
-    device.clone().autodiff()
-}

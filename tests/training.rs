@@ -231,3 +231,28 @@ fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
     assert!(matches!(err, TrainError::Diverged { .. }), "{err}");
     assert!(err.to_string().contains("NaN"));
 }
+
+#[test]
+fn every_flow_kind_trained_on_moons_integrates_to_one() {
+    // A wide box (the flows' tails included) at a fine grid; the moons box is [−4,4]×[−3,3].
+    let device = flowplay::device::cpu();
+    let bounds = flowplay::targets::Bounds::square(9.0);
+    let res = 360;
+    for kind in FlowKind::ALL {
+        let data = SampleSet::Moons.sample(4_000, &mut Rng::new(2));
+        let spec = FlowSpec::new(kind, 2).with_layers(4).with_hidden(32);
+        let lr = if matches!(kind, FlowKind::Planar | FlowKind::Radial) { 5e-3 } else { 2e-3 };
+        let mut t = Trainer::new(
+            &spec.config(),
+            Objective::forward_kl(2, data, 0.2),
+            settings(150, 256, lr, 3),
+            &device,
+        )
+        .unwrap();
+        t.run_blocking(|_, _| {}).unwrap();
+        let grid = log_density_grid(&t.inference_model(), &bounds, res, &device).unwrap();
+        let mass = grid_mass(&grid, &bounds, res);
+        eprintln!("{kind}: mass {mass:.4}");
+        assert!((mass - 1.0).abs() < 0.02, "{kind}: density integrates to {mass}");
+    }
+}

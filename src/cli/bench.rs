@@ -45,6 +45,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         steps: a.warmup + a.steps,
         batch: a.batch,
         warmup_steps: 0,
+        clip_norm: None,
         eval_every: usize::MAX,
         ..TrainSettings::default()
     };

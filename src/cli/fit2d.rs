@@ -66,6 +66,9 @@ pub struct Fit2dArgs {
     /// Where to save the model.
     #[arg(long, default_value = "model.flow")]
     pub out: PathBuf,
+    /// Device: cpu (always available), wgpu or cuda (when compiled in with those features).
+    #[arg(long, default_value = "cpu")]
+    pub device: crate::device::BackendChoice,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -96,6 +99,12 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         }
         spec = spec.with_layers(k);
     }
+    if let Target::Energy(e) = a.target {
+        // U2–U4 do not confine z₁ (exp(−U) is not integrable on ℝ²): the target is exp(−U) on
+        // its plotting box, and the flow's support is that box (a fixed tanh layer).
+        let b = e.bounds();
+        spec = spec.with_support(vec![b.x.0 as f32, b.y.0 as f32], vec![b.x.1 as f32, b.y.1 as f32]);
+    }
     let objective = match a.target {
         Target::Samples(set) => {
             let data = set.sample(a.data, &mut Rng::new(a.seed ^ 0xDA7A));
@@ -113,7 +122,7 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         eval_every: a.eval_every.max(1),
         ..TrainSettings::default()
     };
-    let device = crate::device::cpu();
+    let device = crate::device::inference_device(a.device)?;
     let config = spec.config();
     let mut trainer =
         Trainer::new(&config, objective, settings, &device).map_err(|e| e.to_string())?;

@@ -12,6 +12,7 @@ use super::permutation::PermutationConfig;
 use super::planar::PlanarConfig;
 use super::radial::RadialConfig;
 use super::spline::SplineCouplingConfig;
+use super::tanh::TanhBoxConfig;
 use super::{FlowConfig, LayerConfig};
 
 /// The flow families a user can pick by name.
@@ -93,6 +94,10 @@ pub struct FlowSpec {
     pub tail_bound: f32,
     /// Start with a data-initialised ActNorm (standardises the data).
     pub actnorm: bool,
+    /// A known bounded support `(low, high)`: the flow then starts (data side) with a fixed
+    /// tanh box, so all of its mass lies inside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl FlowSpec {
@@ -105,7 +110,13 @@ impl FlowSpec {
             bins: 8,
             tail_bound: 4.0,
             actnorm: true,
+            support: None,
         }
+    }
+
+    pub fn with_support(mut self, low: Vec<f32>, high: Vec<f32>) -> Self {
+        self.support = Some((low, high));
+        self
     }
 
     pub fn with_layers(mut self, layers: usize) -> Self {
@@ -123,6 +134,11 @@ impl FlowSpec {
         let d = self.dim;
         let h = self.hidden;
         let mut layers = Vec::new();
+        if let Some((low, high)) = &self.support {
+            layers.push(LayerConfig::Tanh(
+                TanhBoxConfig::new(low.clone(), high.clone()).with_learnable(false),
+            ));
+        }
         if self.actnorm {
             layers.push(LayerConfig::ActNorm(ActNormConfig::new(d)));
         }

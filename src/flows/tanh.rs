@@ -25,6 +25,9 @@ const EDGE: f32 = 1.0 - 1e-6;
 pub struct TanhBoxConfig {
     pub low: Vec<f32>,
     pub high: Vec<f32>,
+    /// Learn the box (`false` fixes it, e.g. for a target whose support is known).
+    #[config(default = true)]
+    pub learnable: bool,
 }
 
 impl TanhBoxConfig {
@@ -46,9 +49,10 @@ impl TanhBoxConfig {
             .zip(&self.high)
             .map(|(l, h)| (0.5 * (h - l)).max(1e-6).ln())
             .collect();
+        let param = |v: &[f32]| Param::from_tensor(row(v, device)).set_require_grad(self.learnable);
         TanhBox {
-            centre: Param::from_tensor(row(&centre, device)),
-            log_half_width: Param::from_tensor(row(&log_half, device)),
+            centre: param(&centre),
+            log_half_width: param(&log_half),
         }
     }
 }

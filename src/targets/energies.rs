@@ -8,6 +8,10 @@
 //! - `U4 = −ln(exp(−½((z₂ − w₁)/0.4)²) + exp(−½((z₂ − w₁ + w₃)/0.35)²))`
 //! - `twomoons = ½((‖z‖ − 2)/0.2)² + ½((|z₁| − 2)/0.3)² − ln(1 + exp(−4|z₁|/0.09))`
 //!
+//! U2–U4 leave `z₁` unconfined, so `exp(−U)` is not integrable on ℝ²; like the paper's figures
+//! we take every target to be `exp(−U)` restricted to its box [`Energy::bounds`] (`[−4, 4]²`),
+//! normalised there ([`Energy::log_normalizer`]).
+//!
 //! Each formula is written once over [`Field`], so the same code evaluates host `f64`s (plots,
 //! normalising constants) and Burn tensors (differentiable losses).
 
