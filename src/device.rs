@@ -51,4 +51,3 @@ pub fn inference_device(choice: BackendChoice) -> Result<Device, String> {
         )),
     }
 }
-

@@ -10,6 +10,13 @@ use flowplay::rng::Rng;
 use flowplay::targets::{Energy, SampleSet};
 use flowplay::train::{Objective, StepOutcome, TrainError, TrainSettings, Trainer};
 
+/// Trainers seed the CPU device's shared random generator; run one at a time so every test's
+/// initial parameters are fixed by its seed alone.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn settings(steps: usize, batch: usize, lr: f64, seed: u64) -> TrainSettings {
     TrainSettings {
         steps,
@@ -37,6 +44,7 @@ fn train_moons(kind: FlowKind, layers: usize, steps: usize) -> Trainer {
 
 #[test]
 fn realnvp_learns_moons_and_its_density_integrates_to_one() {
+    let _serial = serial();
     let t = train_moons(FlowKind::Realnvp, 6, 600);
     let first = t.history.first_val_nll().unwrap();
     let last = t.history.last().unwrap().val_nll.unwrap();
@@ -59,6 +67,7 @@ fn realnvp_learns_moons_and_its_density_integrates_to_one() {
 
 #[test]
 fn planar_k16_learns_u1_by_reverse_kl() {
+    let _serial = serial();
     let spec = FlowSpec::new(FlowKind::Planar, 2).with_layers(16);
     let objective = Objective::reverse_kl(Energy::U1, 1.0, 0);
     let log_z = match &objective {
@@ -89,6 +98,7 @@ fn planar_k16_learns_u1_by_reverse_kl() {
 
 #[test]
 fn regression_matches_a_known_log_density() {
+    let _serial = serial();
     // Regress a flow's log q onto the exact 8gaussians... use expnormal-free Gaussian target:
     // log N(x; 0, diag(4, 0.25)) at points spread over the plane.
     let mut rng = Rng::new(5);
@@ -130,6 +140,7 @@ fn regression_matches_a_known_log_density() {
 
 #[test]
 fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
+    let _serial = serial();
     let t = train_moons(FlowKind::Nsf, 2, 50);
     let device = flowplay::device::cpu();
     let model = t.inference_model();
@@ -188,6 +199,7 @@ fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
 
 #[test]
 fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
+    let _serial = serial();
     // A data set whose every row is NaN makes every loss NaN.
     let spec = FlowSpec::new(FlowKind::Realnvp, 2)
         .with_layers(2)
@@ -234,6 +246,7 @@ fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
 
 #[test]
 fn every_flow_kind_trained_on_moons_integrates_to_one() {
+    let _serial = serial();
     // A wide box (the flows' tails included) at a fine grid; the moons box is [−4,4]×[−3,3].
     let device = flowplay::device::cpu();
     let bounds = flowplay::targets::Bounds::square(9.0);
@@ -241,7 +254,11 @@ fn every_flow_kind_trained_on_moons_integrates_to_one() {
     for kind in FlowKind::ALL {
         let data = SampleSet::Moons.sample(4_000, &mut Rng::new(2));
         let spec = FlowSpec::new(kind, 2).with_layers(4).with_hidden(32);
-        let lr = if matches!(kind, FlowKind::Planar | FlowKind::Radial) { 5e-3 } else { 2e-3 };
+        let lr = if matches!(kind, FlowKind::Planar | FlowKind::Radial) {
+            5e-3
+        } else {
+            2e-3
+        };
         let mut t = Trainer::new(
             &spec.config(),
             Objective::forward_kl(2, data, 0.2),
@@ -253,6 +270,9 @@ fn every_flow_kind_trained_on_moons_integrates_to_one() {
         let grid = log_density_grid(&t.inference_model(), &bounds, res, &device).unwrap();
         let mass = grid_mass(&grid, &bounds, res);
         eprintln!("{kind}: mass {mass:.4}");
-        assert!((mass - 1.0).abs() < 0.02, "{kind}: density integrates to {mass}");
+        assert!(
+            (mass - 1.0).abs() < 0.02,
+            "{kind}: density integrates to {mass}"
+        );
     }
 }

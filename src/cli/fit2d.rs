@@ -103,7 +103,10 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         // U2–U4 do not confine z₁ (exp(−U) is not integrable on ℝ²): the target is exp(−U) on
         // its plotting box, and the flow's support is that box (a fixed tanh layer).
         let b = e.bounds();
-        spec = spec.with_support(vec![b.x.0 as f32, b.y.0 as f32], vec![b.x.1 as f32, b.y.1 as f32]);
+        spec = spec.with_support(
+            vec![b.x.0 as f32, b.y.0 as f32],
+            vec![b.x.1 as f32, b.y.1 as f32],
+        );
     }
     let objective = match a.target {
         Target::Samples(set) => {

@@ -9,6 +9,16 @@ use super::Bijection;
 use super::linear::host_logabsdet_and_inverse;
 use crate::rng::Rng;
 
+/// Serialises tests that draw from a device's random generator: the generator is shared by
+/// every test thread, so without this lock the seeded parameters would depend on scheduling.
+pub fn seeded_autodiff_device(seed: u64) -> (std::sync::MutexGuard<'static, ()>, Device) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let device = crate::device::cpu();
+    device.seed(seed);
+    (guard, device.autodiff())
+}
+
 /// Adds `N(0, scale²)` noise to every float parameter, so zero- or identity-initialised layers
 /// are tested away from the identity.
 pub fn perturb<M: Module>(module: M, scale: f64) -> M {
