@@ -57,12 +57,13 @@ pub struct Fit2dArgs {
     /// Evaluate every this many steps.
     #[arg(long, default_value_t = 100)]
     pub eval_every: usize,
-    /// Reverse KL: start of the β annealing (1 = no annealing).
-    #[arg(long, default_value_t = 1.0)]
+    /// Reverse KL: β at step 0 of the annealing of `E_q[log q + β U]` (default 0.1; 1 = none).
+    /// Starting warm keeps the flow from collapsing onto one mode (U1 and twomoons have two).
+    #[arg(long, default_value_t = 0.1)]
     pub beta0: f64,
-    /// Reverse KL: steps over which β rises linearly to 1.
-    #[arg(long, default_value_t = 0)]
-    pub anneal_steps: usize,
+    /// Reverse KL: steps over which β rises linearly to 1 (default: a third of --steps).
+    #[arg(long)]
+    pub anneal_steps: Option<usize>,
     /// Where to save the model.
     #[arg(long, default_value = "model.flow")]
     pub out: PathBuf,
@@ -113,7 +114,12 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
             let data = set.sample(a.data, &mut Rng::new(a.seed ^ 0xDA7A));
             Objective::forward_kl(2, data, a.val_fraction)
         }
-        Target::Energy(e) => Objective::reverse_kl(e, a.beta0, a.anneal_steps),
+        Target::Energy(e) => {
+            if !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
+                return Err(format!("--beta0 must lie in (0, 1], got {}", a.beta0));
+            }
+            Objective::reverse_kl(e, a.beta0, a.anneal_steps.unwrap_or(a.steps / 3))
+        }
     };
     let settings = TrainSettings {
         steps: a.steps,
