@@ -18,7 +18,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::mlp::Mlp;
-use super::{Bijection, row, soft_clamp, sum_rows, zeros_like_batch};
+use super::{Bijection, mask_row, soft_clamp, sum_rows, zeros_like_batch};
 use crate::rng::Rng;
 
 /// Config of [`Coupling`].
@@ -41,14 +41,9 @@ impl CouplingConfig {
     pub fn init(&self, device: &Device) -> Coupling {
         let d = self.mask.len();
         let outputs = if self.additive { d } else { 2 * d };
-        let m: Vec<f32> = self
-            .mask
-            .iter()
-            .map(|&b| if b { 1.0 } else { 0.0 })
-            .collect();
         Coupling {
             net: Mlp::new(d, self.hidden, self.hidden_layers, outputs, device),
-            mask: row(&m, device),
+            mask: mask_row(&self.mask, device),
             additive: self.additive,
             scale_clamp: self.scale_clamp,
         }

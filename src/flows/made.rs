@@ -12,7 +12,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
-use burn::tensor::{Device, Tensor, TensorData, activation::relu};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// A linear layer whose weight `[in, out]` is multiplied by a constant 0/1 mask.
 #[derive(Module, Debug)]
@@ -96,10 +96,6 @@ impl Made {
     /// # Shapes
     /// `x [batch, D]` → `[batch, params_per_dim · D]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        self.layers.iter().enumerate().fold(x, |h, (i, l)| {
-            let h = l.forward(h);
-            if i < last { relu(h) } else { h }
-        })
+        super::relu_chain(&self.layers, x, |l, h| l.forward(h))
     }
 }

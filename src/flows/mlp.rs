@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, activation::relu};
+use burn::tensor::{Device, Tensor};
 
 /// A multilayer perceptron; `forward: [batch, in] → [batch, out]`.
 #[derive(Module, Debug)]
@@ -42,10 +42,6 @@ impl Mlp {
     /// # Shapes
     /// `x [batch, in]` → `[batch, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
-            let h = layer.forward(h);
-            if i < last { relu(h) } else { h }
-        })
+        super::relu_chain(&self.layers, x, |l, h| l.forward(h))
     }
 }

@@ -179,6 +179,29 @@ pub(crate) fn row(values: &[f32], device: &Device) -> Tensor<2> {
     )
 }
 
+/// A binary mask as a constant `[1, len]` row of 0/1 values.
+pub(crate) fn mask_row(mask: &[bool], device: &Device) -> Tensor<2> {
+    let m: Vec<f32> = mask.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+    row(&m, device)
+}
+
+/// `layers[k](h)` in turn with ReLU between them (not after the last).
+pub(crate) fn relu_chain<L>(
+    layers: &[L],
+    x: Tensor<2>,
+    apply: impl Fn(&L, Tensor<2>) -> Tensor<2>,
+) -> Tensor<2> {
+    let last = layers.len().saturating_sub(1);
+    layers.iter().enumerate().fold(x, |h, (i, layer)| {
+        let h = apply(layer, h);
+        if i < last {
+            burn::tensor::activation::relu(h)
+        } else {
+            h
+        }
+    })
+}
+
 /// Soft clamp `c·tanh(x/c)`: identity near 0, bounded by ±c. Keeps log-scales finite.
 pub(crate) fn soft_clamp<const D: usize>(x: Tensor<D>, c: f32) -> Tensor<D> {
     x.div_scalar(c).tanh().mul_scalar(c)

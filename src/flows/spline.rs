@@ -23,7 +23,7 @@ use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::mlp::Mlp;
-use super::{Bijection, row, sum_rows};
+use super::{Bijection, mask_row, sum_rows};
 
 const MIN_BIN: f32 = 1e-3;
 const MIN_DERIVATIVE: f32 = 1e-3;
@@ -46,11 +46,6 @@ pub struct SplineCouplingConfig {
 impl SplineCouplingConfig {
     pub fn init(&self, device: &Device) -> SplineCoupling {
         let d = self.mask.len();
-        let m: Vec<f32> = self
-            .mask
-            .iter()
-            .map(|&b| if b { 1.0 } else { 0.0 })
-            .collect();
         SplineCoupling {
             net: Mlp::new(
                 d,
@@ -59,7 +54,7 @@ impl SplineCouplingConfig {
                 d * (3 * self.bins - 1),
                 device,
             ),
-            mask: row(&m, device),
+            mask: mask_row(&self.mask, device),
             bins: self.bins,
             tail_bound: self.tail_bound,
         }
