@@ -57,11 +57,11 @@ pub struct Fit2dArgs {
     /// Evaluate every this many steps.
     #[arg(long, default_value_t = 100)]
     pub eval_every: usize,
-    /// Reverse KL: β at step 0 of the annealing of `E_q[log q + β U]` (default 0.1; 1 = none).
-    /// Starting warm keeps the flow from collapsing onto one mode (U1 and twomoons have two).
-    #[arg(long, default_value_t = 0.1)]
+    /// Reverse KL: β at step 0 of the annealing of `E_q[log q + β U]` (1 = none).
+    /// Starting hot keeps the flow from collapsing onto one mode (U1 and twomoons have two).
+    #[arg(long, default_value_t = 0.01)]
     pub beta0: f64,
-    /// Reverse KL: steps over which β rises linearly to 1 (default: a third of --steps).
+    /// Reverse KL: steps over which β rises linearly to 1 (default: two thirds of --steps).
     #[arg(long)]
     pub anneal_steps: Option<usize>,
     /// Where to save the model.
@@ -118,7 +118,7 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
             if !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
                 return Err(format!("--beta0 must lie in (0, 1], got {}", a.beta0));
             }
-            Objective::reverse_kl(e, a.beta0, a.anneal_steps.unwrap_or(a.steps / 3))
+            Objective::reverse_kl(e, a.beta0, a.anneal_steps.unwrap_or(2 * a.steps / 3))
         }
     };
     let settings = TrainSettings {
