@@ -10,9 +10,9 @@ stage() {
   local name=$1
   shift
   local t0=$SECONDS
-  echo "==> $name: $*"
+  echo "==> $name: $*" >&2
   "$@"
-  echo "<== $name took $((SECONDS - t0)) s"
+  echo "<== $name took $((SECONDS - t0)) s" >&2
 }
 
 need_toolchain() {
