@@ -21,3 +21,39 @@ need_toolchain() {
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
   cargo --version
 }
+
+# Tools for the page, installed once into a cache outside the clone (never downloaded at build
+# time: Trunk runs offline with these on PATH).
+export FLOWPLAY_TOOLS="${FLOWPLAY_TOOLS:-$HOME/.cache/flowplay/tools}"
+export PATH="$FLOWPLAY_TOOLS/bin:$PATH"
+TRUNK_VERSION=0.21.14
+WASM_BINDGEN_VERSION=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+
+need_page_tools() {
+  rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  if ! trunk --version 2>/dev/null | grep -q "$TRUNK_VERSION"; then
+    cargo install trunk --version "$TRUNK_VERSION" --locked --root "$FLOWPLAY_TOOLS"
+  fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+    # Without --locked: its lock file pins a webpki-roots the registry no longer has.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$FLOWPLAY_TOOLS"
+  fi
+  trunk --version
+  wasm-bindgen --version
+}
+
+need_browser() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+  fi
+  (cd tests/e2e && { [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent; })
+  /usr/bin/chromium --version
+}
+
+build_page() {
+  trunk build
+  ls -la dist
+}

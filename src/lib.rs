@@ -11,3 +11,4 @@ pub mod plot;
 pub mod rng;
 pub mod targets;
 pub mod train;
+pub mod web;

@@ -143,6 +143,21 @@ impl Trainer {
         })
     }
 
+    /// Continues training `flow` (e.g. a loaded `.flow` file): its weights are kept, no
+    /// data-dependent initialisation is run. `flow` must live on `device`.
+    pub fn with_flow(
+        flow: Flow,
+        objective: Objective,
+        settings: TrainSettings,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let mut t = Self::new(&flow.config().clone(), objective, settings, device)?;
+        let flow = flow.to_device(&t.device);
+        t.last_good = flow.clone();
+        t.model = flow;
+        Ok(t)
+    }
+
     /// The learning rate at the current step (linear warm-up).
     pub fn lr(&self) -> f64 {
         let w = self.settings.warmup_steps;

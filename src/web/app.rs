@@ -1,0 +1,627 @@
+//! The page's components. State lives in one [`Page`] context (signals + the live session);
+//! components read it, and the training loop runs in short chunks that yield to the browser's
+//! event loop, so buttons answer while a flow trains.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::backend;
+use super::config::{BackendPref, PageConfig};
+use super::draw;
+use super::session::Session;
+use crate::flows::FlowKind;
+use crate::model_file::{self, FlowMeta};
+use crate::targets::Target;
+
+/// `data-state` of `#flow-status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Idle,
+    Training,
+    Paused,
+    Done,
+    Error,
+}
+
+impl RunState {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Training => "training",
+            Self::Paused => "paused",
+            Self::Done => "done",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Everything the components share (all fields are `Copy` handles).
+#[derive(Clone, Copy)]
+pub struct Page {
+    pub config: RwSignal<PageConfig>,
+    pub notices: RwSignal<Vec<String>>,
+    pub state: RwSignal<RunState>,
+    pub backend: RwSignal<String>,
+    pub backend_reason: RwSignal<String>,
+    pub step: RwSignal<usize>,
+    pub loss: RwSignal<Option<f32>>,
+    pub val_nll: RwSignal<Option<f64>>,
+    pub nan_events: RwSignal<usize>,
+    pub inversion_error: RwSignal<Option<f32>>,
+    pub steps_per_sec: RwSignal<f64>,
+    pub error: RwSignal<Option<String>>,
+    pub share: RwSignal<Option<String>>,
+    session: StoredValue<Option<Session>, LocalStorage>,
+    /// Bumped by Reset/Train so a stale loop stops.
+    generation: RwSignal<u64>,
+}
+
+fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+/// Resolves after the browser had a turn (a `setTimeout(0)`).
+async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+fn url_parts() -> (String, String) {
+    let loc = web_sys::window().map(|w| w.location());
+    let query = loc
+        .as_ref()
+        .and_then(|l| l.search().ok())
+        .unwrap_or_default();
+    let hash = loc.as_ref().and_then(|l| l.hash().ok()).unwrap_or_default();
+    (query, hash)
+}
+
+impl Page {
+    fn new() -> Self {
+        let (query, hash) = url_parts();
+        let (config, notices) = PageConfig::from_url_parts(&query, &hash);
+        Self {
+            config: RwSignal::new(config),
+            notices: RwSignal::new(notices),
+            state: RwSignal::new(RunState::Idle),
+            backend: RwSignal::new(String::new()),
+            backend_reason: RwSignal::new(String::new()),
+            step: RwSignal::new(0),
+            loss: RwSignal::new(None),
+            val_nll: RwSignal::new(None),
+            nan_events: RwSignal::new(0),
+            inversion_error: RwSignal::new(None),
+            steps_per_sec: RwSignal::new(0.0),
+            error: RwSignal::new(None),
+            share: RwSignal::new(None),
+            session: StoredValue::new_local(None),
+            generation: RwSignal::new(0),
+        }
+    }
+
+    fn fail(&self, message: String) {
+        web_sys::console::error_1(&JsValue::from_str(&message));
+        self.error.set(Some(message));
+        self.state.set(RunState::Error);
+    }
+
+    /// Writes the configuration into the URL fragment (no history entry).
+    fn sync_url(&self) {
+        let fragment = self.config.get_untracked().to_fragment();
+        if let Some(w) = web_sys::window()
+            && let Ok(h) = w.history()
+        {
+            let _ = h.replace_state_with_url(&JsValue::NULL, "", Some(&format!("#{fragment}")));
+        }
+    }
+
+    /// Builds a session for the current configuration if there is none.
+    async fn ensure_session(&self) -> bool {
+        if self.session.with_value(|s| s.is_some()) {
+            return true;
+        }
+        let cfg = self.config.get_untracked();
+        let chosen = backend::choose(cfg.backend).await;
+        self.backend.set(chosen.name.to_string());
+        self.backend_reason.set(chosen.reason.clone());
+        match Session::new(&cfg, chosen.device, None) {
+            Ok(s) => {
+                self.session.set_value(Some(s));
+                true
+            }
+            Err(e) => {
+                self.fail(format!("could not build the flow: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Runs steps for about `budget_ms`, then redraws. Returns false when training should stop.
+    async fn chunk(&self, budget_ms: f64) -> bool {
+        let Some(mut s) = self.session.try_update_value(|v| v.take()).flatten() else {
+            return false;
+        };
+        let t0 = now_ms();
+        let step0 = s.trainer.step;
+        let mut result = Ok(());
+        while now_ms() - t0 < budget_ms && !s.done() {
+            if let Err(e) = s.run(1).await {
+                result = Err(e);
+                break;
+            }
+        }
+        let elapsed = (now_ms() - t0).max(1e-3);
+        let steps = s.trainer.step - step0;
+        if steps > 0 {
+            self.steps_per_sec.set(steps as f64 * 1000.0 / elapsed);
+        }
+        self.step.set(s.trainer.step);
+        self.loss.set(s.last_loss);
+        self.val_nll.set(s.last_val_nll);
+        self.nan_events.set(s.trainer.history.nan_events.len());
+        let drawn = self.redraw(&s).await;
+        let done = s.done();
+        self.session.set_value(Some(s));
+        if let Err(e) = result.and(drawn) {
+            self.fail(e);
+            return false;
+        }
+        if done {
+            self.state.set(RunState::Done);
+            return false;
+        }
+        true
+    }
+
+    async fn redraw(&self, s: &Session) -> Result<(), String> {
+        let snap = s.snapshot().await?;
+        self.inversion_error.set(Some(snap.inversion_error));
+        let cfg = self.config.get_untracked();
+        draw::density(
+            "density-canvas",
+            s,
+            &snap,
+            &format!("{} on {}", cfg.flow, cfg.target.name()),
+        )?;
+        if !cfg.embed {
+            draw::losses("loss-canvas", s)?;
+        }
+        Ok(())
+    }
+
+    fn train(self) {
+        if self.state.get_untracked() == RunState::Training {
+            return;
+        }
+        self.state.set(RunState::Training);
+        let generation = self.generation.get_untracked() + 1;
+        self.generation.set(generation);
+        spawn_local(async move {
+            if !self.ensure_session().await {
+                return;
+            }
+            while self.state.get_untracked() == RunState::Training
+                && self.generation.get_untracked() == generation
+            {
+                if !self.chunk(40.0).await {
+                    break;
+                }
+                yield_now().await;
+            }
+        });
+    }
+
+    fn step_once(self) {
+        if self.state.get_untracked() == RunState::Training {
+            return;
+        }
+        spawn_local(async move {
+            if self.ensure_session().await && self.chunk(0.0).await {
+                self.state.set(RunState::Paused);
+            }
+        });
+    }
+
+    fn pause(self) {
+        if self.state.get_untracked() == RunState::Training {
+            self.state.set(RunState::Paused);
+        }
+    }
+
+    fn reset(self) {
+        self.generation.update(|g| *g += 1);
+        self.session.set_value(None);
+        self.state.set(RunState::Idle);
+        self.step.set(0);
+        self.loss.set(None);
+        self.val_nll.set(None);
+        self.nan_events.set(0);
+        self.inversion_error.set(None);
+        self.error.set(None);
+    }
+
+    /// Applies a configuration change: the old session no longer matches it.
+    fn configure(self, f: impl FnOnce(&mut PageConfig)) {
+        self.config.update(f);
+        self.sync_url();
+        self.reset();
+    }
+
+    fn export(self) {
+        let result = self.session.with_value(|s| {
+            let s = s.as_ref().ok_or("train a flow first")?;
+            let model = s.model();
+            let mut meta = FlowMeta::new(model.config().clone());
+            meta.target = Some(s.target.name().to_string());
+            meta.history = Some(s.trainer.history.clone());
+            model_file::to_bytes(&model, &meta).map_err(|e| e.to_string())
+        });
+        match result {
+            Ok(bytes) => {
+                let cfg = self.config.get_untracked();
+                if let Err(e) =
+                    download(&format!("{}-{}.flow", cfg.target.name(), cfg.flow), &bytes)
+                {
+                    self.fail(e);
+                }
+            }
+            Err(e) => self.fail(format!("export failed: {e}")),
+        }
+    }
+
+    fn share_text(self) {
+        let href = web_sys::window()
+            .and_then(|w| w.location().href().ok())
+            .unwrap_or_default();
+        let base = href
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let fragment = self.config.get_untracked().to_fragment();
+        let link = format!("{base}#{fragment}");
+        let iframe = format!(
+            "<iframe src=\"{base}?embed=1#{fragment}&autostart=1\" width=\"420\" height=\"520\" style=\"border:0\" title=\"flowplay\"></iframe>"
+        );
+        let text = format!("{link}\n{iframe}");
+        if let Some(w) = web_sys::window() {
+            let _ = w.navigator().clipboard().write_text(&text);
+        }
+        self.share.set(Some(text));
+    }
+}
+
+fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
+    let err = |e: JsValue| format!("download failed: {e:?}");
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&parts).map_err(err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = document.create_element("a").map_err(err)?.unchecked_into();
+    a.set_href(&url);
+    a.set_download(name);
+    a.click();
+    web_sys::Url::revoke_object_url(&url).map_err(err)
+}
+
+/// The formula of each flow family, shown under the controls.
+fn formula(kind: FlowKind) -> &'static str {
+    match kind {
+        FlowKind::Planar => {
+            "x = z + û·tanh(wᵀz + b),  log|det| = log|1 + (1 − tanh²)ûᵀw|  (Rezende & Mohamed 2015)"
+        }
+        FlowKind::Radial => "x = z + β(z − z₀)/(α + r),  r = ‖z − z₀‖  (Rezende & Mohamed 2015)",
+        FlowKind::Realnvp => {
+            "z = m⊙x + (1−m)⊙(x·exp(s(m⊙x)) + t(m⊙x)),  log|det| = Σ(1−m)s  (Dinh et al. 2017)"
+        }
+        FlowKind::Nice => {
+            "z = m⊙x + (1−m)⊙(x + t(m⊙x)),  log|det| = 0, then a diagonal scaling  (Dinh et al. 2015)"
+        }
+        FlowKind::Maf => {
+            "zᵢ = (xᵢ − μᵢ(x<ᵢ))·exp(−aᵢ(x<ᵢ)), one pass for density  (Papamakarios et al. 2017)"
+        }
+        FlowKind::Iaf => {
+            "xᵢ = zᵢ·exp(aᵢ(z<ᵢ)) + μᵢ(z<ᵢ), one pass for sampling  (Kingma et al. 2016)"
+        }
+        FlowKind::Nsf => {
+            "monotone rational-quadratic splines with K bins on [−B, B], identity tails  (Durkan et al. 2019)"
+        }
+    }
+}
+
+/// A labelled `<select>` over `options`, writing the choice through `set`.
+#[component]
+fn Choice(
+    /// Visible label.
+    label: &'static str,
+    /// Element id.
+    id: &'static str,
+    /// `(value, text)` pairs.
+    options: Vec<(String, String)>,
+    /// The current value.
+    value: Signal<String>,
+    /// Called with the new value.
+    set: Callback<String>,
+) -> impl IntoView {
+    view! {
+        <label for=id>{label}</label>
+        <select id=id on:change=move |ev| set.run(event_target_value(&ev)) prop:value=move || value.get()>
+            {options
+                .into_iter()
+                .map(|(v, t)| {
+                    let selected = v == value.get_untracked();
+                    view! { <option value=v selected=selected>{t}</option> }
+                })
+                .collect_view()}
+        </select>
+    }
+}
+
+/// A labelled number input.
+#[component]
+fn Number(
+    label: &'static str,
+    id: &'static str,
+    value: Signal<String>,
+    set: Callback<String>,
+    #[prop(default = "1")] step: &'static str,
+) -> impl IntoView {
+    view! {
+        <label for=id>{label}</label>
+        <input id=id type="number" step=step prop:value=move || value.get()
+            on:change=move |ev| set.run(event_target_value(&ev)) />
+    }
+}
+
+/// Train / Pause / Step / Reset.
+#[component]
+fn Buttons() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let training = move || page.state.get() == RunState::Training;
+    view! {
+        <div class="buttons">
+            <button id="train" on:click=move |_| page.train() disabled=training>"Train"</button>
+            <button id="pause" on:click=move |_| page.pause() disabled=move || !training()>"Pause"</button>
+            <button id="step" on:click=move |_| page.step_once() disabled=training>"Step"</button>
+            <button id="reset" on:click=move |_| page.reset()>"Reset"</button>
+        </div>
+    }
+}
+
+/// The configuration form.
+#[component]
+fn Controls() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let cfg = page.config;
+    let targets: Vec<(String, String)> = Target::names()
+        .into_iter()
+        .map(|n| (n.to_string(), n.to_string()))
+        .collect();
+    let flows: Vec<(String, String)> = FlowKind::ALL
+        .iter()
+        .map(|k| (k.name().to_string(), k.name().to_string()))
+        .collect();
+    let backends = vec![
+        ("auto".to_string(), "auto".to_string()),
+        ("cpu".to_string(), "CPU".to_string()),
+        ("webgpu".to_string(), "WebGPU".to_string()),
+    ];
+    let num = move |f: fn(&PageConfig) -> String| Signal::derive(move || f(&cfg.get()));
+    let notice = move |what: &str, v: &str| {
+        page.notices.update(|n| {
+            n.push(format!(
+                "'{what}={v}' is not valid; kept the previous value"
+            ))
+        })
+    };
+    view! {
+        <fieldset class="controls">
+            <legend>"Flow"</legend>
+            <Choice label="Target" id="target" options=targets value=num(|c| c.target.name().to_string())
+                set=Callback::new(move |v: String| if let Ok(t) = v.parse() { page.configure(|c| c.target = t) }) />
+            <Choice label="Flow" id="flow" options=flows value=num(|c| c.flow.name().to_string())
+                set=Callback::new(move |v: String| if let Ok(f) = v.parse() { page.configure(|c| c.flow = f) }) />
+            <Number label="Layers" id="layers" value=num(|c| c.layers.to_string())
+                set=Callback::new(move |v: String| match v.parse::<usize>() { Ok(n) if (1..=32).contains(&n) => page.configure(|c| c.layers = n), _ => notice("layers", &v) }) />
+            <Number label="Hidden" id="hidden" value=num(|c| c.hidden.to_string())
+                set=Callback::new(move |v: String| match v.parse::<usize>() { Ok(n) if (2..=512).contains(&n) => page.configure(|c| c.hidden = n), _ => notice("hidden", &v) }) />
+            <Number label="Learning rate" id="lr" step="0.0001" value=num(|c| c.lr.to_string())
+                set=Callback::new(move |v: String| match v.parse::<f64>() { Ok(x) if x > 0.0 && x <= 1.0 => page.configure(|c| c.lr = x), _ => notice("lr", &v) }) />
+            <Number label="Batch" id="batch" value=num(|c| c.batch.to_string())
+                set=Callback::new(move |v: String| match v.parse::<usize>() { Ok(n) if (8..=8192).contains(&n) => page.configure(|c| c.batch = n), _ => notice("batch", &v) }) />
+            <Choice label="Backend" id="backend" options=backends value=num(|c| c.backend.name().to_string())
+                set=Callback::new(move |v: String| {
+                    let b = match v.as_str() { "cpu" => BackendPref::Cpu, "webgpu" => BackendPref::Webgpu, _ => BackendPref::Auto };
+                    page.configure(|c| c.backend = b)
+                }) />
+        </fieldset>
+    }
+}
+
+/// `<output id="flow-status">`: machine-readable state for embedding hosts and tests.
+#[component]
+fn Status() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let fmt_loss = move || {
+        page.loss
+            .get()
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_default()
+    };
+    let fmt_val = move || {
+        page.val_nll
+            .get()
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_default()
+    };
+    view! {
+        <output id="flow-status" aria-live="polite"
+            data-state=move || page.state.get().name()
+            data-backend=move || page.backend.get()
+            data-step=move || page.step.get().to_string()
+            data-loss=fmt_loss
+            data-val-nll=fmt_val>
+            {move || page.state.get().name()} " · step " {move || page.step.get()}
+            " · loss " {fmt_loss}
+            {move || page.val_nll.get().map(|v| format!(" · validation NLL {v:.4}"))}
+            {move || (!page.backend.get().is_empty()).then(|| format!(" · {} ({:.0} steps/s)", page.backend.get(), page.steps_per_sec.get()))}
+        </output>
+    }
+}
+
+/// NaN events, inversion error.
+#[component]
+fn Health() -> impl IntoView {
+    let page = expect_context::<Page>();
+    view! {
+        <dl class="health">
+            <dt>"NaN/Inf steps rolled back"</dt><dd id="nan-events">{move || page.nan_events.get()}</dd>
+            <dt>"max ‖f⁻¹(f(x)) − x‖"</dt>
+            <dd id="inversion-error">{move || page.inversion_error.get().map(|e| format!("{e:.2e}")).unwrap_or_else(|| "–".into())}</dd>
+        </dl>
+    }
+}
+
+/// Export / import `.flow` files.
+#[component]
+fn Files() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let import = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|f| f.get(0)) else {
+            return;
+        };
+        spawn_local(async move {
+            let buffer = match JsFuture::from(file.array_buffer()).await {
+                Ok(b) => b,
+                Err(e) => return page.fail(format!("could not read the file: {e:?}")),
+            };
+            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+            let cfg = page.config.get_untracked();
+            let chosen = backend::choose(cfg.backend).await;
+            match model_file::from_bytes(bytes, &chosen.device.clone().autodiff()) {
+                Ok((flow, meta)) => {
+                    if flow.dim() != 2 {
+                        return page.fail(format!(
+                            "the page shows 2D flows; this model has dimension {}",
+                            flow.dim()
+                        ));
+                    }
+                    let target = meta
+                        .target
+                        .as_deref()
+                        .and_then(|t| t.parse::<Target>().ok())
+                        .unwrap_or(cfg.target);
+                    page.reset();
+                    page.config.update(|c| c.target = target);
+                    let cfg = page.config.get_untracked();
+                    match Session::new(&cfg, chosen.device.clone(), None) {
+                        Ok(mut s) => {
+                            let t = &s.trainer;
+                            match crate::train::Trainer::with_flow(
+                                flow,
+                                t.objective.clone(),
+                                t.settings.clone(),
+                                &chosen.device,
+                            ) {
+                                Ok(trainer) => s.trainer = trainer,
+                                Err(e) => return page.fail(e.to_string()),
+                            }
+                            page.backend.set(chosen.name.to_string());
+                            page.backend_reason.set(chosen.reason);
+                            let _ = page.redraw(&s).await;
+                            page.session.set_value(Some(s));
+                            page.state.set(RunState::Paused);
+                        }
+                        Err(e) => page.fail(e),
+                    }
+                }
+                Err(e) => page.fail(format!("could not load {}: {e}", file.name())),
+            }
+        });
+    };
+    view! {
+        <div class="files">
+            <button id="export" on:click=move |_| page.export()>"Export .flow"</button>
+            <label for="import">"Import .flow"</label>
+            <input id="import" type="file" accept=".flow" on:change=import />
+            <button id="share" on:click=move |_| page.share_text()>"Share / Embed"</button>
+            {move || page.share.get().map(|t| view! { <textarea id="share-text" readonly rows="3">{t}</textarea> })}
+        </div>
+    }
+}
+
+/// The whole page (or its compact embed view).
+#[component]
+pub fn App() -> impl IntoView {
+    let page = Page::new();
+    provide_context(page);
+    let embed = page.config.get_untracked().embed;
+    if page.config.get_untracked().autostart {
+        page.train();
+    }
+    let notices = move || {
+        let n = page.notices.get();
+        (!n.is_empty())
+            .then(|| view! { <div id="notices" class="notice" role="status">{n.join("; ")}</div> })
+    };
+    let error = move || {
+        page.error
+            .get()
+            .map(|e| view! { <div id="error" class="error" role="alert">{e}</div> })
+    };
+    if embed {
+        return view! {
+            <main class="embed">
+                {notices}{error}
+                <canvas id="density-canvas" width="400" height="400"></canvas>
+                <Buttons />
+                <Status />
+            </main>
+        }
+        .into_any();
+    }
+    view! {
+        <header>
+            <h1>"flowplay"</h1>
+            <p>"Train a normalizing flow in your browser and watch it learn a density."</p>
+        </header>
+        <main class="layout">
+            <section class="panel">
+                {notices}{error}
+                <Controls />
+                <Buttons />
+                <Status />
+                <p class="backend-reason" id="backend-reason">{move || page.backend_reason.get()}</p>
+                <Health />
+                <Files />
+                <p class="formula" id="formula">{move || formula(page.config.get().flow)}</p>
+                <p class="explain">
+                    "The heatmap is the flow's density q(x) = p(f(x))·|det ∂f/∂x| on a grid; white dots are samples "
+                    "x = f⁻¹(z), z ~ N(0, I); red dots are the training data. Sample targets train by maximum likelihood "
+                    "(forward KL), energies by reverse KL against exp(−U)."
+                </p>
+            </section>
+            <section class="views">
+                <canvas id="density-canvas" width="480" height="480"></canvas>
+                <canvas id="loss-canvas" width="480" height="260"></canvas>
+            </section>
+        </main>
+    }
+    .into_any()
+}

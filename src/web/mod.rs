@@ -1,0 +1,40 @@
+//! The playground page (Leptos CSR, built by Trunk). The URL contract ([`config`]) is plain
+//! Rust and tested natively; everything that touches the browser is `cfg(wasm32)`.
+
+pub mod config;
+
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod backend;
+#[cfg(target_arch = "wasm32")]
+pub mod draw;
+#[cfg(target_arch = "wasm32")]
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+unsafe extern "C" {
+    fn __wasm_call_ctors();
+}
+
+/// Runs the linker's constructors once. Referencing `__wasm_call_ctors` from an exported
+/// function stops wasm-ld from wrapping every export with it (cubecl registers hundreds of
+/// constructors; re-running them on each JS→wasm call made WebGPU training 4.3× slower), and
+/// tests in the browser need them run before Burn's IR is used.
+#[cfg(target_arch = "wasm32")]
+pub fn ensure_ctors() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if !DONE.swap(true, Ordering::SeqCst) {
+        unsafe { __wasm_call_ctors() }
+    }
+}
+
+/// The page's entry point: mounts [`app::App`] on the body.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    ensure_ctors();
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

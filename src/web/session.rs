@@ -1,0 +1,173 @@
+//! One training session in the page: the trainer (the crate's own [`Trainer`]), its target and
+//! what the views need (density grid, samples, history, health figures), read back asynchronously.
+
+use burn::tensor::{Device, Tensor};
+
+use super::config::PageConfig;
+use crate::evaluate::log_prob_rows;
+use crate::flows::{Flow, FlowSpec};
+use crate::rng::Rng;
+use crate::targets::{Bounds, Target};
+use crate::train::{Objective, StepOutcome, TrainSettings, Trainer};
+
+/// Grid resolution of the live heatmap.
+pub const GRID_RES: usize = 56;
+/// Samples drawn over the heatmap.
+pub const VIEW_SAMPLES: usize = 400;
+
+/// What the views draw after a chunk of steps.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub grid: Vec<f32>,
+    pub samples: Vec<f32>,
+    /// ‖f⁻¹(f(x)) − x‖∞ on the drawn samples.
+    pub inversion_error: f32,
+}
+
+/// A live training run.
+pub struct Session {
+    pub trainer: Trainer,
+    pub target: Target,
+    pub bounds: Bounds,
+    /// Data to overlay (sample targets).
+    pub data: Vec<f32>,
+    pub last_loss: Option<f32>,
+    pub last_val_nll: Option<f64>,
+    inference_device: Device,
+}
+
+impl Session {
+    /// Builds the flow and trainer for `cfg` on `device` (gradients are added by the trainer).
+    pub fn new(cfg: &PageConfig, device: Device, drawn: Option<Vec<f32>>) -> Result<Self, String> {
+        let mut spec = FlowSpec::new(cfg.flow, 2)
+            .with_layers(cfg.layers)
+            .with_hidden(cfg.hidden);
+        let (objective, data) = match (cfg.target, drawn) {
+            (_, Some(points)) if points.len() >= 20 => {
+                (Objective::forward_kl(2, points.clone(), 0.2), points)
+            }
+            (Target::Samples(set), _) => {
+                let data = set.sample(8_000, &mut Rng::new(cfg.seed ^ 0xDA7A));
+                (Objective::forward_kl(2, data.clone(), 0.2), data)
+            }
+            (Target::Energy(e), _) => {
+                let b = e.bounds();
+                spec = spec.with_support(
+                    vec![b.x.0 as f32, b.y.0 as f32],
+                    vec![b.x.1 as f32, b.y.1 as f32],
+                );
+                (Objective::reverse_kl(e, 0.01, 1000), Vec::new())
+            }
+        };
+        let settings = TrainSettings {
+            steps: cfg.steps.unwrap_or(usize::MAX),
+            batch: cfg.batch,
+            lr: cfg.lr,
+            seed: cfg.seed,
+            eval_every: 50,
+            ..TrainSettings::default()
+        };
+        let trainer = Trainer::new(&spec.config(), objective, settings, &device)
+            .map_err(|e| e.to_string())?;
+        let bounds = if data.is_empty() {
+            cfg.target.bounds()
+        } else {
+            data_bounds(&data, cfg.target.bounds())
+        };
+        Ok(Self {
+            trainer,
+            target: cfg.target,
+            bounds,
+            data: data.into_iter().take(2 * 1500).collect(),
+            last_loss: None,
+            last_val_nll: None,
+            inference_device: device,
+        })
+    }
+
+    /// Runs up to `n` steps (fewer when the step limit is reached); records history on schedule.
+    pub async fn run(&mut self, n: usize) -> Result<(), String> {
+        if self.trainer.history.points.is_empty() && !self.data.is_empty() {
+            // The untrained model's validation NLL: where the loss curve starts.
+            let p = self.trainer.record().await.map_err(|e| e.to_string())?;
+            self.last_val_nll = p.val_nll;
+        }
+        for _ in 0..n {
+            if self.done() {
+                break;
+            }
+            match self.trainer.step().await.map_err(|e| e.to_string())? {
+                StepOutcome::Updated { loss } => self.last_loss = Some(loss),
+                StepOutcome::RolledBack => {}
+            }
+            let t = &self.trainer;
+            if t.step % t.settings.eval_every == 0 || self.done() {
+                let p = self.trainer.record().await.map_err(|e| e.to_string())?;
+                if p.val_nll.is_some() {
+                    self.last_val_nll = p.val_nll;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn done(&self) -> bool {
+        self.trainer.step >= self.trainer.settings.steps
+    }
+
+    pub fn model(&self) -> Flow {
+        self.trainer.inference_model()
+    }
+
+    /// Density grid, samples and the inversion error for the views.
+    pub async fn snapshot(&self) -> Result<Snapshot, String> {
+        let model = self.model();
+        let grid = log_prob_rows(
+            &model,
+            &self.bounds.grid(GRID_RES),
+            2,
+            &self.inference_device,
+        )
+        .await?;
+        let mut rng = Rng::new(17);
+        let (x, _) = model.sample(VIEW_SAMPLES, &mut rng, &self.inference_device);
+        let (z, _) = model.transform_to_noise(x.clone());
+        let (x_back, _) = model.inverse(z);
+        let err: Tensor<1> = (x_back - x.clone()).abs().max().reshape([1]);
+        let samples = read(x).await?;
+        let inversion_error = read(err.reshape([1, 1]))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(f32::NAN);
+        Ok(Snapshot {
+            grid,
+            samples,
+            inversion_error,
+        })
+    }
+}
+
+async fn read(t: Tensor<2>) -> Result<Vec<f32>, String> {
+    t.into_data_async()
+        .await
+        .map_err(|e| format!("readback failed: {e:?}"))?
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// The target's box, widened to hold user-drawn data with a margin.
+fn data_bounds(data: &[f32], default: Bounds) -> Bounds {
+    let (mut x0, mut x1, mut y0, mut y1) = (default.x.0, default.x.1, default.y.0, default.y.1);
+    for p in data.chunks(2) {
+        x0 = x0.min(p[0] as f64 - 0.5);
+        x1 = x1.max(p[0] as f64 + 0.5);
+        y0 = y0.min(p[1] as f64 - 0.5);
+        y1 = y1.max(p[1] as f64 + 0.5);
+    }
+    Bounds {
+        x: (x0, x1),
+        y: (y0, y1),
+    }
+}

@@ -1,0 +1,129 @@
+// End-to-end tests of the playground page in Debian's Chromium (headless, WebGPU on SwiftShader).
+// Usage: node page.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
+// Every check prints PASS/FAIL; the exit code is the number of failures.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [base = 'http://127.0.0.1:8080/', cli = 'flowplay', artifacts = 'e2e-artifacts'] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+let failures = 0;
+const check = (name, ok, detail = '') => {
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ': ' + detail : ''}`);
+  if (!ok) failures++;
+};
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--no-first-run', '--disable-dev-shm-usage'],
+});
+
+async function open(path, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  const page = await context.newPage();
+  page.on('pageerror', e => console.log('[pageerror]', String(e).slice(0, 500)));
+  page.on('console', m => { if (m.type() === 'error') console.log('[console.error]', m.text().slice(0, 300)); });
+  await page.goto(base + path);
+  return page;
+}
+
+const status = page => page.$eval('#flow-status', el => ({ ...el.dataset }));
+
+async function waitState(page, states, timeoutS) {
+  await page.waitForFunction(s => s.includes(document.querySelector('#flow-status')?.dataset.state),
+    states, { timeout: timeoutS * 1000, polling: 250 });
+  return status(page);
+}
+
+// Fraction of pixels of a canvas that differ from its top-left pixel: 0 for a blank canvas.
+const canvasVariety = (page, id) => page.$eval(id, c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let differ = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] !== d[0] || d[i + 1] !== d[1] || d[i + 2] !== d[2]) differ++;
+  return differ / (d.length / 4);
+});
+
+// 1. CPU training to completion on moons; then export and score with the CLI.
+{
+  const page = await open('#target=moons&flow=realnvp&layers=4&backend=cpu&autostart=1&steps=300');
+  await page.waitForFunction(() => document.querySelector('#flow-status')?.dataset.valNll, null, { timeout: 60000 });
+  const first = Number((await status(page)).valNll);
+  const t0 = Date.now();
+  const s = await waitState(page, ['done', 'error'], 300);
+  const seconds = (Date.now() - t0) / 1000;
+  const last = Number(s.valNll);
+  check('cpu run finishes', s.state === 'done' && s.step === '300', JSON.stringify(s));
+  check('cpu backend reported', s.backend === 'cpu', s.backend);
+  check('validation NLL falls well below its start', last < first - 0.4, `${first} -> ${last}`);
+  const variety = await canvasVariety(page, '#density-canvas');
+  check('heatmap canvas is not blank', variety > 0.2, `${(variety * 100).toFixed(1)}% of pixels vary`);
+  console.log(`INFO cpu: 300 steps in ${seconds.toFixed(1)} s (${(300 / seconds).toFixed(1)} steps/s incl. drawing)`);
+  await page.screenshot({ path: join(artifacts, 'cpu-moons-done.png'), fullPage: true });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const file = join(artifacts, 'exported.flow');
+  await download.saveAs(file);
+  try {
+    const out = execFileSync(cli, ['log-prob', '--model', file], { input: '0,0\n1,0.5\n-1,0.2\n' }).toString();
+    const values = out.trim().split('\n').map(Number);
+    check('CLI scores the exported model', values.length === 3 && values.every(Number.isFinite), out.trim());
+  } catch (e) {
+    check('CLI scores the exported model', false, String(e).slice(0, 300));
+  }
+  // Buttons answer while training: reset, start again, pause quickly.
+  await page.click('#reset');
+  await page.click('#train');
+  await waitState(page, ['training'], 30);
+  const t1 = Date.now();
+  await page.click('#pause');
+  const p = await waitState(page, ['paused'], 5);
+  check('Pause answers while training', p.state === 'paused', `${Date.now() - t1} ms`);
+  await page.context().close();
+}
+
+// 2. A few steps on WebGPU (SwiftShader): the backend is WebGPU and the loss is finite and falls.
+{
+  const page = await open('#target=moons&flow=realnvp&layers=2&hidden=32&lr=0.005&backend=webgpu&autostart=1&steps=20');
+  const seen = [];
+  const poll = setInterval(async () => {
+    try { const l = Number((await status(page)).loss); if (Number.isFinite(l) && l !== 0) seen.push(l); } catch {}
+  }, 500);
+  const s = await waitState(page, ['done', 'error'], 400);
+  clearInterval(poll);
+  check('webgpu run finishes', s.state === 'done', JSON.stringify(s));
+  check('webgpu backend reported', s.backend === 'webgpu', s.backend);
+  const last = Number(s.loss);
+  check('webgpu loss is finite and falls', Number.isFinite(last) && seen.length > 0 && last < seen[0], `${seen[0]} -> ${last}`);
+  await page.screenshot({ path: join(artifacts, 'webgpu-moons.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 3. Malformed parameters fall back to defaults with a visible notice.
+{
+  const page = await open('#target=banana&layers=-4&flow=realnvp');
+  await page.waitForSelector('#notices', { timeout: 30000 });
+  const text = await page.$eval('#notices', el => el.textContent);
+  check('malformed URL shows a notice', /target=banana/.test(text) && /layers=-4/.test(text), text);
+  const target = await page.$eval('#target', el => el.value);
+  check('malformed target falls back to moons', target === 'moons', target);
+  await page.screenshot({ path: join(artifacts, 'notice.png') });
+  await page.context().close();
+}
+
+// 4. Embed mode: canvas and controls, no page chrome, narrow width.
+{
+  const page = await open('?embed=1#target=8gaussians&flow=maf&layers=2&backend=cpu&autostart=1&steps=40', { width: 420, height: 520 });
+  const s = await waitState(page, ['done', 'error'], 120);
+  check('embed run finishes', s.state === 'done', JSON.stringify(s));
+  check('embed has no header', (await page.$('header')) === null);
+  check('embed has the density canvas', (await page.$('#density-canvas')) !== null);
+  await page.screenshot({ path: join(artifacts, 'embed.png') });
+  await page.context().close();
+}
+
+await browser.close();
+console.log(failures === 0 ? 'ALL PASSED' : `${failures} FAILED`);
+process.exit(failures);

@@ -1,0 +1,52 @@
+//! Component tests in headless Chromium (wasm-bindgen-test; run by `.ci/page`):
+//! `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --test web`
+#![cfg(target_arch = "wasm32")]
+
+use flowplay::flows::FlowKind;
+use flowplay::web::config::{BackendPref, PageConfig};
+use flowplay::web::session::Session;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+fn url_contract_parses_in_the_browser() {
+    flowplay::web::ensure_ctors();
+    let (c, notices) =
+        PageConfig::from_url_parts("?embed=1", "#flow=maf&backend=cpu&steps=5&bogus=1");
+    assert_eq!(c.flow, FlowKind::Maf);
+    assert_eq!(c.backend, BackendPref::Cpu);
+    assert!(c.embed);
+    assert_eq!(notices.len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_cpu_session_trains_and_snapshots() {
+    flowplay::web::ensure_ctors();
+    let (cfg, _) = PageConfig::from_url_parts(
+        "",
+        "#flow=realnvp&layers=2&hidden=16&backend=cpu&steps=60&lr=0.005",
+    );
+    let mut s = Session::new(&cfg, burn::tensor::Device::flex(), None).unwrap();
+    s.run(60).await.unwrap();
+    assert!(s.done());
+    let first = s.trainer.history.first_val_nll().unwrap();
+    let last = s.last_val_nll.unwrap();
+    assert!(last < first, "validation NLL {first} -> {last}");
+    let snap = s.snapshot().await.unwrap();
+    assert!(snap.grid.iter().all(|v| v.is_finite()));
+    assert!(
+        snap.inversion_error < 1e-3,
+        "inversion error {}",
+        snap.inversion_error
+    );
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_or_its_absence_is_explained() {
+    flowplay::web::ensure_ctors();
+    let chosen = flowplay::web::backend::choose(BackendPref::Auto).await;
+    // Headless Chromium offers SwiftShader (a software adapter): auto picks the CPU and says why.
+    assert_eq!(chosen.name, "cpu");
+    assert!(!chosen.reason.is_empty());
+}
