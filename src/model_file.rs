@@ -216,6 +216,57 @@ pub fn load(path: &Path, device: &Device) -> Result<(Flow, FlowMeta), ModelFileE
     from_bytes(bytes, device)
 }
 
+/// A copy of `flow` on the CPU, read back asynchronously (a WebGPU tensor cannot be read
+/// synchronously, which saving to bytes would need). Parameters are matched by visiting order,
+/// which is the same for any two flows built from one config.
+pub async fn copy_to_cpu(flow: &Flow) -> Result<Flow, ModelFileError> {
+    use burn::module::{ModuleMapper, ModuleVisitor, Param};
+    use burn::tensor::{Tensor, TensorData};
+
+    struct Collect(Vec<(Vec<usize>, Tensor<1>)>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let shape = t.dims().to_vec();
+            let n: usize = shape.iter().product();
+            self.0.push((shape, t.reshape([n])));
+        }
+    }
+    struct Replace(std::vec::IntoIter<(Vec<usize>, Vec<f32>)>);
+    impl ModuleMapper for Replace {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (shape, values) = self.0.next().expect("same parameter count");
+            param.map(|t| {
+                let data = TensorData::new(values, shape);
+                Tensor::from_data(data, &t.device())
+            })
+        }
+    }
+
+    let mut collect = Collect(Vec::new());
+    flow.visit(&mut collect);
+    let mut host = Vec::with_capacity(collect.0.len());
+    for (shape, t) in collect.0 {
+        let data = t
+            .into_data_async()
+            .await
+            .map_err(|e| ModelFileError::Encode(format!("readback failed: {e:?}")))?;
+        let values = data
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| ModelFileError::Encode(format!("{e:?}")))?;
+        host.push((shape, values));
+    }
+    let cpu = flow.config().init(&crate::device::cpu());
+    Ok(cpu.map(&mut Replace(host.into_iter())))
+}
+
+/// [`to_bytes`] for a flow on any device: its weights are first copied to the CPU with
+/// asynchronous readbacks (the only kind WebGPU allows).
+pub async fn to_bytes_async(flow: &Flow, meta: &FlowMeta) -> Result<Vec<u8>, ModelFileError> {
+    to_bytes(&copy_to_cpu(flow).await?, meta)
+}
+
 /// Number of scalar parameters.
 pub fn num_params(flow: &Flow) -> usize {
     flow.num_params()

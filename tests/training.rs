@@ -157,6 +157,15 @@ fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
         "reloaded log-densities differ"
     );
 
+    // The asynchronous path (the page's export, WebGPU-safe) writes the same weights.
+    let (via_async, _) = model_file::from_bytes(
+        pollster::block_on(model_file::to_bytes_async(&model, &meta)).unwrap(),
+        &device,
+    )
+    .unwrap();
+    let d = log_prob_rows_blocking(&via_async, &pts, 2, &device).unwrap();
+    assert_eq!(a, d);
+
     // Atomic save to disk and back.
     let dir = std::env::temp_dir().join(format!("flowplay-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

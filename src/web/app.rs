@@ -257,25 +257,31 @@ impl Page {
     }
 
     fn export(self) {
-        let result = self.session.with_value(|s| {
-            let s = s.as_ref().ok_or("train a flow first")?;
-            let model = s.model();
-            let mut meta = FlowMeta::new(model.config().clone());
-            meta.target = Some(s.target.name().to_string());
-            meta.history = Some(s.trainer.history.clone());
-            model_file::to_bytes(&model, &meta).map_err(|e| e.to_string())
-        });
-        match result {
-            Ok(bytes) => {
-                let cfg = self.config.get_untracked();
-                if let Err(e) =
-                    download(&format!("{}-{}.flow", cfg.target.name(), cfg.flow), &bytes)
-                {
-                    self.fail(e);
-                }
+        let Some(model) = self.session.with_value(|s| s.as_ref().map(|s| s.model())) else {
+            return self.fail("export: train or import a flow first".into());
+        };
+        let (target, history) = self
+            .session
+            .with_value(|s| s.as_ref().map(|s| (s.target, s.trainer.history.clone())))
+            .expect("session checked above");
+        spawn_local(async move {
+            let result = async {
+                let mut meta = FlowMeta::new(model.config().clone());
+                meta.target = Some(target.name().to_string());
+                meta.history = Some(history);
+                model_file::to_bytes_async(&model, &meta)
+                    .await
+                    .map_err(|e| e.to_string())
             }
-            Err(e) => self.fail(format!("export failed: {e}")),
-        }
+            .await;
+            let cfg = self.config.get_untracked();
+            match result
+                .and_then(|bytes| download(&format!("{}-{}.flow", target.name(), cfg.flow), &bytes))
+            {
+                Ok(()) => {}
+                Err(e) => self.fail(format!("export failed: {e}")),
+            }
+        });
     }
 
     fn share_text(self) {

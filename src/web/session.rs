@@ -101,7 +101,7 @@ impl Session {
                 StepOutcome::RolledBack => {}
             }
             let t = &self.trainer;
-            if t.step % t.settings.eval_every == 0 || self.done() {
+            if t.step.is_multiple_of(t.settings.eval_every) || self.done() {
                 let p = self.trainer.record().await.map_err(|e| e.to_string())?;
                 if p.val_nll.is_some() {
                     self.last_val_nll = p.val_nll;
