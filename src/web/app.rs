@@ -37,6 +37,18 @@ impl RunState {
     }
 }
 
+/// Training runs in slices of this many milliseconds between turns of the event loop.
+const TRAIN_SLICE_MS: f64 = 25.0;
+/// The views are redrawn at most this often (≈ 20 updates/s).
+const DRAW_EVERY_MS: f64 = 50.0;
+
+/// What a slice of training ended with.
+enum Chunk {
+    Continue,
+    Finished,
+    Failed,
+}
+
 /// Everything the components share (all fields are `Copy` handles).
 #[derive(Clone, Copy)]
 pub struct Page {
@@ -51,6 +63,8 @@ pub struct Page {
     pub nan_events: RwSignal<usize>,
     pub inversion_error: RwSignal<Option<f32>>,
     pub steps_per_sec: RwSignal<f64>,
+    /// How long the last redraw took (ms).
+    pub draw_ms: RwSignal<f64>,
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
     session: StoredValue<Option<Session>, LocalStorage>,
@@ -101,6 +115,7 @@ impl Page {
             nan_events: RwSignal::new(0),
             inversion_error: RwSignal::new(None),
             steps_per_sec: RwSignal::new(0.0),
+            draw_ms: RwSignal::new(0.0),
             error: RwSignal::new(None),
             share: RwSignal::new(None),
             session: StoredValue::new_local(None),
@@ -145,17 +160,22 @@ impl Page {
         }
     }
 
-    /// Runs steps for about `budget_ms`, then redraws. Returns false when training should stop.
-    async fn chunk(&self, budget_ms: f64) -> bool {
+    /// Runs steps for about `budget_ms` and updates the status signals; `Finished` when the
+    /// step limit is reached. Drawing is separate ([`Self::draw_now`]) so a click can be handled
+    /// between the two.
+    async fn chunk(&self, budget_ms: f64) -> Chunk {
         let Some(mut s) = self.session.try_update_value(|v| v.take()).flatten() else {
-            return false;
+            return Chunk::Failed;
         };
         let t0 = now_ms();
         let step0 = s.trainer.step;
         let mut result = Ok(());
-        while now_ms() - t0 < budget_ms && !s.done() {
+        loop {
             if let Err(e) = s.run(1).await {
                 result = Err(e);
+                break;
+            }
+            if now_ms() - t0 >= budget_ms || s.done() {
                 break;
             }
         }
@@ -168,18 +188,30 @@ impl Page {
         self.loss.set(s.last_loss);
         self.val_nll.set(s.last_val_nll);
         self.nan_events.set(s.trainer.history.nan_events.len());
-        let drawn = self.redraw(&s).await;
         let done = s.done();
         self.session.set_value(Some(s));
-        if let Err(e) = result.and(drawn) {
+        match result {
+            Err(e) => {
+                self.fail(e);
+                Chunk::Failed
+            }
+            Ok(()) if done => Chunk::Finished,
+            Ok(()) => Chunk::Continue,
+        }
+    }
+
+    /// Redraws the views from the current session.
+    async fn draw_now(&self) {
+        let Some(s) = self.session.try_update_value(|v| v.take()).flatten() else {
+            return;
+        };
+        let t0 = now_ms();
+        let drawn = self.redraw(&s).await;
+        self.draw_ms.set(now_ms() - t0);
+        self.session.set_value(Some(s));
+        if let Err(e) = drawn {
             self.fail(e);
-            return false;
         }
-        if done {
-            self.state.set(RunState::Done);
-            return false;
-        }
-        true
     }
 
     async fn redraw(&self, s: &Session) -> Result<(), String> {
@@ -209,13 +241,30 @@ impl Page {
             if !self.ensure_session().await {
                 return;
             }
+            let mut last_draw = f64::NEG_INFINITY;
             while self.state.get_untracked() == RunState::Training
                 && self.generation.get_untracked() == generation
             {
-                if !self.chunk(40.0).await {
-                    break;
+                match self.chunk(TRAIN_SLICE_MS).await {
+                    Chunk::Continue => {}
+                    Chunk::Finished => {
+                        self.draw_now().await;
+                        self.state.set(RunState::Done);
+                        break;
+                    }
+                    Chunk::Failed => break,
                 }
                 yield_now().await;
+                // Draw at ≈20 Hz, but never spend more than a third of the time drawing.
+                let interval = DRAW_EVERY_MS.max(2.0 * self.draw_ms.get_untracked());
+                if now_ms() - last_draw >= interval {
+                    last_draw = now_ms();
+                    self.draw_now().await;
+                    yield_now().await;
+                }
+            }
+            if self.state.get_untracked() == RunState::Paused {
+                self.draw_now().await;
             }
         });
     }
@@ -225,8 +274,15 @@ impl Page {
             return;
         }
         spawn_local(async move {
-            if self.ensure_session().await && self.chunk(0.0).await {
-                self.state.set(RunState::Paused);
+            if !self.ensure_session().await {
+                return;
+            }
+            let outcome = self.chunk(0.0).await;
+            self.draw_now().await;
+            match outcome {
+                Chunk::Continue => self.state.set(RunState::Paused),
+                Chunk::Finished => self.state.set(RunState::Done),
+                Chunk::Failed => {}
             }
         });
     }
@@ -284,6 +340,62 @@ impl Page {
         });
     }
 
+    /// Loads a `.flow` file into a paused session (it can then be trained further or exported).
+    async fn load_model(self, bytes: Vec<u8>, name: &str) {
+        let cfg = self.config.get_untracked();
+        let chosen = backend::choose(cfg.backend).await;
+        let (flow, meta) = match model_file::from_bytes(bytes, &chosen.device.clone().autodiff()) {
+            Ok(loaded) => loaded,
+            Err(e) => return self.fail(format!("could not load {name}: {e}")),
+        };
+        if flow.dim() != 2 {
+            return self.fail(format!(
+                "the page shows 2D flows; {name} has dimension {}",
+                flow.dim()
+            ));
+        }
+        self.reset();
+        let target = meta
+            .target
+            .as_deref()
+            .and_then(|t| t.parse::<Target>().ok())
+            .unwrap_or(cfg.target);
+        let kind = meta.spec.as_ref().map(|s| s.kind).unwrap_or(cfg.flow);
+        self.config.update(|c| {
+            c.target = target;
+            c.flow = kind;
+            if let Some(spec) = &meta.spec {
+                c.layers = spec.layers;
+                c.hidden = spec.hidden;
+            }
+        });
+        self.sync_url();
+        let cfg = self.config.get_untracked();
+        let mut session = match Session::new(&cfg, chosen.device.clone(), None) {
+            Ok(s) => s,
+            Err(e) => return self.fail(e),
+        };
+        let t = &session.trainer;
+        match crate::train::Trainer::with_flow(
+            flow,
+            t.objective.clone(),
+            t.settings.clone(),
+            &chosen.device,
+        ) {
+            Ok(trainer) => session.trainer = trainer,
+            Err(e) => return self.fail(e.to_string()),
+        }
+        if let Some(h) = meta.history {
+            session.trainer.history = h;
+        }
+        self.backend.set(chosen.name.to_string());
+        self.backend_reason
+            .set(format!("{} · loaded {name}", chosen.reason));
+        self.session.set_value(Some(session));
+        self.draw_now().await;
+        self.state.set(RunState::Paused);
+    }
+
     fn share_text(self) {
         let href = web_sys::window()
             .and_then(|w| w.location().href().ok())
@@ -307,6 +419,25 @@ impl Page {
         }
         self.share.set(Some(text));
     }
+}
+
+/// The pretrained model shipped in `www/models/`.
+const BUNDLED_MODEL: &str = "models/moons-realnvp.flow";
+
+/// `fetch(url)` → bytes.
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| format!("{e:?}"))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(|e| format!("{e:?}"))?)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
@@ -499,6 +630,7 @@ fn Health() -> impl IntoView {
             <dt>"NaN/Inf steps rolled back"</dt><dd id="nan-events">{move || page.nan_events.get()}</dd>
             <dt>"max ‖f⁻¹(f(x)) − x‖"</dt>
             <dd id="inversion-error">{move || page.inversion_error.get().map(|e| format!("{e:.2e}")).unwrap_or_else(|| "–".into())}</dd>
+            <dt>"redraw time"</dt><dd id="draw-ms">{move || format!("{:.0} ms", page.draw_ms.get())}</dd>
         </dl>
     }
 }
@@ -513,51 +645,20 @@ fn Files() -> impl IntoView {
             return;
         };
         spawn_local(async move {
-            let buffer = match JsFuture::from(file.array_buffer()).await {
-                Ok(b) => b,
-                Err(e) => return page.fail(format!("could not read the file: {e:?}")),
-            };
-            let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-            let cfg = page.config.get_untracked();
-            let chosen = backend::choose(cfg.backend).await;
-            match model_file::from_bytes(bytes, &chosen.device.clone().autodiff()) {
-                Ok((flow, meta)) => {
-                    if flow.dim() != 2 {
-                        return page.fail(format!(
-                            "the page shows 2D flows; this model has dimension {}",
-                            flow.dim()
-                        ));
-                    }
-                    let target = meta
-                        .target
-                        .as_deref()
-                        .and_then(|t| t.parse::<Target>().ok())
-                        .unwrap_or(cfg.target);
-                    page.reset();
-                    page.config.update(|c| c.target = target);
-                    let cfg = page.config.get_untracked();
-                    match Session::new(&cfg, chosen.device.clone(), None) {
-                        Ok(mut s) => {
-                            let t = &s.trainer;
-                            match crate::train::Trainer::with_flow(
-                                flow,
-                                t.objective.clone(),
-                                t.settings.clone(),
-                                &chosen.device,
-                            ) {
-                                Ok(trainer) => s.trainer = trainer,
-                                Err(e) => return page.fail(e.to_string()),
-                            }
-                            page.backend.set(chosen.name.to_string());
-                            page.backend_reason.set(chosen.reason);
-                            let _ = page.redraw(&s).await;
-                            page.session.set_value(Some(s));
-                            page.state.set(RunState::Paused);
-                        }
-                        Err(e) => page.fail(e),
-                    }
+            match JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => {
+                    page.load_model(js_sys::Uint8Array::new(&buffer).to_vec(), &file.name())
+                        .await
                 }
-                Err(e) => page.fail(format!("could not load {}: {e}", file.name())),
+                Err(e) => page.fail(format!("could not read the file: {e:?}")),
+            }
+        });
+    };
+    let example = move |_| {
+        spawn_local(async move {
+            match fetch_bytes(BUNDLED_MODEL).await {
+                Ok(bytes) => page.load_model(bytes, BUNDLED_MODEL).await,
+                Err(e) => page.fail(format!("could not fetch {BUNDLED_MODEL}: {e}")),
             }
         });
     };
@@ -566,6 +667,7 @@ fn Files() -> impl IntoView {
             <button id="export" on:click=move |_| page.export()>"Export .flow"</button>
             <label for="import">"Import .flow"</label>
             <input id="import" type="file" accept=".flow" on:change=import />
+            <button id="load-example" on:click=example>"Load the bundled model"</button>
             <button id="share" on:click=move |_| page.share_text()>"Share / Embed"</button>
             {move || page.share.get().map(|t| view! { <textarea id="share-text" readonly rows="3">{t}</textarea> })}
         </div>

@@ -13,7 +13,7 @@ use crate::train::{Objective, StepOutcome, TrainSettings, Trainer};
 /// Grid resolution of the live heatmap.
 pub const GRID_RES: usize = 56;
 /// Samples drawn over the heatmap.
-pub const VIEW_SAMPLES: usize = 400;
+pub const VIEW_SAMPLES: usize = 300;
 
 /// What the views draw after a chunk of steps.
 #[derive(Clone, Debug, Default)]
@@ -78,7 +78,7 @@ impl Session {
             trainer,
             target: cfg.target,
             bounds,
-            data: data.into_iter().take(2 * 1500).collect(),
+            data: data.into_iter().take(2 * 600).collect(),
             last_loss: None,
             last_val_nll: None,
             inference_device: device,

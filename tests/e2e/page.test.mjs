@@ -73,14 +73,22 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   } catch (e) {
     check('CLI scores the exported model', false, String(e).slice(0, 300));
   }
-  // Buttons answer while training: reset, start again, pause quickly.
+  // Buttons answer while training: time from the click to the new data-state, in the page.
   await page.click('#reset');
   await page.click('#train');
   await waitState(page, ['training'], 30);
-  const t1 = Date.now();
-  await page.click('#pause');
-  const p = await waitState(page, ['paused'], 5);
-  check('Pause answers while training', p.state === 'paused', `${Date.now() - t1} ms`);
+  await page.waitForTimeout(1500);
+  const latency = await page.evaluate(() => new Promise(resolve => {
+    const el = document.querySelector('#flow-status');
+    const t0 = performance.now();
+    const obs = new MutationObserver(() => {
+      if (el.dataset.state === 'paused') { obs.disconnect(); resolve(performance.now() - t0); }
+    });
+    obs.observe(el, { attributes: true });
+    document.querySelector('#pause').click();
+  }));
+  const drawMs = await page.$eval('#draw-ms', el => el.textContent);
+  check('Pause answers within 100 ms while training', latency < 100, `${latency.toFixed(1)} ms (redraw ${drawMs})`);
   await page.context().close();
 }
 
@@ -121,6 +129,18 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   check('embed has no header', (await page.$('header')) === null);
   check('embed has the density canvas', (await page.$('#density-canvas')) !== null);
   await page.screenshot({ path: join(artifacts, 'embed.png') });
+  await page.context().close();
+}
+
+// 5. The bundled pretrained model loads and draws.
+{
+  const page = await open('#backend=cpu');
+  await page.click('#load-example');
+  const s = await waitState(page, ['paused', 'error'], 60);
+  check('bundled model loads', s.state === 'paused', JSON.stringify(s));
+  const variety = await canvasVariety(page, '#density-canvas');
+  check('bundled model is drawn', variety > 0.2, `${(variety * 100).toFixed(1)}% of pixels vary`);
+  await page.screenshot({ path: join(artifacts, 'bundled-model.png'), fullPage: true });
   await page.context().close();
 }
 
