@@ -57,3 +57,16 @@ build_page() {
   trunk build
   ls -la dist
 }
+
+# Serves dist/ on a free port and runs the Playwright tests against it with the CLI binary $1;
+# screenshots and the exported model go to $2.
+run_e2e() {
+  local cli=$1 artifacts=$2 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
+  local server=$! status=0
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+  node tests/e2e/page.test.mjs "http://127.0.0.1:$port/" "$cli" "$artifacts" || status=$?
+  kill "$server" 2>/dev/null || true
+  return "$status"
+}
