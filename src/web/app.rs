@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::backend;
 use super::config::{BackendPref, PageConfig};
 use super::draw;
-use super::session::Session;
+use super::session::{Session, StageView};
 use crate::flows::FlowKind;
 use crate::model_file::{self, FlowMeta};
 use crate::targets::Target;
@@ -68,6 +68,10 @@ pub struct Page {
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
     session: StoredValue<Option<Session>, LocalStorage>,
+    /// The layer-by-layer view's data and the stage shown.
+    stages: StoredValue<Vec<StageView>, LocalStorage>,
+    pub stage_count: RwSignal<usize>,
+    pub layer: RwSignal<usize>,
     /// Bumped by Reset/Train so a stale loop stops.
     generation: RwSignal<u64>,
 }
@@ -119,6 +123,10 @@ impl Page {
             error: RwSignal::new(None),
             share: RwSignal::new(None),
             session: StoredValue::new_local(None),
+            stages: StoredValue::new_local(Vec::new()),
+            stage_count: RwSignal::new(0),
+            // Past the end: shows the last stage (the data side) until the user scrubs.
+            layer: RwSignal::new(usize::MAX),
             generation: RwSignal::new(0),
         }
     }
@@ -226,8 +234,26 @@ impl Page {
         )?;
         if !cfg.embed {
             draw::losses("loss-canvas", s)?;
+            let stages = s.stages(300).await?;
+            self.stage_count.set(stages.len());
+            if self.layer.get_untracked() >= stages.len() {
+                self.layer.set(stages.len().saturating_sub(1));
+            }
+            self.stages.set_value(stages);
+            self.draw_stage();
         }
         Ok(())
+    }
+
+    /// Draws the selected stage of the layer-by-layer view.
+    fn draw_stage(&self) {
+        let k = self.layer.get_untracked();
+        if let Err(e) = self
+            .stages
+            .with_value(|st| draw::stage("layer-canvas", st, k))
+        {
+            self.fail(e);
+        }
     }
 
     fn train(self) {
@@ -635,6 +661,27 @@ fn Health() -> impl IntoView {
     }
 }
 
+/// The layer scrubber: samples after each layer, noise → data.
+#[component]
+fn Scrubber() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let max = move || page.stage_count.get().saturating_sub(1).to_string();
+    view! {
+        <div class="scrubber">
+            <label for="layer">"Layer-by-layer: stage "
+                {move || page.layer.get().min(page.stage_count.get().saturating_sub(1))} " of " {max}</label>
+            <input id="layer" type="range" min="0" max=max prop:value=move || page.layer.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(k) = event_target_value(&ev).parse::<usize>() {
+                        page.layer.set(k);
+                        page.draw_stage();
+                    }
+                } />
+            <canvas id="layer-canvas" width="480" height="360"></canvas>
+        </div>
+    }
+}
+
 /// Export / import `.flow` files.
 #[component]
 fn Files() -> impl IntoView {
@@ -728,6 +775,7 @@ pub fn App() -> impl IntoView {
             <section class="views">
                 <canvas id="density-canvas" width="480" height="480"></canvas>
                 <canvas id="loss-canvas" width="480" height="260"></canvas>
+                <Scrubber />
             </section>
         </main>
     }

@@ -34,3 +34,58 @@ pub fn losses(id: &str, session: &Session) -> Result<(), String> {
     draw_history(&root, &session.trainer.history, "loss")?;
     root.present().map_err(|e| e.to_string())
 }
+
+/// The layer scrubber's picture: the points of one stage, in a box fitted to them.
+pub fn stage(id: &str, stages: &[super::session::StageView], k: usize) -> Result<(), String> {
+    let (Some(stage), Some(first)) = (stages.get(k), stages.first()) else {
+        return Ok(());
+    };
+    let total = stages.len();
+    let backend = CanvasBackend::new(id).ok_or_else(|| format!("no canvas #{id}"))?;
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let pts: Vec<(f64, f64)> = stage
+        .points
+        .chunks(2)
+        .map(|p| (p[0] as f64, p[1] as f64))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let r = pts
+        .iter()
+        .fold(1.0f64, |m, (x, y)| m.max(x.abs()).max(y.abs()))
+        .min(50.0)
+        * 1.05;
+    let title = format!(
+        "stage {k}/{}: {} · mean log|det| {:.3}",
+        total - 1,
+        stage.label,
+        stage.mean_logdet
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 13))
+        .margin(6)
+        .x_label_area_size(22)
+        .y_label_area_size(30)
+        .build_cartesian_2d(-r..r, -r..r)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .label_style(("sans-serif", 11))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    // Colour each point by its angle in the base space, so one can follow it layer to layer.
+    let hue: Vec<f64> = first
+        .points
+        .chunks(2)
+        .map(|p| ((p[1] as f64).atan2(p[0] as f64) + std::f64::consts::PI) / std::f64::consts::TAU)
+        .collect();
+    chart
+        .draw_series(
+            pts.into_iter()
+                .zip(hue)
+                .map(|(p, h)| Circle::new(p, 2, crate::plot::colormap(h).filled())),
+        )
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}

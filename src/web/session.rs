@@ -15,6 +15,15 @@ pub const GRID_RES: usize = 56;
 /// Samples drawn over the heatmap.
 pub const VIEW_SAMPLES: usize = 300;
 
+/// One stage of the layer-by-layer view (noise → data): the samples after it, and the mean
+/// log|det| of the layer that produced them.
+#[derive(Clone, Debug, Default)]
+pub struct StageView {
+    pub label: String,
+    pub points: Vec<f32>,
+    pub mean_logdet: f32,
+}
+
 /// What the views draw after a chunk of steps.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
@@ -117,6 +126,37 @@ impl Session {
 
     pub fn model(&self) -> Flow {
         self.trainer.inference_model()
+    }
+
+    /// Base samples pushed through the inverse layers one at a time (stage 0 is the noise).
+    pub async fn stages(&self, n: usize) -> Result<Vec<StageView>, String> {
+        let model = self.model();
+        let mut rng = Rng::new(23);
+        let (z, _) = model.base.sample(n, &mut rng, &self.inference_device);
+        let stages = model.inverse_stages(z);
+        let names: Vec<&str> = model
+            .config()
+            .layers
+            .iter()
+            .rev()
+            .map(|l| l.name())
+            .collect();
+        let mut out = Vec::with_capacity(stages.len());
+        for (k, stage) in stages.into_iter().enumerate() {
+            let points = read(stage.z).await?;
+            let logdet = read(stage.logdet.mean().reshape([1, 1])).await?;
+            let label = if k == 0 {
+                "base samples z ~ q₀".to_string()
+            } else {
+                format!("after layer {k}: {} (inverse)", names[k - 1])
+            };
+            out.push(StageView {
+                label,
+                points,
+                mean_logdet: logdet.first().copied().unwrap_or(f32::NAN),
+            });
+        }
+        Ok(out)
     }
 
     /// Density grid, samples and the inversion error for the views.
