@@ -68,6 +68,9 @@ pub struct Page {
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
     session: StoredValue<Option<Session>, LocalStorage>,
+    /// Points drawn for `target=draw`, `[x, y]` pairs in data coordinates.
+    drawn: StoredValue<Vec<f32>, LocalStorage>,
+    pub drawn_count: RwSignal<usize>,
     /// The layer-by-layer view's data and the stage shown.
     stages: StoredValue<Vec<StageView>, LocalStorage>,
     pub stage_count: RwSignal<usize>,
@@ -123,6 +126,8 @@ impl Page {
             error: RwSignal::new(None),
             share: RwSignal::new(None),
             session: StoredValue::new_local(None),
+            drawn: StoredValue::new_local(Vec::new()),
+            drawn_count: RwSignal::new(0),
             stages: StoredValue::new_local(Vec::new()),
             stage_count: RwSignal::new(0),
             // Past the end: shows the last stage (the data side) until the user scrubs.
@@ -156,7 +161,8 @@ impl Page {
         let chosen = backend::choose(cfg.backend).await;
         self.backend.set(chosen.name.to_string());
         self.backend_reason.set(chosen.reason.clone());
-        match Session::new(&cfg, chosen.device, None) {
+        let drawn = cfg.drawing.then(|| self.drawn.get_value());
+        match Session::new(&cfg, chosen.device, drawn) {
             Ok(s) => {
                 self.session.set_value(Some(s));
                 true
@@ -342,14 +348,17 @@ impl Page {
         let Some(model) = self.session.with_value(|s| s.as_ref().map(|s| s.model())) else {
             return self.fail("export: train or import a flow first".into());
         };
-        let (target, history) = self
+        let (target, drawn, history) = self
             .session
-            .with_value(|s| s.as_ref().map(|s| (s.target, s.trainer.history.clone())))
+            .with_value(|s| {
+                s.as_ref()
+                    .map(|s| (s.target, s.drawn, s.trainer.history.clone()))
+            })
             .expect("session checked above");
         spawn_local(async move {
             let result = async {
                 let mut meta = FlowMeta::new(model.config().clone());
-                meta.target = Some(target.name().to_string());
+                meta.target = (!drawn).then(|| target.name().to_string());
                 meta.history = Some(history);
                 model_file::to_bytes_async(&model, &meta)
                     .await
@@ -364,6 +373,61 @@ impl Page {
                 Err(e) => self.fail(format!("export failed: {e}")),
             }
         });
+    }
+
+    /// Redraws the drawing pad: axes and the drawn points.
+    fn draw_pad(&self) {
+        let Some(canvas) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id("draw-canvas"))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        else {
+            return;
+        };
+        let Some(ctx) = canvas
+            .get_context("2d")
+            .ok()
+            .flatten()
+            .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+        else {
+            return;
+        };
+        let (w, h) = (canvas.width() as f64, canvas.height() as f64);
+        ctx.set_fill_style_str("#ffffff");
+        ctx.fill_rect(0.0, 0.0, w, h);
+        ctx.set_stroke_style_str("#cccccc");
+        ctx.begin_path();
+        ctx.move_to(w / 2.0, 0.0);
+        ctx.line_to(w / 2.0, h);
+        ctx.move_to(0.0, h / 2.0);
+        ctx.line_to(w, h / 2.0);
+        ctx.stroke();
+        ctx.set_fill_style_str("rgba(200, 30, 30, 0.6)");
+        let b = super::session::DRAW_BOUNDS;
+        self.drawn.with_value(|pts| {
+            for p in pts.chunks(2) {
+                let x = (p[0] as f64 - b.x.0) / (b.x.1 - b.x.0) * w;
+                let y = (b.y.1 - p[1] as f64) / (b.y.1 - b.y.0) * h;
+                ctx.fill_rect(x - 1.5, y - 1.5, 3.0, 3.0);
+            }
+        });
+    }
+
+    /// Adds a small cloud of points around the pointer (pixel `(px, py)` on a `w × h` pad).
+    fn add_points(&self, px: f64, py: f64, w: f64, h: f64) {
+        let b = super::session::DRAW_BOUNDS;
+        let x = b.x.0 + px / w * (b.x.1 - b.x.0);
+        let y = b.y.1 - py / h * (b.y.1 - b.y.0);
+        let count = self.drawn_count.get_untracked();
+        let mut rng = crate::rng::Rng::new(count as u64 + 1);
+        self.drawn.update_value(|pts| {
+            for _ in 0..4 {
+                pts.push((x + 0.08 * rng.normal()) as f32);
+                pts.push((y + 0.08 * rng.normal()) as f32);
+            }
+        });
+        self.drawn_count.set(self.drawn.with_value(|p| p.len() / 2));
+        self.draw_pad();
     }
 
     /// Loads a `.flow` file into a paused session (it can then be trained further or exported).
@@ -523,12 +587,12 @@ fn Choice(
 ) -> impl IntoView {
     view! {
         <label for=id>{label}</label>
-        <select id=id on:change=move |ev| set.run(event_target_value(&ev)) prop:value=move || value.get()>
+        <select id=id on:change=move |ev| set.run(event_target_value(&ev))>
             {options
                 .into_iter()
                 .map(|(v, t)| {
-                    let selected = v == value.get_untracked();
-                    view! { <option value=v selected=selected>{t}</option> }
+                    let mine = v.clone();
+                    view! { <option value=v prop:selected=move || value.get() == mine>{t}</option> }
                 })
                 .collect_view()}
         </select>
@@ -571,10 +635,11 @@ fn Buttons() -> impl IntoView {
 fn Controls() -> impl IntoView {
     let page = expect_context::<Page>();
     let cfg = page.config;
-    let targets: Vec<(String, String)> = Target::names()
+    let mut targets: Vec<(String, String)> = Target::names()
         .into_iter()
         .map(|n| (n.to_string(), n.to_string()))
         .collect();
+    targets.push(("draw".to_string(), "draw your own".to_string()));
     let flows: Vec<(String, String)> = FlowKind::ALL
         .iter()
         .map(|k| (k.name().to_string(), k.name().to_string()))
@@ -595,8 +660,16 @@ fn Controls() -> impl IntoView {
     view! {
         <fieldset class="controls">
             <legend>"Flow"</legend>
-            <Choice label="Target" id="target" options=targets value=num(|c| c.target.name().to_string())
-                set=Callback::new(move |v: String| if let Ok(t) = v.parse() { page.configure(|c| c.target = t) }) />
+            <Choice label="Target" id="target" options=targets
+                value=num(|c| if c.drawing { "draw".to_string() } else { c.target.name().to_string() })
+                set=Callback::new(move |v: String| {
+                    if v == "draw" {
+                        page.configure(|c| c.drawing = true);
+                        page.draw_pad();
+                    } else if let Ok(t) = v.parse() {
+                        page.configure(|c| { c.target = t; c.drawing = false; })
+                    }
+                }) />
             <Choice label="Flow" id="flow" options=flows value=num(|c| c.flow.name().to_string())
                 set=Callback::new(move |v: String| if let Ok(f) = v.parse() { page.configure(|c| c.flow = f) }) />
             <Number label="Layers" id="layers" value=num(|c| c.layers.to_string())
@@ -658,6 +731,43 @@ fn Health() -> impl IntoView {
             <dd id="inversion-error">{move || page.inversion_error.get().map(|e| format!("{e:.2e}")).unwrap_or_else(|| "–".into())}</dd>
             <dt>"redraw time"</dt><dd id="draw-ms">{move || format!("{:.0} ms", page.draw_ms.get())}</dd>
         </dl>
+    }
+}
+
+/// The drawing pad for `target=draw`: click or drag to add points.
+#[component]
+fn DrawPad() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let dragging = RwSignal::new(false);
+    let add = move |ev: &web_sys::MouseEvent| {
+        let canvas: web_sys::HtmlCanvasElement = event_target(ev);
+        let rect = canvas.get_bounding_client_rect();
+        let px = (ev.client_x() as f64 - rect.left()) * canvas.width() as f64 / rect.width();
+        let py = (ev.client_y() as f64 - rect.top()) * canvas.height() as f64 / rect.height();
+        page.add_points(px, py, canvas.width() as f64, canvas.height() as f64);
+    };
+    Effect::new(move |_| {
+        if page.config.get().drawing {
+            page.draw_pad();
+        }
+    });
+    view! {
+        <div class="drawpad" style:display=move || if page.config.get().drawing { "flex" } else { "none" }>
+            <label for="draw-canvas">
+                "Draw your data: click or drag on the pad (" {move || page.drawn_count.get()} " points; at least 20 to train)"
+            </label>
+            <canvas id="draw-canvas" width="400" height="400"
+                on:mousedown=move |ev| { dragging.set(true); add(&ev); }
+                on:mousemove=move |ev| if dragging.get_untracked() { add(&ev) }
+                on:mouseup=move |_| dragging.set(false)
+                on:mouseleave=move |_| dragging.set(false)></canvas>
+            <button id="clear-drawing" on:click=move |_| {
+                page.drawn.set_value(Vec::new());
+                page.drawn_count.set(0);
+                page.draw_pad();
+                page.reset();
+            }>"Clear points"</button>
+        </div>
     }
 }
 
@@ -773,6 +883,7 @@ pub fn App() -> impl IntoView {
                 </p>
             </section>
             <section class="views">
+                <DrawPad />
                 <canvas id="density-canvas" width="480" height="480"></canvas>
                 <canvas id="loss-canvas" width="480" height="260"></canvas>
                 <Scrubber />

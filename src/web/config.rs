@@ -29,6 +29,8 @@ impl BackendPref {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PageConfig {
     pub target: Target,
+    /// `target=draw`: train on points the user draws (`target` then only sets the defaults).
+    pub drawing: bool,
     pub flow: FlowKind,
     pub layers: usize,
     pub hidden: usize,
@@ -46,6 +48,7 @@ impl Default for PageConfig {
     fn default() -> Self {
         Self {
             target: Target::Samples(crate::targets::SampleSet::Moons),
+            drawing: false,
             flow: FlowKind::Realnvp,
             layers: 4,
             hidden: 64,
@@ -117,6 +120,10 @@ impl PageConfig {
             let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
             let (key, value) = (decode(key), decode(value));
             let ok = match key.as_str() {
+                "target" if value == "draw" => {
+                    c.drawing = true;
+                    true
+                }
                 "target" => value.parse().map(|t| c.target = t).is_ok(),
                 "flow" => value.parse().map(|f| c.flow = f).is_ok(),
                 "layers" => parse_in(&value, 1, MAX_LAYERS)
@@ -159,7 +166,11 @@ impl PageConfig {
     pub fn to_fragment(&self) -> String {
         let mut s = format!(
             "target={}&flow={}&layers={}&hidden={}&lr={}&batch={}&backend={}&seed={}",
-            self.target.name(),
+            if self.drawing {
+                "draw"
+            } else {
+                self.target.name()
+            },
             self.flow.name(),
             self.layers,
             self.hidden,
@@ -213,6 +224,14 @@ mod tests {
         assert_eq!(notices.len(), 5, "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("zoom")));
         assert!(notices.iter().any(|n| n.contains("flow=glow")));
+    }
+
+    #[test]
+    fn draw_your_own_is_a_target() {
+        let (c, notices) = PageConfig::from_url_parts("", "#target=draw&flow=maf");
+        assert!(notices.is_empty());
+        assert!(c.drawing);
+        assert!(c.to_fragment().starts_with("target=draw&"));
     }
 
     #[test]

@@ -12,6 +12,13 @@ use crate::train::{Objective, StepOutcome, TrainSettings, Trainer};
 
 /// Grid resolution of the live heatmap.
 pub const GRID_RES: usize = 56;
+/// The drawing canvas covers this box.
+pub const DRAW_BOUNDS: Bounds = Bounds {
+    x: (-4.0, 4.0),
+    y: (-4.0, 4.0),
+};
+/// Fewest drawn points to train on.
+pub const MIN_DRAWN: usize = 20;
 /// Samples drawn over the heatmap.
 pub const VIEW_SAMPLES: usize = 300;
 
@@ -37,6 +44,8 @@ pub struct Snapshot {
 pub struct Session {
     pub trainer: Trainer,
     pub target: Target,
+    /// Trained on points the user drew.
+    pub drawn: bool,
     pub bounds: Bounds,
     /// Data to overlay (sample targets).
     pub data: Vec<f32>,
@@ -51,8 +60,15 @@ impl Session {
         let mut spec = FlowSpec::new(cfg.flow, 2)
             .with_layers(cfg.layers)
             .with_hidden(cfg.hidden);
+        let drawn_used = drawn.is_some();
         let (objective, data) = match (cfg.target, drawn) {
-            (_, Some(points)) if points.len() >= 20 => {
+            (_, Some(points)) => {
+                if points.len() < 2 * MIN_DRAWN {
+                    return Err(format!(
+                        "draw at least {MIN_DRAWN} points first ({} so far)",
+                        points.len() / 2
+                    ));
+                }
                 (Objective::forward_kl(2, points.clone(), 0.2), points)
             }
             (Target::Samples(set), _) => {
@@ -78,7 +94,9 @@ impl Session {
         };
         let trainer = Trainer::new(&spec.config(), objective, settings, &device)
             .map_err(|e| e.to_string())?;
-        let bounds = if data.is_empty() {
+        let bounds = if drawn_used {
+            data_bounds(&data, DRAW_BOUNDS)
+        } else if data.is_empty() {
             cfg.target.bounds()
         } else {
             data_bounds(&data, cfg.target.bounds())
@@ -86,6 +104,7 @@ impl Session {
         Ok(Self {
             trainer,
             target: cfg.target,
+            drawn: drawn_used,
             bounds,
             data: data.into_iter().take(2 * 600).collect(),
             last_loss: None,

@@ -144,6 +144,25 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   await page.context().close();
 }
 
+// 6. Draw your own data set, then train on it.
+{
+  const page = await open('#flow=realnvp&layers=2&hidden=32&backend=cpu&steps=60');
+  await page.selectOption('#target', 'draw');
+  check('"draw your own" is a target', (await page.evaluate(() => location.hash)).includes('target=draw'));
+  const box = await (await page.$('#draw-canvas')).boundingBox();
+  await page.mouse.move(box.x + 100, box.y + 100);
+  await page.mouse.down();
+  for (let i = 0; i <= 20; i++) await page.mouse.move(box.x + 100 + 10 * i, box.y + 100 + 6 * i);
+  await page.mouse.up();
+  const count = await page.$eval('.drawpad label', el => el.textContent);
+  check('drawing adds points', /\((\d{2,}) points/.test(count), count);
+  await page.click('#train');
+  const s = await waitState(page, ['done', 'error'], 120);
+  check('a drawn data set trains', s.state === 'done' && Number.isFinite(Number(s.valNll)), JSON.stringify(s));
+  await page.screenshot({ path: join(artifacts, 'drawn.png'), fullPage: true });
+  await page.context().close();
+}
+
 await browser.close();
 console.log(failures === 0 ? 'ALL PASSED' : `${failures} FAILED`);
 process.exit(failures);
