@@ -70,3 +70,15 @@ run_e2e() {
   kill "$server" 2>/dev/null || true
   return "$status"
 }
+
+# Serves dist/ and runs the page benchmark (sizes, first paint, in-page training speed).
+run_page_bench() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
+  local server=$! status=0
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
+  node tests/e2e/bench.mjs "http://127.0.0.1:$port/" dist || status=$?
+  kill "$server" 2>/dev/null || true
+  return "$status"
+}
