@@ -204,6 +204,20 @@ fn saved_models_reload_bit_exactly_and_bad_files_are_named() {
     let e = err(model_file::to_bytes(&model, &wrong).unwrap());
     assert!(e.to_string().contains("missing"), "{e}");
     std::fs::remove_dir_all(dir).ok();
+
+    // A loaded model keeps training (its parameters must be fresh autodiff leaves).
+    let autodiff = device.clone().autodiff();
+    let (flow, _) = model_file::from_bytes(bytes, &autodiff).unwrap();
+    let data = SampleSet::Moons.sample(2_000, &mut Rng::new(8));
+    let mut resumed = Trainer::with_flow(
+        flow,
+        Objective::forward_kl(2, data, 0.2),
+        settings(20, 128, 1e-3, 0),
+        &device,
+    )
+    .unwrap();
+    resumed.run_blocking(|_, _| {}).unwrap();
+    assert_eq!(resumed.step, 20);
 }
 
 #[test]

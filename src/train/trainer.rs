@@ -151,8 +151,19 @@ impl Trainer {
         settings: TrainSettings,
         device: &Device,
     ) -> Result<Self, TrainError> {
+        /// Makes every parameter a fresh leaf of the autodiff graph: weights loaded from a file
+        /// come out of tensor ops, and their graph would be consumed by the first backward pass.
+        struct Leaves;
+        impl burn::module::ModuleMapper for Leaves {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: burn::module::Param<Tensor<D>>,
+            ) -> burn::module::Param<Tensor<D>> {
+                param.map(|t| t.detach().require_grad())
+            }
+        }
         let mut t = Self::new(&flow.config().clone(), objective, settings, device)?;
-        let flow = flow.to_device(&t.device);
+        let flow = flow.to_device(&t.device).map(&mut Leaves);
         t.last_good = flow.clone();
         t.model = flow;
         Ok(t)

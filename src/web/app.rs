@@ -42,6 +42,25 @@ const TRAIN_SLICE_MS: f64 = 25.0;
 /// The views are redrawn at most this often (≈ 20 updates/s).
 const DRAW_EVERY_MS: f64 = 50.0;
 
+/// On WebGPU, a CPU copy of the model is kept every this many steps (device-loss fallback).
+const CHECKPOINT_EVERY: usize = 25;
+
+/// Test hook: `window.flowplayFailNextStep = true` makes the next step fail as a lost GPU would.
+fn take_simulated_device_loss() -> bool {
+    let Some(w) = web_sys::window() else {
+        return false;
+    };
+    let key = JsValue::from_str("flowplayFailNextStep");
+    let set = js_sys::Reflect::get(&w, &key)
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    if set {
+        let _ = js_sys::Reflect::set(&w, &key, &JsValue::FALSE);
+    }
+    set
+}
+
 /// What a slice of training ended with.
 enum Chunk {
     Continue,
@@ -68,6 +87,9 @@ pub struct Page {
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
     session: StoredValue<Option<Session>, LocalStorage>,
+    /// While on WebGPU: the `.flow` bytes and step of the last CPU copy of the model, to fall
+    /// back to if the GPU device is lost.
+    checkpoint: StoredValue<Option<(Vec<u8>, usize)>, LocalStorage>,
     /// Points drawn for `target=draw`, `[x, y]` pairs in data coordinates.
     drawn: StoredValue<Vec<f32>, LocalStorage>,
     pub drawn_count: RwSignal<usize>,
@@ -126,6 +148,7 @@ impl Page {
             error: RwSignal::new(None),
             share: RwSignal::new(None),
             session: StoredValue::new_local(None),
+            checkpoint: StoredValue::new_local(None),
             drawn: StoredValue::new_local(Vec::new()),
             drawn_count: RwSignal::new(0),
             stages: StoredValue::new_local(Vec::new()),
@@ -164,6 +187,10 @@ impl Page {
         let drawn = cfg.drawing.then(|| self.drawn.get_value());
         match Session::new(&cfg, chosen.device, drawn) {
             Ok(s) => {
+                self.checkpoint.set_value(None);
+                if chosen.name == "webgpu" {
+                    self.save_checkpoint(&s).await;
+                }
                 self.session.set_value(Some(s));
                 true
             }
@@ -185,6 +212,10 @@ impl Page {
         let step0 = s.trainer.step;
         let mut result = Ok(());
         loop {
+            if take_simulated_device_loss() {
+                result = Err("simulated device loss (window.flowplayFailNextStep)".to_string());
+                break;
+            }
             if let Err(e) = s.run(1).await {
                 result = Err(e);
                 break;
@@ -203,14 +234,82 @@ impl Page {
         self.val_nll.set(s.last_val_nll);
         self.nan_events.set(s.trainer.history.nan_events.len());
         let done = s.done();
+        let on_gpu = self.backend.get_untracked() == "webgpu";
+        if result.is_ok() && on_gpu && s.trainer.step >= self.checkpoint_step() + CHECKPOINT_EVERY {
+            self.save_checkpoint(&s).await;
+        }
         self.session.set_value(Some(s));
         match result {
+            Err(e) if on_gpu => self.fall_back_to_cpu(e).await,
             Err(e) => {
                 self.fail(e);
                 Chunk::Failed
             }
             Ok(()) if done => Chunk::Finished,
             Ok(()) => Chunk::Continue,
+        }
+    }
+
+    fn checkpoint_step(&self) -> usize {
+        self.checkpoint
+            .with_value(|c| c.as_ref().map_or(0, |(_, step)| *step))
+    }
+
+    /// Copies the model to the CPU (asynchronous readbacks) and keeps it as `.flow` bytes.
+    async fn save_checkpoint(&self, s: &Session) {
+        let model = s.model();
+        let mut meta = FlowMeta::new(model.config().clone());
+        meta.history = Some(s.trainer.history.clone());
+        if let Ok(bytes) = model_file::to_bytes_async(&model, &meta).await {
+            self.checkpoint.set_value(Some((bytes, s.trainer.step)));
+        }
+    }
+
+    /// The WebGPU device failed mid-training: continue on the CPU from the last checkpoint.
+    async fn fall_back_to_cpu(&self, error: String) -> Chunk {
+        let Some((bytes, step)) = self.checkpoint.get_value() else {
+            self.fail(format!("WebGPU failed before any checkpoint: {error}"));
+            return Chunk::Failed;
+        };
+        let cfg = self.config.get_untracked();
+        let cpu = burn::tensor::Device::flex();
+        let restored = model_file::from_bytes(bytes, &cpu.clone().autodiff())
+            .map_err(|e| e.to_string())
+            .and_then(|(flow, meta)| {
+                let drawn = cfg.drawing.then(|| self.drawn.get_value());
+                let mut session = Session::new(&cfg, cpu.clone(), drawn)?;
+                let t = &session.trainer;
+                let mut trainer = crate::train::Trainer::with_flow(
+                    flow,
+                    t.objective.clone(),
+                    t.settings.clone(),
+                    &cpu,
+                )
+                .map_err(|e| e.to_string())?;
+                trainer.step = step;
+                if let Some(h) = meta.history {
+                    trainer.history = h;
+                }
+                session.trainer = trainer;
+                Ok(session)
+            });
+        match restored {
+            Ok(session) => {
+                self.session.set_value(Some(session));
+                self.checkpoint.set_value(None);
+                self.backend.set("cpu".to_string());
+                self.backend_reason.set(format!(
+                    "WebGPU failed ({error}); training continues on the CPU from step {step}"
+                ));
+                self.step.set(step);
+                Chunk::Continue
+            }
+            Err(e) => {
+                self.fail(format!(
+                    "WebGPU failed ({error}) and the CPU fallback failed too: {e}"
+                ));
+                Chunk::Failed
+            }
         }
     }
 

@@ -103,6 +103,15 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   clearInterval(poll);
   check('webgpu run finishes', s.state === 'done', JSON.stringify(s));
   check('webgpu backend reported', s.backend === 'webgpu', s.backend);
+  // Losing the device mid-training continues on the CPU from the last checkpoint.
+  await page.click('#reset');
+  await page.click('#train');
+  await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 2, null, { timeout: 300000 });
+  await page.evaluate(() => { window.flowplayFailNextStep = true; });
+  const after = await waitState(page, ['done', 'error'], 400);
+  const reason = await page.$eval('#backend-reason', el => el.textContent);
+  check('device loss falls back to the CPU and finishes', after.state === 'done' && after.backend === 'cpu' && after.step === '20',
+    `${JSON.stringify(after)} · ${reason}`);
   const last = Number(s.loss);
   check('webgpu loss is finite and falls', Number.isFinite(last) && seen.length > 0 && last < seen[0], `${seen[0]} -> ${last}`);
   await page.screenshot({ path: join(artifacts, 'webgpu-moons.png'), fullPage: true });
