@@ -81,6 +81,8 @@ pub struct Page {
     pub val_nll: RwSignal<Option<f64>>,
     pub nan_events: RwSignal<usize>,
     pub inversion_error: RwSignal<Option<f32>>,
+    /// Largest per-layer |log det| on the samples (a coupling's largest |log-scale|).
+    pub max_log_scale: RwSignal<Option<f32>>,
     pub steps_per_sec: RwSignal<f64>,
     /// How long the last redraw took (ms).
     pub draw_ms: RwSignal<f64>,
@@ -143,6 +145,7 @@ impl Page {
             val_nll: RwSignal::new(None),
             nan_events: RwSignal::new(0),
             inversion_error: RwSignal::new(None),
+            max_log_scale: RwSignal::new(None),
             steps_per_sec: RwSignal::new(0.0),
             draw_ms: RwSignal::new(0.0),
             error: RwSignal::new(None),
@@ -341,6 +344,12 @@ impl Page {
             draw::losses("loss-canvas", s)?;
             let stages = s.stages(300).await?;
             self.stage_count.set(stages.len());
+            let largest = stages
+                .iter()
+                .skip(1)
+                .map(|st| st.max_abs_logdet)
+                .fold(0.0f32, f32::max);
+            self.max_log_scale.set(Some(largest));
             if self.layer.get_untracked() >= stages.len() {
                 self.layer.set(stages.len().saturating_sub(1));
             }
@@ -433,6 +442,7 @@ impl Page {
         self.val_nll.set(None);
         self.nan_events.set(0);
         self.inversion_error.set(None);
+        self.max_log_scale.set(None);
         self.error.set(None);
     }
 
@@ -828,6 +838,8 @@ fn Health() -> impl IntoView {
             <dt>"NaN/Inf steps rolled back"</dt><dd id="nan-events">{move || page.nan_events.get()}</dd>
             <dt>"max ‖f⁻¹(f(x)) − x‖"</dt>
             <dd id="inversion-error">{move || page.inversion_error.get().map(|e| format!("{e:.2e}")).unwrap_or_else(|| "–".into())}</dd>
+            <dt>"largest per-layer |log det|"</dt>
+            <dd id="max-log-scale">{move || page.max_log_scale.get().map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())}</dd>
             <dt>"redraw time"</dt><dd id="draw-ms">{move || format!("{:.0} ms", page.draw_ms.get())}</dd>
         </dl>
     }

@@ -29,6 +29,8 @@ pub struct StageView {
     pub label: String,
     pub points: Vec<f32>,
     pub mean_logdet: f32,
+    /// Largest |log det| of this layer over the samples (for a 2D coupling: its largest |log-scale|).
+    pub max_abs_logdet: f32,
 }
 
 /// What the views draw after a chunk of steps.
@@ -163,7 +165,8 @@ impl Session {
         let mut out = Vec::with_capacity(stages.len());
         for (k, stage) in stages.into_iter().enumerate() {
             let points = read(stage.z).await?;
-            let logdet = read(stage.logdet.mean().reshape([1, 1])).await?;
+            let logdet = read(stage.logdet.clone().mean().reshape([1, 1])).await?;
+            let max_abs = read(stage.logdet.abs().max().reshape([1, 1])).await?;
             let label = if k == 0 {
                 "base samples z ~ q₀".to_string()
             } else {
@@ -173,6 +176,7 @@ impl Session {
                 label,
                 points,
                 mean_logdet: logdet.first().copied().unwrap_or(f32::NAN),
+                max_abs_logdet: max_abs.first().copied().unwrap_or(f32::NAN),
             });
         }
         Ok(out)

@@ -61,6 +61,10 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   check('validation NLL falls well below its start', last < first - 0.4, `${first} -> ${last}`);
   const variety = await canvasVariety(page, '#density-canvas');
   check('heatmap canvas is not blank', variety > 0.2, `${(variety * 100).toFixed(1)}% of pixels vary`);
+  const health = await page.$eval('.health', el => el.textContent);
+  const inv = Number(await page.$eval('#inversion-error', el => el.textContent));
+  const scale = Number(await page.$eval('#max-log-scale', el => el.textContent));
+  check('health readout is live', inv < 1e-3 && scale > 0 && Number.isFinite(scale), health);
   console.log(`INFO cpu: 300 steps in ${seconds.toFixed(1)} s (${(300 / seconds).toFixed(1)} steps/s incl. drawing)`);
   await page.screenshot({ path: join(artifacts, 'cpu-moons-done.png'), fullPage: true });
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
