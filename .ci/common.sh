@@ -58,27 +58,27 @@ build_page() {
   ls -la dist
 }
 
-# Serves dist/ on a free port and runs the Playwright tests against it with the CLI binary $1;
-# screenshots and the exported model go to $2.
-run_e2e() {
-  local cli=$1 artifacts=$2 port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
-  local server=$! status=0
-  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
-  node tests/e2e/page.test.mjs "http://127.0.0.1:$port/" "$cli" "$artifacts" || status=$?
-  kill "$server" 2>/dev/null || true
-  return "$status"
-}
-
-# Serves dist/ and runs the page benchmark (sizes, first paint, in-page training speed).
-run_page_bench() {
+# Serves dist/ on a free port while running "$@" with the page's URL appended.
+with_page_server() {
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   python3 -m http.server "$port" --bind 127.0.0.1 --directory dist >/dev/null 2>&1 &
   local server=$! status=0
   for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.2; done
-  node tests/e2e/bench.mjs "http://127.0.0.1:$port/" dist || status=$?
+  "$@" "http://127.0.0.1:$port/" || status=$?
   kill "$server" 2>/dev/null || true
   return "$status"
+}
+
+# The Playwright tests with the CLI binary $1; screenshots and the exported model go to $2.
+run_e2e() {
+  local cli=$1 artifacts=$2
+  e2e() { node tests/e2e/page.test.mjs "$1" "$cli" "$artifacts"; }
+  with_page_server e2e
+}
+
+# The page benchmark (sizes, first paint, in-page training speed).
+run_page_bench() {
+  bench() { node tests/e2e/bench.mjs "$1" dist; }
+  with_page_server bench
 }
