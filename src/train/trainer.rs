@@ -95,24 +95,9 @@ impl Trainer {
         settings: TrainSettings,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Setup)?;
-        if settings.batch == 0 || settings.eval_every == 0 {
-            return Err(TrainError::Setup(
-                "batch and eval_every must be positive".into(),
-            ));
-        }
-        if let Objective::ForwardKl { dim, train, .. } = &objective
-            && (*dim != config.dim() || train.is_empty())
-        {
-            return Err(TrainError::Setup(format!(
-                "data has dimension {dim} and {} training rows; the flow has dimension {}",
-                train.len() / dim.max(&1),
-                config.dim()
-            )));
-        }
+        Self::check(config, &objective, &settings)?;
         let device = device.clone().autodiff();
         device.seed(settings.seed);
-        let rng = Rng::new(settings.seed);
         let mut model = config.init(&device);
         if let Objective::ForwardKl { dim, train, .. } = &objective {
             let n = (train.len() / dim).min(4096);
@@ -122,29 +107,11 @@ impl Trainer {
             );
             model = model.data_init(x);
         }
-        let adam = match settings.clip_norm {
-            Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
-            None => AdamConfig::new(),
-        };
-        Ok(Self {
-            last_good: model.clone(),
-            model,
-            optim: adam.init(),
-            adam,
-            objective,
-            settings,
-            device,
-            rng,
-            step: 0,
-            history: History::default(),
-            consecutive_nan: 0,
-            window_loss: 0.0,
-            window_steps: 0,
-        })
+        Ok(Self::from_model(model, objective, settings, device))
     }
 
     /// Continues training `flow` (e.g. a loaded `.flow` file): its weights are kept, no
-    /// data-dependent initialisation is run. `flow` must live on `device`.
+    /// data-dependent initialisation is run. `device` is the plain (non-autodiff) device.
     pub fn with_flow(
         flow: Flow,
         objective: Objective,
@@ -162,11 +129,63 @@ impl Trainer {
                 param.map(|t| t.detach().require_grad())
             }
         }
-        let mut t = Self::new(&flow.config().clone(), objective, settings, device)?;
-        let flow = flow.to_device(&t.device).map(&mut Leaves);
-        t.last_good = flow.clone();
-        t.model = flow;
-        Ok(t)
+        Self::check(flow.config(), &objective, &settings)?;
+        let device = device.clone().autodiff();
+        device.seed(settings.seed);
+        let model = flow.to_device(&device).map(&mut Leaves);
+        Ok(Self::from_model(model, objective, settings, device))
+    }
+
+    /// Rejects a configuration that cannot train.
+    fn check(
+        config: &FlowConfig,
+        objective: &Objective,
+        settings: &TrainSettings,
+    ) -> Result<(), TrainError> {
+        config.validate().map_err(TrainError::Setup)?;
+        if settings.batch == 0 || settings.eval_every == 0 {
+            return Err(TrainError::Setup(
+                "batch and eval_every must be positive".into(),
+            ));
+        }
+        if let Objective::ForwardKl { dim, train, .. } = objective
+            && (*dim != config.dim() || train.is_empty())
+        {
+            return Err(TrainError::Setup(format!(
+                "data has dimension {dim} and {} training rows; the flow has dimension {}",
+                train.len() / dim.max(&1),
+                config.dim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A fresh optimiser around `model` (already on the autodiff `device`).
+    fn from_model(
+        model: Flow,
+        objective: Objective,
+        settings: TrainSettings,
+        device: Device,
+    ) -> Self {
+        let adam = match settings.clip_norm {
+            Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
+            None => AdamConfig::new(),
+        };
+        Self {
+            last_good: model.clone(),
+            model,
+            optim: adam.init(),
+            adam,
+            objective,
+            rng: Rng::new(settings.seed),
+            settings,
+            device,
+            step: 0,
+            history: History::default(),
+            consecutive_nan: 0,
+            window_loss: 0.0,
+            window_steps: 0,
+        }
     }
 
     /// The learning rate at the current step (linear warm-up).
@@ -244,6 +263,31 @@ impl Trainer {
         Ok(point)
     }
 
+    /// Records the untrained model's point (forward KL, before the first step), where the loss
+    /// curve starts; `None` when there is nothing to record.
+    pub async fn record_start(&mut self) -> Result<Option<HistoryPoint>, TrainError> {
+        if self.history.points.is_empty() && matches!(self.objective, Objective::ForwardKl { .. }) {
+            return self.record().await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// One step, then a history point when one is due (every `eval_every` steps and at the
+    /// last step).
+    pub async fn step_and_record(
+        &mut self,
+    ) -> Result<(StepOutcome, Option<HistoryPoint>), TrainError> {
+        let outcome = self.step().await?;
+        let due =
+            self.step.is_multiple_of(self.settings.eval_every) || self.step == self.settings.steps;
+        let point = if due {
+            Some(self.record().await?)
+        } else {
+            None
+        };
+        Ok((outcome, point))
+    }
+
     /// The model without gradients, on the inference device.
     pub fn inference_model(&self) -> Flow {
         self.model.valid()
@@ -251,22 +295,11 @@ impl Trainer {
 
     /// Mean negative log-likelihood (nats) of rows `data [n, dim]` under the current model.
     pub async fn mean_nll(&self, data: &[f32], dim: usize) -> Result<f64, TrainError> {
-        let model = self.inference_model();
         let device = self.device.clone().without_autodiff();
-        let mut total = 0.0f64;
-        let n = data.len() / dim;
-        for chunk in data.chunks(4096 * dim) {
-            let m = chunk.len() / dim;
-            let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [m, dim]), &device);
-            let s: f32 = model
-                .log_prob(x)
-                .sum()
-                .into_scalar_async()
-                .await
-                .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-            total += s as f64;
-        }
-        Ok(-total / n as f64)
+        let lp = crate::evaluate::log_prob_rows(&self.inference_model(), data, dim, &device)
+            .await
+            .map_err(TrainError::Readback)?;
+        Ok(-lp.iter().map(|&v| v as f64).sum::<f64>() / lp.len() as f64)
     }
 
     /// Monte-Carlo estimate of `E_q[log q + U]` (β = 1) with `n` samples: the reverse-KL loss;
@@ -294,18 +327,11 @@ impl Trainer {
         mut progress: impl FnMut(&Trainer, &HistoryPoint),
     ) -> Result<(), TrainError> {
         pollster::block_on(async {
-            if self.history.points.is_empty()
-                && matches!(self.objective, Objective::ForwardKl { .. })
-            {
-                let p = self.record().await?;
+            if let Some(p) = self.record_start().await? {
                 progress(self, &p);
             }
             while self.step < self.settings.steps {
-                self.step().await?;
-                if self.step.is_multiple_of(self.settings.eval_every)
-                    || self.step == self.settings.steps
-                {
-                    let p = self.record().await?;
+                if let (_, Some(p)) = self.step_and_record().await? {
                     progress(self, &p);
                 }
             }

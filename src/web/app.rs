@@ -280,21 +280,7 @@ impl Page {
             .map_err(|e| e.to_string())
             .and_then(|(flow, meta)| {
                 let drawn = cfg.drawing.then(|| self.drawn.get_value());
-                let mut session = Session::new(&cfg, cpu.clone(), drawn)?;
-                let t = &session.trainer;
-                let mut trainer = crate::train::Trainer::with_flow(
-                    flow,
-                    t.objective.clone(),
-                    t.settings.clone(),
-                    &cpu,
-                )
-                .map_err(|e| e.to_string())?;
-                trainer.step = step;
-                if let Some(h) = meta.history {
-                    trainer.history = h;
-                }
-                session.trainer = trainer;
-                Ok(session)
+                Session::with_flow(&cfg, cpu.clone(), drawn, flow, meta.history, step)
             });
         match restored {
             Ok(session) => {
@@ -570,23 +556,11 @@ impl Page {
         });
         self.sync_url();
         let cfg = self.config.get_untracked();
-        let mut session = match Session::new(&cfg, chosen.device.clone(), None) {
-            Ok(s) => s,
-            Err(e) => return self.fail(e),
-        };
-        let t = &session.trainer;
-        match crate::train::Trainer::with_flow(
-            flow,
-            t.objective.clone(),
-            t.settings.clone(),
-            &chosen.device,
-        ) {
-            Ok(trainer) => session.trainer = trainer,
-            Err(e) => return self.fail(e.to_string()),
-        }
-        if let Some(h) = meta.history {
-            session.trainer.history = h;
-        }
+        let session =
+            match Session::with_flow(&cfg, chosen.device.clone(), None, flow, meta.history, 0) {
+                Ok(s) => s,
+                Err(e) => return self.fail(e),
+            };
         self.backend.set(chosen.name.to_string());
         self.backend_reason
             .set(format!("{} · loaded {name}", chosen.reason));

@@ -8,7 +8,7 @@ use crate::evaluate::log_prob_rows;
 use crate::flows::{Flow, FlowSpec};
 use crate::rng::Rng;
 use crate::targets::{Bounds, Target};
-use crate::train::{Objective, StepOutcome, TrainSettings, Trainer};
+use crate::train::{History, Objective, StepOutcome, TrainSettings, Trainer};
 
 /// Grid resolution of the live heatmap.
 pub const GRID_RES: usize = 56;
@@ -59,6 +59,31 @@ pub struct Session {
 impl Session {
     /// Builds the flow and trainer for `cfg` on `device` (gradients are added by the trainer).
     pub fn new(cfg: &PageConfig, device: Device, drawn: Option<Vec<f32>>) -> Result<Self, String> {
+        Self::build(cfg, device, drawn, None)
+    }
+
+    /// A session that continues training `flow` (loaded, or restored after a lost GPU), with
+    /// its saved history, from step `step`.
+    pub fn with_flow(
+        cfg: &PageConfig,
+        device: Device,
+        drawn: Option<Vec<f32>>,
+        flow: Flow,
+        history: Option<History>,
+        step: usize,
+    ) -> Result<Self, String> {
+        let mut session = Self::build(cfg, device, drawn, Some(flow))?;
+        session.trainer.history = history.unwrap_or_default();
+        session.trainer.step = step;
+        Ok(session)
+    }
+
+    fn build(
+        cfg: &PageConfig,
+        device: Device,
+        drawn: Option<Vec<f32>>,
+        flow: Option<Flow>,
+    ) -> Result<Self, String> {
         let mut spec = FlowSpec::new(cfg.flow, 2)
             .with_layers(cfg.layers)
             .with_hidden(cfg.hidden);
@@ -94,8 +119,11 @@ impl Session {
             eval_every: 50,
             ..TrainSettings::default()
         };
-        let trainer = Trainer::new(&spec.config(), objective, settings, &device)
-            .map_err(|e| e.to_string())?;
+        let trainer = match flow {
+            Some(flow) => Trainer::with_flow(flow, objective, settings, &device),
+            None => Trainer::new(&spec.config(), objective, settings, &device),
+        }
+        .map_err(|e| e.to_string())?;
         let bounds = if drawn_used {
             data_bounds(&data, DRAW_BOUNDS)
         } else if data.is_empty() {
@@ -117,25 +145,28 @@ impl Session {
 
     /// Runs up to `n` steps (fewer when the step limit is reached); records history on schedule.
     pub async fn run(&mut self, n: usize) -> Result<(), String> {
-        if self.trainer.history.points.is_empty() && !self.data.is_empty() {
-            // The untrained model's validation NLL: where the loss curve starts.
-            let p = self.trainer.record().await.map_err(|e| e.to_string())?;
+        if let Some(p) = self
+            .trainer
+            .record_start()
+            .await
+            .map_err(|e| e.to_string())?
+        {
             self.last_val_nll = p.val_nll;
         }
         for _ in 0..n {
             if self.done() {
                 break;
             }
-            match self.trainer.step().await.map_err(|e| e.to_string())? {
-                StepOutcome::Updated { loss } => self.last_loss = Some(loss),
-                StepOutcome::RolledBack => {}
+            let (outcome, point) = self
+                .trainer
+                .step_and_record()
+                .await
+                .map_err(|e| e.to_string())?;
+            if let StepOutcome::Updated { loss } = outcome {
+                self.last_loss = Some(loss);
             }
-            let t = &self.trainer;
-            if t.step.is_multiple_of(t.settings.eval_every) || self.done() {
-                let p = self.trainer.record().await.map_err(|e| e.to_string())?;
-                if p.val_nll.is_some() {
-                    self.last_val_nll = p.val_nll;
-                }
+            if let Some(v) = point.and_then(|p| p.val_nll) {
+                self.last_val_nll = Some(v);
             }
         }
         Ok(())
