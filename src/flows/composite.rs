@@ -35,7 +35,12 @@ impl FlowConfig {
             return Err("flow dimension is 0".into());
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            if layer.dim() != d {
+            let fits = if layer.acts_on_prefix() {
+                layer.dim() <= d
+            } else {
+                layer.dim() == d
+            };
+            if !fits {
                 return Err(format!(
                     "layer {i} ({}) acts on dimension {} but the base has dimension {d}",
                     layer.name(),
@@ -93,6 +98,28 @@ impl Flow {
     pub fn log_prob(&self, x: Tensor<2>) -> Tensor<1> {
         let (z, ld) = self.transform_to_noise(x);
         self.base.log_prob(z) + ld
+    }
+
+    /// The training-time score: `(log p(x)` whose gradient is the training gradient (the
+    /// self-normalized one for self-normalizing layers, whose log-det *values* are left out),
+    /// `Σ` of the layer-wise reconstruction losses`)`, both `[batch]`; the second is `None` when
+    /// no layer is self-normalizing. See [`Bijection::forward_train`].
+    pub fn log_prob_train(&self, x: Tensor<2>) -> (Tensor<1>, Option<Tensor<1>>) {
+        let mut ld = zeros_like_batch(&x);
+        let mut recon: Option<Tensor<1>> = None;
+        let mut z = x;
+        for layer in &self.layers {
+            let (next, l, r) = layer.forward_train(z);
+            z = next;
+            ld = ld + l;
+            if let Some(r) = r {
+                recon = Some(match recon {
+                    Some(acc) => acc + r,
+                    None => r,
+                });
+            }
+        }
+        (self.base.log_prob(z) + ld, recon)
     }
 
     /// `z → (x = f⁻¹(z), Σ_k log|det J_{f_k⁻¹}|)`.

@@ -7,12 +7,20 @@
 //! `log p(x) = log p_base(f(x)) + Σ_k log|det J_k(x)|`.
 
 pub mod actnorm;
+pub mod actnorm2d;
 pub mod autoregressive;
 pub mod base;
 pub mod build;
 pub mod composite;
+pub mod conv1x1;
+pub mod conv_exp;
 pub mod coupling;
+pub mod emerging;
+pub mod glow_coupling;
+pub mod image;
+pub mod leaky_relu;
 pub mod linear;
+pub mod logit;
 pub mod made;
 pub mod mlp;
 pub mod permutation;
@@ -20,7 +28,10 @@ pub mod planar;
 #[cfg(test)]
 mod properties;
 pub mod radial;
+pub mod selfnorm;
 pub mod spline;
+pub mod split_prior;
+pub mod squeeze;
 pub mod tanh;
 #[cfg(test)]
 pub mod testing;
@@ -39,6 +50,14 @@ pub trait Bijection {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>);
     /// Noise → data. Returns `(x [batch, dim], log|det ∂x/∂z| [batch])`.
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>);
+    /// The training-time forward pass: `(z, log-det term to differentiate, reconstruction
+    /// loss [batch])`. By default the exact forward with no reconstruction loss; the
+    /// self-normalizing layers ([`selfnorm`]) return a log-det term whose *value* is 0 and whose
+    /// gradient is the self-normalized one, plus their layer-wise reconstruction loss.
+    fn forward_train(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        let (z, ld) = self.forward(x);
+        (z, ld, None)
+    }
 }
 
 /// The architecture of one layer: everything needed to rebuild it (weights aside).
@@ -55,6 +74,17 @@ pub enum LayerConfig {
     Permutation(permutation::PermutationConfig),
     Tanh(tanh::TanhBoxConfig),
     ActNorm(actnorm::ActNormConfig),
+    Logit(logit::LogitConfig),
+    LeakyRelu(leaky_relu::LeakyReluConfig),
+    ActNorm2d(actnorm2d::ActNorm2dConfig),
+    Conv1x1(conv1x1::Conv1x1Config),
+    GlowCoupling(glow_coupling::GlowCouplingConfig),
+    Squeeze(squeeze::SqueezeConfig),
+    SplitPrior(split_prior::SplitPriorConfig),
+    SelfNormLinear(selfnorm::SelfNormLinearConfig),
+    SelfNormConv(selfnorm::SelfNormConvConfig),
+    EmergingConv(emerging::EmergingConvConfig),
+    ConvExp(conv_exp::ConvExpConfig),
 }
 
 impl LayerConfig {
@@ -71,6 +101,17 @@ impl LayerConfig {
             Self::Permutation(c) => Layer::Permutation(c.init(device)),
             Self::Tanh(c) => Layer::Tanh(c.init(device)),
             Self::ActNorm(c) => Layer::ActNorm(c.init(device)),
+            Self::Logit(c) => Layer::Logit(c.init(device)),
+            Self::LeakyRelu(c) => Layer::LeakyRelu(c.init(device)),
+            Self::ActNorm2d(c) => Layer::ActNorm2d(c.init(device)),
+            Self::Conv1x1(c) => Layer::Conv1x1(c.init(device)),
+            Self::GlowCoupling(c) => Layer::GlowCoupling(c.init(device)),
+            Self::Squeeze(c) => Layer::Squeeze(c.init(device)),
+            Self::SplitPrior(c) => Layer::SplitPrior(c.init(device)),
+            Self::SelfNormLinear(c) => Layer::SelfNormLinear(c.init(device)),
+            Self::SelfNormConv(c) => Layer::SelfNormConv(c.init(device)),
+            Self::EmergingConv(c) => Layer::EmergingConv(c.init(device)),
+            Self::ConvExp(c) => Layer::ConvExp(c.init(device)),
         }
     }
 
@@ -91,10 +132,25 @@ impl LayerConfig {
             Self::Permutation(_) => "permutation",
             Self::Tanh(_) => "tanh box",
             Self::ActNorm(_) => "actnorm",
+            Self::Logit(_) => "logit",
+            Self::LeakyRelu(_) => "leaky ReLU",
+            Self::ActNorm2d(_) => "actnorm (per channel)",
+            Self::Conv1x1(c) if c.lu => "1×1 conv (LU)",
+            Self::Conv1x1(_) => "1×1 conv",
+            Self::GlowCoupling(_) => "Glow coupling",
+            Self::Squeeze(_) => "squeeze",
+            Self::SplitPrior(_) => "split prior",
+            Self::SelfNormLinear(c) if c.self_normalized => "self-normalizing FC",
+            Self::SelfNormLinear(_) => "exact FC",
+            Self::SelfNormConv(c) if c.self_normalized => "self-normalizing conv",
+            Self::SelfNormConv(_) => "exact conv",
+            Self::EmergingConv(_) => "emerging conv",
+            Self::ConvExp(_) => "conv exponential",
         }
     }
 
-    /// The data dimension this layer acts on.
+    /// The number of columns this layer acts on: the whole row, or (for image layers and the
+    /// FC layer, see [`Self::acts_on_prefix`]) the first `dim` columns.
     pub fn dim(&self) -> usize {
         match self {
             Self::Planar(c) => c.dim,
@@ -107,7 +163,35 @@ impl LayerConfig {
             Self::Permutation(c) => c.indices.len(),
             Self::Tanh(c) => c.low.len(),
             Self::ActNorm(c) => c.dim,
+            Self::Logit(c) => c.dim,
+            Self::LeakyRelu(c) => c.dim,
+            Self::ActNorm2d(c) => c.shape.dim(),
+            Self::Conv1x1(c) => c.shape.dim(),
+            Self::GlowCoupling(c) => c.shape.dim(),
+            Self::Squeeze(c) => c.shape.dim(),
+            Self::SplitPrior(c) => c.shape.dim(),
+            Self::SelfNormLinear(c) => c.dim,
+            Self::SelfNormConv(c) => c.shape.dim(),
+            Self::EmergingConv(c) => c.shape.dim(),
+            Self::ConvExp(c) => c.shape.dim(),
         }
+    }
+
+    /// Whether the layer acts on the first [`Self::dim`] columns and passes the rest through
+    /// (image layers after a split prior), rather than on exactly the whole row.
+    pub fn acts_on_prefix(&self) -> bool {
+        matches!(
+            self,
+            Self::ActNorm2d(_)
+                | Self::Conv1x1(_)
+                | Self::GlowCoupling(_)
+                | Self::Squeeze(_)
+                | Self::SplitPrior(_)
+                | Self::SelfNormLinear(_)
+                | Self::SelfNormConv(_)
+                | Self::EmergingConv(_)
+                | Self::ConvExp(_)
+        )
     }
 }
 
@@ -124,6 +208,17 @@ pub enum Layer {
     Permutation(permutation::Permutation),
     Tanh(tanh::TanhBox),
     ActNorm(actnorm::ActNorm),
+    Logit(logit::Logit),
+    LeakyRelu(leaky_relu::LeakyRelu),
+    ActNorm2d(actnorm2d::ActNorm2d),
+    Conv1x1(conv1x1::Conv1x1),
+    GlowCoupling(glow_coupling::GlowCoupling),
+    Squeeze(squeeze::Squeeze),
+    SplitPrior(split_prior::SplitPrior),
+    SelfNormLinear(selfnorm::SelfNormLinear),
+    SelfNormConv(selfnorm::SelfNormConv),
+    EmergingConv(emerging::EmergingConv),
+    ConvExp(conv_exp::ConvExp),
 }
 
 impl Layer {
@@ -139,6 +234,17 @@ impl Layer {
             Self::Permutation(l) => l,
             Self::Tanh(l) => l,
             Self::ActNorm(l) => l,
+            Self::Logit(l) => l,
+            Self::LeakyRelu(l) => l,
+            Self::ActNorm2d(l) => l,
+            Self::Conv1x1(l) => l,
+            Self::GlowCoupling(l) => l,
+            Self::Squeeze(l) => l,
+            Self::SplitPrior(l) => l,
+            Self::SelfNormLinear(l) => l,
+            Self::SelfNormConv(l) => l,
+            Self::EmergingConv(l) => l,
+            Self::ConvExp(l) => l,
         }
     }
 
@@ -146,6 +252,7 @@ impl Layer {
     pub fn data_init(self, x: Tensor<2>) -> Self {
         match self {
             Self::ActNorm(l) => Self::ActNorm(l.data_init(x)),
+            Self::ActNorm2d(l) => Self::ActNorm2d(l.data_init(x)),
             other => other,
         }
     }
@@ -157,6 +264,9 @@ impl Bijection for Layer {
     }
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         self.as_bijection().inverse(z)
+    }
+    fn forward_train(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        self.as_bijection().forward_train(x)
     }
 }
 

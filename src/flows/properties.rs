@@ -245,3 +245,149 @@ fn stages_trace_the_flow_layer_by_layer() {
     let x0 = host(stages[0].z.clone());
     assert!(x_back.iter().zip(&x0).all(|(a, b)| (a - b).abs() < 1e-4));
 }
+
+/// Every image layer on a tiny image `(2, 4, 4)`, once acting on the whole row (D = 32) and once
+/// on the first 32 of 40 columns (as after a split prior, the rest passes through).
+fn image_table() -> Vec<(LayerConfig, f32)> {
+    use super::actnorm2d::ActNorm2dConfig;
+    use super::conv_exp::ConvExpConfig;
+    use super::conv1x1::Conv1x1Config;
+    use super::emerging::EmergingConvConfig;
+    use super::glow_coupling::GlowCouplingConfig;
+    use super::image::ImageShape;
+    use super::leaky_relu::LeakyReluConfig;
+    use super::selfnorm::{SelfNormConvConfig, SelfNormLinearConfig};
+    use super::split_prior::SplitPriorConfig;
+    use super::squeeze::SqueezeConfig;
+    let s = ImageShape::new(2, 4, 4);
+    vec![
+        (LayerConfig::ActNorm2d(ActNorm2dConfig::new(s)), 1e-5),
+        (LayerConfig::Conv1x1(Conv1x1Config::new(s)), 1e-4),
+        (LayerConfig::Conv1x1(Conv1x1Config::new(s).with_lu(false)), 1e-4),
+        (
+            LayerConfig::GlowCoupling(GlowCouplingConfig::new(s).with_hidden(8)),
+            1e-4,
+        ),
+        (
+            LayerConfig::Squeeze(SqueezeConfig::new(ImageShape::new(2, 4, 4))),
+            1e-6,
+        ),
+        (LayerConfig::SplitPrior(SplitPriorConfig::new(s)), 1e-4),
+        (
+            LayerConfig::SelfNormLinear(SelfNormLinearConfig::new(24)),
+            1e-4,
+        ),
+        (
+            LayerConfig::SelfNormLinear(SelfNormLinearConfig::new(32).with_self_normalized(false)),
+            1e-4,
+        ),
+        (LayerConfig::SelfNormConv(SelfNormConvConfig::new(s)), 1e-4),
+        (
+            LayerConfig::SelfNormConv(SelfNormConvConfig::new(s).with_self_normalized(false)),
+            1e-4,
+        ),
+        (LayerConfig::EmergingConv(EmergingConvConfig::new(s)), 1e-4),
+        (LayerConfig::ConvExp(ConvExpConfig::new(s)), 1e-4),
+        (LayerConfig::LeakyRelu(LeakyReluConfig::new(32)), 1e-5),
+    ]
+}
+
+#[test]
+fn every_image_layer_is_invertible_with_exact_logdet() {
+    let (_lock, device) = seeded_autodiff_device(5);
+    for d in [32, 40] {
+        for (config, tol) in image_table() {
+            if !config.acts_on_prefix() && config.dim() != d {
+                continue;
+            }
+            let name = format!("{} (rows of {d})", config.name());
+            let layer = perturb(config.init(&device), 0.1);
+            let x = gaussian_batch(4, d, 1.0, 3 + d as u64, &device);
+            let report = check_bijection(&name, &layer, x, tol, false);
+            eprintln!("{name}: {report:?}");
+        }
+    }
+}
+
+#[test]
+fn logit_is_invertible_on_the_unit_cube() {
+    use super::logit::LogitConfig;
+    use burn::tensor::{Tensor, TensorData};
+    let (_lock, device) = seeded_autodiff_device(5);
+    let d = 6;
+    let mut rng = Rng::new(2);
+    let v: Vec<f32> = (0..4 * d).map(|_| rng.uniform_in(0.02, 0.98) as f32).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(v, [4, d]), &device);
+    let layer = LayerConfig::Logit(LogitConfig::new(d).with_alpha(0.05)).init(&device);
+    check_bijection("logit", &layer, x, 1e-4, false);
+}
+
+/// Squeeze moves pixel `(2y + i, 2x + j)` of channel `k` to channel `4k + 2i + j` at `(y, x)`,
+/// and unsqueeze undoes it exactly.
+#[test]
+fn squeeze_places_each_pixel_and_round_trips() {
+    use super::squeeze::{squeeze, unsqueeze};
+    use burn::tensor::{Tensor, TensorData};
+    let device = crate::device::cpu();
+    let (c, h, w) = (2, 4, 6);
+    let v: Vec<f32> = (0..c * h * w).map(|i| i as f32).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(v.clone(), [1, c, h, w]), &device);
+    let z = host(squeeze(x.clone()));
+    let (h2, w2) = (h / 2, w / 2);
+    for k in 0..c {
+        for y in 0..h2 {
+            for xx in 0..w2 {
+                for i in 0..2 {
+                    for j in 0..2 {
+                        let src = v[(k * h + 2 * y + i) * w + 2 * xx + j];
+                        let dst = z[((4 * k + 2 * i + j) * h2 + y) * w2 + xx];
+                        assert_eq!(src, dst);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(host(unsqueeze(squeeze(x))), v);
+}
+
+/// With `R = W⁻¹` exactly, the self-normalized gradient of an FC layer is the exact gradient
+/// of `log p`, and the reconstruction loss is 0; the training value leaves the log-det out.
+#[test]
+fn self_normalized_gradient_matches_the_exact_one_when_r_is_the_inverse() {
+    use super::Layer;
+    use super::linear::host_logabsdet_and_inverse;
+    use super::selfnorm::SelfNormLinearConfig;
+    use burn::module::Param;
+    use burn::tensor::{Tensor, TensorData};
+    let (_lock, device) = seeded_autodiff_device(9);
+    let d = 6;
+    let Layer::SelfNormLinear(mut layer) = perturb(
+        LayerConfig::SelfNormLinear(SelfNormLinearConfig::new(d)).init(&device),
+        0.3,
+    ) else {
+        unreachable!()
+    };
+    let w: Vec<f64> = host(layer.weight.val()).iter().map(|&v| v as f64).collect();
+    let (_, inv) = host_logabsdet_and_inverse(&w, d).unwrap();
+    let inv: Vec<f32> = inv.iter().map(|&v| v as f32).collect();
+    layer.inverse_weight = Some(Param::from_tensor(
+        Tensor::<2>::from_data(TensorData::new(inv, [d, d]), &device).require_grad(),
+    ));
+    let x = gaussian_batch(8, d, 1.0, 4, &device);
+    let base = |z: Tensor<2>| z.square().sum_dim(1).reshape([8]).mul_scalar(-0.5);
+    let (z, ld) = super::Bijection::forward(&layer, x.clone());
+    let exact = (base(z) + ld).sum();
+    let (z, ld_train, recon) = super::Bijection::forward_train(&layer, x);
+    assert!(host(ld_train.clone()).iter().all(|v| v.abs() < 1e-6));
+    let recon = recon.unwrap();
+    assert!(host(recon.clone()).iter().all(|v| *v < 1e-8));
+    let train = (base(z) + ld_train).sum();
+    let g_exact = host(layer.weight.grad(&exact.backward()).unwrap());
+    let g_train = host(layer.weight.grad(&train.backward()).unwrap());
+    let err = g_exact
+        .iter()
+        .zip(&g_train)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(err < 1e-3, "self-normalized vs exact gradient differ by {err}");
+}

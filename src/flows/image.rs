@@ -1,0 +1,221 @@
+//! Shared machinery of the image layers.
+//!
+//! Image layers keep the flat `[batch, D]` interface of every other layer, so the composite,
+//! the trainer, the `.flow` file and the page need nothing new. A layer built for an image of
+//! shape `(c, h, w)` reads the first `c·h·w` columns of each row as a channel-major image
+//! `[batch, c, h, w]` and passes the remaining columns through unchanged. That is what makes the
+//! Glow multiscale architecture (Dinh et al. 2017, arXiv:1605.08803 §3.6; Kingma & Dhariwal 2018,
+//! arXiv:1807.03039) a plain list of layers: a split prior factors out the *last* channels
+//! (the tail of the active prefix), and every later layer works on the shorter prefix.
+//!
+//! Also here: a small conv module ([`Conv`]), the conditioner CNN of Glow's coupling
+//! ([`ConvNet`]), and the dense matrix of a convolution ([`conv_matrix`]) that exact log-dets
+//! and exact inverses of general convolutions need.
+
+use burn::module::{Module, Param};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// The shape `(channels, height, width)` of the image a layer acts on.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    pub fn new(channels: usize, height: usize, width: usize) -> Self {
+        Self {
+            channels,
+            height,
+            width,
+        }
+    }
+
+    /// `c·h·w`.
+    pub fn dim(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Number of pixel positions `h·w`.
+    pub fn positions(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// The shape after a 2×2 squeeze: `(4c, h/2, w/2)`.
+    pub fn squeezed(&self) -> Self {
+        Self::new(self.channels * 4, self.height / 2, self.width / 2)
+    }
+
+    /// The shape that stays active after a split prior factors out the last `⌊c/2⌋` channels.
+    pub fn kept_after_split(&self) -> Self {
+        Self::new(self.channels.div_ceil(2), self.height, self.width)
+    }
+}
+
+impl std::fmt::Display for ImageShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}×{}", self.channels, self.height, self.width)
+    }
+}
+
+/// Splits rows `x [n, D]` into the image `[n, c, h, w]` (first `c·h·w` columns) and the
+/// passed-through rest (`None` when the image is the whole row).
+pub(crate) fn take_image(x: Tensor<2>, s: ImageShape) -> (Tensor<4>, Option<Tensor<2>>) {
+    let [n, d] = x.dims();
+    let k = s.dim();
+    assert!(
+        k <= d,
+        "image layer of shape {s} needs {k} columns, rows have {d}"
+    );
+    let shape = [n, s.channels, s.height, s.width];
+    if k == d {
+        (x.reshape(shape), None)
+    } else {
+        let rest = x.clone().narrow(1, k, d - k);
+        (x.narrow(1, 0, k).reshape(shape), Some(rest))
+    }
+}
+
+/// The inverse of [`take_image`].
+pub(crate) fn put_image(img: Tensor<4>, rest: Option<Tensor<2>>) -> Tensor<2> {
+    let [n, c, h, w] = img.dims();
+    let flat = img.reshape([n, c * h * w]);
+    match rest {
+        None => flat,
+        Some(r) => Tensor::cat(vec![flat, r], 1),
+    }
+}
+
+/// Applies an image map to the image part of `x` and reassembles the rows.
+pub(crate) fn on_image(
+    x: Tensor<2>,
+    s: ImageShape,
+    f: impl FnOnce(Tensor<4>) -> (Tensor<4>, Tensor<1>),
+) -> (Tensor<2>, Tensor<1>) {
+    let (img, rest) = take_image(x, s);
+    let (out, ld) = f(img);
+    (put_image(out, rest), ld)
+}
+
+/// `Σ_{c,h,w} t` per image: `[n, c, h, w] → [n]`.
+pub(crate) fn sum_image(t: Tensor<4>) -> Tensor<1> {
+    let [n, c, h, w] = t.dims();
+    t.reshape([n, c * h * w]).sum_dim(1).reshape([n])
+}
+
+/// A per-image constant `[n]` from a scalar tensor `[1]`.
+pub(crate) fn per_image(scalar: Tensor<1>, n: usize) -> Tensor<1> {
+    scalar.reshape([1]).repeat_dim(0, n)
+}
+
+/// "Same" 2D convolution (odd kernel, stride 1, zero padding `k/2`).
+pub(crate) fn conv_same(x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>) -> Tensor<4> {
+    let [_, _, kh, kw] = weight.dims();
+    conv2d(
+        x,
+        weight,
+        bias,
+        ConvOptions::new([1, 1], [kh / 2, kw / 2], [1, 1], 1),
+    )
+}
+
+/// A convolution with its parameters: `weight [out, in, k, k]`, `bias [out]`.
+#[derive(Module, Debug)]
+pub struct Conv {
+    pub weight: Param<Tensor<4>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Conv {
+    /// He-normal weights (`std = √(2/fan_in)`), zero bias.
+    pub fn new(input: usize, output: usize, kernel: usize, device: &Device) -> Self {
+        let std = (2.0 / (input * kernel * kernel) as f64).sqrt();
+        Self {
+            weight: Param::from_tensor(Tensor::random(
+                [output, input, kernel, kernel],
+                Distribution::Normal(0.0, std),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::zeros([output], device)),
+        }
+    }
+
+    /// All-zero weights and bias (the last layer of a conditioner: the flow starts at identity).
+    pub fn zeros(input: usize, output: usize, kernel: usize, device: &Device) -> Self {
+        Self {
+            weight: Param::from_tensor(Tensor::zeros([output, input, kernel, kernel], device)),
+            bias: Param::from_tensor(Tensor::zeros([output], device)),
+        }
+    }
+
+    /// # Shapes
+    /// `[n, in, h, w] → [n, out, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        conv_same(x, self.weight.val(), Some(self.bias.val()))
+    }
+}
+
+/// Glow's conditioner: `3×3 conv → ReLU → 1×1 conv → ReLU → 3×3 conv (zero-initialised)`.
+#[derive(Module, Debug)]
+pub struct ConvNet {
+    pub first: Conv,
+    pub middle: Conv,
+    pub last: Conv,
+}
+
+impl ConvNet {
+    pub fn new(input: usize, hidden: usize, output: usize, device: &Device) -> Self {
+        Self {
+            first: Conv::new(input, hidden, 3, device),
+            middle: Conv::new(hidden, hidden, 1, device),
+            last: Conv::zeros(hidden, output, 3, device),
+        }
+    }
+
+    /// # Shapes
+    /// `[n, in, h, w] → [n, out, h, w]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = burn::tensor::activation::relu(self.first.forward(x));
+        let h = burn::tensor::activation::relu(self.middle.forward(h));
+        self.last.forward(h)
+    }
+}
+
+/// The dense matrix of the linear map `x ↦ conv_same(x, weight)` on images of shape `s`, in
+/// row-vector form: `M [D, D]` with `flat(conv(x)) = flat(x) · M`, built by convolving the `D`
+/// basis images (differentiable in `weight`). `O(D²·c·k²)` work and `D²` memory: for exact
+/// log-dets and inverses of general convolutions, the cost the self-normalizing layers avoid.
+pub(crate) fn conv_matrix(weight: Tensor<4>, s: ImageShape) -> Tensor<2> {
+    let d = s.dim();
+    let device = weight.device();
+    let basis = Tensor::<2>::eye(d, &device).reshape([d, s.channels, s.height, s.width]);
+    conv_same(basis, weight, None).reshape([d, d])
+}
+
+/// Host copy of a tensor as `f64` (synchronous: native and the CPU backend only).
+pub(crate) fn host_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("float tensor")
+}
+
+/// `log|det M|` of a dense row-form matrix with the exact gradient `M⁻ᵀ` (through the
+/// first-order surrogate `Σ (M − sg M) ⊙ sg(M⁻ᵀ)`), and `sg(M⁻¹)` for inverses.
+/// The factorisation runs on the host in `f64` (`O(D³)`); a singular matrix gives `−∞`/NaN,
+/// which the trainers' NaN guard rolls back.
+pub(crate) fn dense_logdet_and_inverse(m: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
+    let [d, _] = m.dims();
+    let device = m.device();
+    let host = host_f64(m.clone().detach());
+    let (logdet, inv) = super::linear::host_logabsdet_and_inverse(&host, d)
+        .unwrap_or((f64::NEG_INFINITY, vec![f64::NAN; d * d]));
+    let inv: Vec<f32> = inv.iter().map(|&v| v as f32).collect();
+    let inv = Tensor::<2>::from_data(TensorData::new(inv, [d, d]), &device);
+    let surrogate = ((m.clone() - m.detach()) * inv.clone().transpose()).sum();
+    (surrogate.add_scalar(logdet as f32).reshape([1]), inv)
+}

@@ -1,0 +1,57 @@
+//! Invertible leaky ReLU, the elementwise nonlinearity between the linear layers of the FC and
+//! CNN flows (as in SNF, Keller et al. 2021, arXiv:2011.07248, which uses a leaky/smooth-leaky
+//! ReLU): `z = x` for `x ≥ 0`, `z = α x` otherwise; `log|det| = log α · #{j : x_j < 0}`;
+//! inverse `x = z` for `z ≥ 0`, `z / α` otherwise.
+//!
+//! # Shapes
+//! rows `[batch, D]` (all columns), log-dets `[batch]`.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+
+use super::{Bijection, sum_rows};
+
+/// Config of [`LeakyRelu`].
+#[derive(Config, Debug, PartialEq)]
+pub struct LeakyReluConfig {
+    pub dim: usize,
+    /// Slope `α ∈ (0, 1]` for negative inputs.
+    #[config(default = 0.1)]
+    pub slope: f32,
+}
+
+impl LeakyReluConfig {
+    pub fn init(&self, _device: &Device) -> LeakyRelu {
+        assert!(
+            self.slope > 0.0 && self.slope <= 1.0,
+            "leaky ReLU slope must be in (0, 1], got {}",
+            self.slope
+        );
+        LeakyRelu { slope: self.slope }
+    }
+}
+
+/// An invertible leaky ReLU.
+#[derive(Module, Debug)]
+pub struct LeakyRelu {
+    pub slope: f32,
+}
+
+impl LeakyRelu {
+    fn apply(&self, x: Tensor<2>, scale: f32) -> (Tensor<2>, Tensor<1>) {
+        let negative = x.clone().lower_elem(0.0).float();
+        let factor = negative.clone().mul_scalar(scale - 1.0).add_scalar(1.0);
+        (x * factor, sum_rows(negative).mul_scalar(scale.ln()))
+    }
+}
+
+impl Bijection for LeakyRelu {
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.apply(x, self.slope)
+    }
+
+    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.apply(z, 1.0 / self.slope)
+    }
+}
