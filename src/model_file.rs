@@ -38,6 +38,22 @@ pub struct FlowMeta {
     /// Free-form training summary (the CLI's final JSON line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<serde_json::Value>,
+    /// For image models: what the rows are (shape, data set, preprocessing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageMeta>,
+}
+
+/// What an image model's rows mean: channel-major images of `shape`, 8-bit pixels dequantised
+/// to `(k + u)/256` (densities on the unit cube; bits/dim = −log p / (D ln 2) + 8).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ImageMeta {
+    pub shape: crate::flows::image::ImageShape,
+    /// The data set it was trained on (`mnist`, `fashion-mnist`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// The preset it was built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
 }
 
 impl FlowMeta {
@@ -49,6 +65,7 @@ impl FlowMeta {
             target: None,
             history: None,
             summary: None,
+            image: None,
         }
     }
 }
@@ -174,6 +191,16 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
         )));
     }
     meta.config.validate().map_err(ModelFileError::Mismatch)?;
+    if let Some(image) = &meta.image
+        && image.shape.dim() != meta.config.dim()
+    {
+        return Err(ModelFileError::Mismatch(format!(
+            "image shape {} has {} values but the flow models {}",
+            image.shape,
+            image.shape.dim(),
+            meta.config.dim()
+        )));
+    }
     Ok(meta)
 }
 

@@ -16,6 +16,14 @@ use crate::train::{Objective, TrainSettings, Trainer};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// `timescaling`: SNF's time per step vs D (exact vs self-normalized); omit for the 2D bench.
+    pub what: Option<String>,
+    /// With `timescaling`: only a few dimensions (a couple of minutes on 2 cores).
+    #[arg(long)]
+    pub quick: bool,
+    /// With `timescaling`: directory for the figure.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
     /// Timed training steps (after warm-up).
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
@@ -35,6 +43,21 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn run(a: BenchArgs) -> Result<(), String> {
+    match a.what.as_deref() {
+        None => {}
+        Some("timescaling") => {
+            return super::timescaling::run(super::timescaling::TimescalingArgs {
+                quick: a.quick,
+                out: a.out,
+                seed: 0,
+            });
+        }
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark '{other}': expected `timescaling` or nothing (the 2D bench)"
+            ));
+        }
+    }
     let device = crate::device::cpu();
     let spec = FlowSpec::new(FlowKind::Realnvp, 2)
         .with_layers(8)

@@ -29,6 +29,12 @@ pub struct SampleArgs {
     /// Print a header line (`x,y,log_q` for 2D, `x0,…,log_q` otherwise).
     #[arg(long)]
     pub header: bool,
+    /// Write the samples as an image grid (PNG) instead of rows (image models only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Scale the base noise by this factor (Glow's temperature; 1 = the model's density).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
 }
 
 /// Parses rows of `dim` numbers separated by commas and/or whitespace; blank lines and lines
@@ -74,7 +80,26 @@ pub fn log_prob(a: LogProbArgs) -> Result<(), String> {
 
 pub fn sample(a: SampleArgs) -> Result<(), String> {
     let device = crate::device::cpu();
-    let (flow, _) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    if !(a.temperature > 0.0 && a.temperature.is_finite()) {
+        return Err(format!(
+            "--temperature must be positive, got {}",
+            a.temperature
+        ));
+    }
+    if let Some(out) = &a.out {
+        let image = meta.image.ok_or_else(|| {
+            format!(
+                "{} is not an image model (no image shape in its metadata): --out draws image grids; \
+                 leave it out to print rows",
+                a.model.display()
+            )
+        })?;
+        let images = super::image_io::sample_images(&flow, a.n, a.temperature, a.seed, &device)?;
+        super::image_io::write_grid_png(out, &images, image.shape)?;
+        eprintln!("wrote {} samples to {}", a.n, out.display());
+        return Ok(());
+    }
     let dim = flow.dim();
     let mut rng = Rng::new(a.seed);
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -89,7 +114,16 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
     let mut left = a.n;
     while left > 0 {
         let m = left.min(crate::evaluate::CHUNK);
-        let (x, log_q) = flow.sample(m, &mut rng, &device);
+        let eps: Vec<f32> = rng
+            .normals_f32(m * dim)
+            .into_iter()
+            .map(|v| v * a.temperature)
+            .collect();
+        let eps = burn::tensor::Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(eps, [m, dim]),
+            &device,
+        );
+        let (x, log_q) = flow.sample_from_standard(eps);
         let x: Vec<f32> = x
             .into_data()
             .convert::<f32>()

@@ -1,9 +1,14 @@
 //! The native command line (`flowplay`): one file per command.
 
 pub mod bench;
+pub mod data;
+pub mod eval;
 pub mod fit2d;
+pub mod image_io;
 pub mod io;
 pub mod plot;
+pub mod timescaling;
+pub mod train;
 
 use std::process::ExitCode;
 
@@ -27,8 +32,15 @@ pub enum Command {
     Sample(io::SampleArgs),
     /// Draw the density heatmap with samples (and the loss history) to PNG or SVG.
     Plot(plot::PlotArgs),
-    /// Print speed figures (training steps/s, grid log-density throughput).
+    /// Print speed figures (training steps/s, grid log-density throughput); `bench
+    /// timescaling` reproduces SNF's time-vs-dimension figure.
     Bench(bench::BenchArgs),
+    /// Fetch and inspect image data sets (MNIST, Fashion-MNIST) offline.
+    Data(data::DataArgs),
+    /// Train an image flow from a named preset (SNF experiments and small CPU ones).
+    Train(train::TrainArgs),
+    /// Exact test bits/dim and nats of an image model.
+    Eval(eval::EvalArgs),
 }
 
 /// Runs the CLI; errors are printed as `error: …` with exit code 1.
@@ -40,6 +52,9 @@ pub fn main() -> ExitCode {
         Command::Sample(a) => io::sample(a),
         Command::Plot(a) => plot::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Data(a) => data::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

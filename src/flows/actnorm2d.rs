@@ -59,7 +59,11 @@ impl ActNorm2d {
     }
 
     fn logdet(&self, n: usize) -> Tensor<1> {
-        let s = self.log_scale.val().sum().mul_scalar(self.shape.positions() as f32);
+        let s = self
+            .log_scale
+            .val()
+            .sum()
+            .mul_scalar(self.shape.positions() as f32);
         per_image(s, n)
     }
 }

@@ -28,7 +28,10 @@ pub struct GlowCouplingConfig {
 impl GlowCouplingConfig {
     pub fn init(&self, device: &Device) -> GlowCoupling {
         let c = self.shape.channels;
-        assert!(c >= 2, "Glow coupling needs at least 2 channels (squeeze first)");
+        assert!(
+            c >= 2,
+            "Glow coupling needs at least 2 channels (squeeze first)"
+        );
         let ca = c.div_ceil(2);
         GlowCoupling {
             net: ConvNet::new(ca, self.hidden, 2 * (c - ca), device),

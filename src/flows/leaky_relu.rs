@@ -4,7 +4,7 @@
 //! inverse `x = z` for `z ≥ 0`, `z / α` otherwise.
 //!
 //! # Shapes
-//! rows `[batch, D]` (all columns), log-dets `[batch]`.
+//! rows `[batch, D ≥ dim]` (acts on the first `dim` columns, passes the rest), log-dets `[batch]`.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -28,7 +28,10 @@ impl LeakyReluConfig {
             "leaky ReLU slope must be in (0, 1], got {}",
             self.slope
         );
-        LeakyRelu { slope: self.slope }
+        LeakyRelu {
+            slope: self.slope,
+            dim: self.dim,
+        }
     }
 }
 
@@ -36,13 +39,28 @@ impl LeakyReluConfig {
 #[derive(Module, Debug)]
 pub struct LeakyRelu {
     pub slope: f32,
+    pub dim: usize,
 }
 
 impl LeakyRelu {
     fn apply(&self, x: Tensor<2>, scale: f32) -> (Tensor<2>, Tensor<1>) {
-        let negative = x.clone().lower_elem(0.0).float();
+        let [_, d] = x.dims();
+        let (head, rest) = if self.dim < d {
+            (
+                x.clone().narrow(1, 0, self.dim),
+                Some(x.narrow(1, self.dim, d - self.dim)),
+            )
+        } else {
+            (x, None)
+        };
+        let negative = head.clone().lower_elem(0.0).float();
         let factor = negative.clone().mul_scalar(scale - 1.0).add_scalar(1.0);
-        (x * factor, sum_rows(negative).mul_scalar(scale.ln()))
+        let out = head * factor;
+        let out = match rest {
+            Some(r) => Tensor::cat(vec![out, r], 1),
+            None => out,
+        };
+        (out, sum_rows(negative).mul_scalar(scale.ln()))
     }
 }
 

@@ -23,6 +23,7 @@ pub mod linear;
 pub mod logit;
 pub mod made;
 pub mod mlp;
+pub mod multiscale;
 pub mod permutation;
 pub mod planar;
 #[cfg(test)]
@@ -191,6 +192,7 @@ impl LayerConfig {
                 | Self::SelfNormConv(_)
                 | Self::EmergingConv(_)
                 | Self::ConvExp(_)
+                | Self::LeakyRelu(_)
         )
     }
 }

@@ -263,7 +263,10 @@ fn image_table() -> Vec<(LayerConfig, f32)> {
     vec![
         (LayerConfig::ActNorm2d(ActNorm2dConfig::new(s)), 1e-5),
         (LayerConfig::Conv1x1(Conv1x1Config::new(s)), 1e-4),
-        (LayerConfig::Conv1x1(Conv1x1Config::new(s).with_lu(false)), 1e-4),
+        (
+            LayerConfig::Conv1x1(Conv1x1Config::new(s).with_lu(false)),
+            1e-4,
+        ),
         (
             LayerConfig::GlowCoupling(GlowCouplingConfig::new(s).with_hidden(8)),
             1e-4,
@@ -316,7 +319,9 @@ fn logit_is_invertible_on_the_unit_cube() {
     let (_lock, device) = seeded_autodiff_device(5);
     let d = 6;
     let mut rng = Rng::new(2);
-    let v: Vec<f32> = (0..4 * d).map(|_| rng.uniform_in(0.02, 0.98) as f32).collect();
+    let v: Vec<f32> = (0..4 * d)
+        .map(|_| rng.uniform_in(0.02, 0.98) as f32)
+        .collect();
     let x = Tensor::<2>::from_data(TensorData::new(v, [4, d]), &device);
     let layer = LayerConfig::Logit(LogitConfig::new(d).with_alpha(0.05)).init(&device);
     check_bijection("logit", &layer, x, 1e-4, false);
@@ -389,5 +394,8 @@ fn self_normalized_gradient_matches_the_exact_one_when_r_is_the_inverse() {
         .zip(&g_train)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max);
-    assert!(err < 1e-3, "self-normalized vs exact gradient differ by {err}");
+    assert!(
+        err < 1e-3,
+        "self-normalized vs exact gradient differ by {err}"
+    );
 }

@@ -81,7 +81,10 @@ impl SelfNormLinear {
         if k == d {
             (x, None)
         } else {
-            (x.clone().narrow(1, 0, k), Some(x.narrow(1, k, d - k).reshape([n, d - k])))
+            (
+                x.clone().narrow(1, 0, k),
+                Some(x.narrow(1, k, d - k).reshape([n, d - k])),
+            )
         }
     }
 
@@ -122,7 +125,9 @@ impl Bijection for SelfNormLinear {
         let centred = x.clone().matmul(w.clone());
         let z = centred.clone() + self.bias.val();
         // ∂/∂W Σ(W ⊙ sg(Rᵀ)) = Rᵀ ≈ W⁻ᵀ = ∂ log|det W| / ∂W.
-        let s = (w.clone() * r.clone().detach().transpose()).sum().reshape([1]);
+        let s = (w.clone() * r.clone().detach().transpose())
+            .sum()
+            .reshape([1]);
         let mut recon = (x - centred.clone().matmul(r.clone()))
             .square()
             .sum_dim(1)
@@ -135,7 +140,11 @@ impl Bijection for SelfNormLinear {
                     .sum_dim(1)
                     .reshape([n]);
         }
-        (Self::join(z, rest), per_image(gradient_only(s), n), Some(recon))
+        (
+            Self::join(z, rest),
+            per_image(gradient_only(s), n),
+            Some(recon),
+        )
     }
 }
 
@@ -158,7 +167,10 @@ impl SelfNormConvConfig {
     pub fn init(&self, device: &Device) -> SelfNormConv {
         let c = self.shape.channels;
         let k = self.kernel;
-        assert!(k % 2 == 1, "self-normalizing conv needs an odd kernel, got {k}");
+        assert!(
+            k % 2 == 1,
+            "self-normalizing conv needs an odd kernel, got {k}"
+        );
         let noise = Tensor::<4>::random([c, c, k, k], Distribution::Normal(0.0, 0.01), device);
         let identity = identity_kernel(c, k, device);
         SelfNormConv {

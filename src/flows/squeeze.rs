@@ -52,7 +52,9 @@ impl Bijection for Squeeze {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let [n, _] = x.dims();
         let device = x.device();
-        on_image(x, self.shape, |img| (squeeze(img), Tensor::zeros([n], &device)))
+        on_image(x, self.shape, |img| {
+            (squeeze(img), Tensor::zeros([n], &device))
+        })
     }
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {

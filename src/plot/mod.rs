@@ -3,6 +3,7 @@
 
 pub mod density;
 pub mod history;
+pub mod image_grid;
 
 pub use density::{DensityPlot, draw_density};
 pub use history::draw_history;

@@ -6,6 +6,7 @@
 //! [`pollster::block_on`] through [`Trainer::run_blocking`].
 
 pub mod history;
+pub mod images;
 pub mod objective;
 pub mod trainer;
 

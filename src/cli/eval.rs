@@ -1,0 +1,74 @@
+//! `flowplay eval --model m.flow --data mnist-test`: the exact test log-likelihood of an image
+//! model, as one JSON line with `bits_per_dim` and `nll_nats` (SNF's unit: nats per image,
+//! discrete, `= bpd · D · ln 2`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::device::{BackendChoice, inference_device};
+use crate::images::fetch::load;
+use crate::images::{nll_nats_from_bpd, parse_dataset_split};
+use crate::model_file;
+use crate::train::images::evaluate_bpd;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// The `.flow` model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data set and split: mnist-test, mnist-train, fashion-mnist-test, cifar10-test, …
+    #[arg(long)]
+    pub data: String,
+    /// Evaluate only the first N images.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Directory with the data files (default: the `flowplay data fetch` cache).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 250)]
+    pub batch: usize,
+}
+
+pub fn run(a: EvalArgs) -> Result<(), String> {
+    let (dataset, split) = parse_dataset_split(&a.data)?;
+    let choice: BackendChoice = a.device.parse()?;
+    let device = inference_device(choice)?;
+    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    let image = meta.image.ok_or_else(|| {
+        format!(
+            "{} is not an image model (its metadata has no image shape)",
+            a.model.display()
+        )
+    })?;
+    let mut set = load(dataset, split, a.data_dir.as_deref()).map_err(|e| e.to_string())?;
+    if set.shape != image.shape {
+        return Err(format!(
+            "{} holds images of shape {}, the model was trained on {}",
+            a.data, set.shape, image.shape
+        ));
+    }
+    if let Some(n) = a.limit {
+        set = set.take(n);
+    }
+    let t0 = Instant::now();
+    let bpd = evaluate_bpd(&flow, &set, a.batch, &device).map_err(|e| e.to_string())?;
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "model": a.model.display().to_string(),
+            "data": a.data,
+            "images": set.len(),
+            "bits_per_dim": bpd,
+            "nll_nats": nll_nats_from_bpd(bpd, set.shape.dim()),
+            "seconds": secs,
+            "ms_per_image": secs * 1e3 / set.len().max(1) as f64,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Helpers shared by the image commands: sampling an image flow at a temperature and writing
+//! sample grids as PNG, loading a data split for a command line.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use plotters::prelude::*;
+
+use crate::flows::Flow;
+use crate::flows::image::ImageShape;
+use crate::plot::image_grid::{draw_image_grid, grid_size};
+use crate::rng::Rng;
+
+/// `n` images from `flow` with base noise scaled by `temperature` (Glow's "temperature"
+/// sampling), as `[0, 1]` pixel values, channel-major.
+pub fn sample_images(
+    flow: &Flow,
+    n: usize,
+    temperature: f32,
+    seed: u64,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, String> {
+    let d = flow.dim();
+    let eps: Vec<f32> = Rng::new(seed)
+        .normals_f32(n * d)
+        .into_iter()
+        .map(|v| v * temperature)
+        .collect();
+    let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, d]), device);
+    let (x, _) = flow.sample_from_standard(eps);
+    let v = x
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(v.chunks(d).map(|c| c.to_vec()).collect())
+}
+
+/// Writes `images` of `shape` as a PNG grid (8 columns, 3× scale) to `path`, atomically.
+pub fn write_grid_png(path: &Path, images: &[Vec<f32>], shape: ImageShape) -> Result<(), String> {
+    let cols = 8.min(images.len().max(1));
+    let scale = 3;
+    let size = grid_size(images.len(), (shape.height, shape.width), cols, scale);
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        draw_image_grid(
+            &root,
+            images,
+            (shape.channels, shape.height, shape.width),
+            cols,
+            scale,
+        )?;
+        root.present()
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
+}

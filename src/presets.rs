@@ -1,0 +1,282 @@
+//! Named image experiments: the SNF paper's (Keller et al. 2021, arXiv:2011.07248, §5 and
+//! Appendix) and our own small ones that train in minutes on a CPU.
+//!
+//! A preset fixes the data set, the architecture ([`Arch`]) and the training settings; the
+//! CLI can override any of them (`flowplay train --preset NAME --epochs 3 --width 32 …`).
+//! The paper's runs are long (hundreds of epochs on a GPU); the epoch counts here are the
+//! paper's order of magnitude, not a promise that a CPU finishes them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::flows::FlowConfig;
+use crate::flows::multiscale::{ImageFlowSpec, Mixer, conv_flow, fc_flow, glow};
+use crate::images::Dataset;
+use crate::train::images::{GecoSettings, ImageTrainSettings};
+
+/// Which family of image flow.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// Glow: multiscale, couplings + a channel mixer.
+    Glow,
+    /// SNF's CNN flow: multiscale, convolutions + leaky ReLU, no couplings.
+    Cnn,
+    /// SNF's FC flow (self-normalizing unless the mixer is `Exact`).
+    Fc,
+}
+
+/// A named experiment.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Preset {
+    pub name: String,
+    pub about: String,
+    pub dataset: Dataset,
+    pub arch: Arch,
+    pub spec: ImageFlowSpec,
+    pub train: ImageTrainSettings,
+}
+
+impl Preset {
+    /// The architecture this preset builds.
+    pub fn flow_config(&self) -> Result<FlowConfig, String> {
+        match self.arch {
+            Arch::Glow => glow(&self.spec),
+            Arch::Cnn => conv_flow(&self.spec),
+            Arch::Fc => Ok(fc_flow(
+                &self.spec,
+                !matches!(self.spec.mixer, Mixer::Exact { .. }),
+            )),
+        }
+    }
+}
+
+/// The preset that runs the timescaling benchmark instead of a training run.
+pub const TIMESCALING: &str = "snf_timescaling";
+
+fn snf_settings(epochs: usize, lr: f64) -> ImageTrainSettings {
+    ImageTrainSettings {
+        epochs,
+        batch: 100,
+        lr,
+        warmup_steps: 10 * 500,
+        clip_norm: Some(10_000.0),
+        lambda: 1.0,
+        ..ImageTrainSettings::default()
+    }
+}
+
+fn preset(
+    name: &str,
+    about: &str,
+    dataset: Dataset,
+    arch: Arch,
+    spec: ImageFlowSpec,
+    train: ImageTrainSettings,
+) -> Preset {
+    Preset {
+        name: name.into(),
+        about: about.into(),
+        dataset,
+        arch,
+        spec,
+        train,
+    }
+}
+
+fn spec(
+    dataset: Dataset,
+    levels: usize,
+    steps: usize,
+    hidden: usize,
+    mixer: Mixer,
+) -> ImageFlowSpec {
+    ImageFlowSpec {
+        shape: dataset.shape(),
+        levels,
+        steps,
+        hidden,
+        mixer,
+        symmetric: false,
+        alpha: 1e-6,
+    }
+}
+
+/// Every preset (the timescaling one is listed by [`names`] but built by the benchmark).
+pub fn all() -> Vec<Preset> {
+    use Dataset::*;
+    let sn3 = Mixer::SelfNorm { kernel: 3 };
+    let ex3 = Mixer::Exact { kernel: 3 };
+    let mut v = vec![
+        preset(
+            "selfnorm_fc_mnist",
+            "SNF FC flow: 2 self-normalizing 784×784 layers + leaky ReLU (SNF §5.1)",
+            Mnist,
+            Arch::Fc,
+            spec(Mnist, 0, 2, 0, sn3),
+            snf_settings(1000, 1e-4),
+        ),
+        preset(
+            "exact_fc_mnist",
+            "the same FC flow trained with the exact O(D³) log-det gradient",
+            Mnist,
+            Arch::Fc,
+            spec(Mnist, 0, 2, 0, ex3),
+            snf_settings(1000, 1e-4),
+        ),
+        preset(
+            "selfnorm_cnn_mnist",
+            "SNF CNN flow: 2 scales × 4 self-normalizing 3×3 convs (SNF §5.1)",
+            Mnist,
+            Arch::Cnn,
+            spec(Mnist, 2, 4, 0, sn3),
+            snf_settings(1000, 1e-4),
+        ),
+        preset(
+            "exact_cnn_mnist",
+            "the same CNN flow with exact-gradient 3×3 convs",
+            Mnist,
+            Arch::Cnn,
+            spec(Mnist, 2, 4, 0, ex3),
+            snf_settings(1000, 1e-4),
+        ),
+        preset(
+            "emerging_cnn_mnist",
+            "the same CNN flow with emerging 3×3 convolutions (Hoogeboom et al. 2019)",
+            Mnist,
+            Arch::Cnn,
+            spec(Mnist, 2, 4, 0, Mixer::Emerging { kernel: 3 }),
+            snf_settings(1000, 1e-4),
+        ),
+        preset(
+            "exponential_cnn_mnist",
+            "the same CNN flow with convolution exponentials (Hoogeboom et al. 2020)",
+            Mnist,
+            Arch::Cnn,
+            spec(Mnist, 2, 4, 0, Mixer::Exponential { kernel: 3 }),
+            snf_settings(1000, 1e-4),
+        ),
+        preset(
+            "conv1x1_glow_mnist",
+            "Glow: 2 scales × 16 steps, 1×1 convs, couplings of width 512 (SNF's Glow baseline)",
+            Mnist,
+            Arch::Glow,
+            spec(Mnist, 2, 16, 512, Mixer::Conv1x1),
+            snf_settings(1000, 1e-3),
+        ),
+        preset(
+            "selfnorm_glow_mnist",
+            "SNF Glow: Glow with self-normalizing 3×3 convs instead of 1×1 convs",
+            Mnist,
+            Arch::Glow,
+            spec(Mnist, 2, 16, 512, sn3),
+            snf_settings(1000, 1e-3),
+        ),
+        preset(
+            "geco_selfnorm_glow_mnist",
+            "SNF Glow with the reconstruction weight set by GECO (constraint recon ≤ 0.1)",
+            Mnist,
+            Arch::Glow,
+            spec(Mnist, 2, 16, 512, sn3),
+            ImageTrainSettings {
+                geco: Some(GecoSettings {
+                    tolerance: 0.1,
+                    rate: 1e-3,
+                    momentum: 0.99,
+                }),
+                ..snf_settings(1000, 1e-3)
+            },
+        ),
+    ];
+    for (data, tag) in [(Cifar10, "cifar10"), (Imagenet32, "imagenet32")] {
+        v.push(preset(
+            &format!("conv1x1_glow_{tag}"),
+            "Glow: 3 scales × 32 steps, width 512 (needs --data-dir)",
+            data,
+            Arch::Glow,
+            spec(data, 3, 32, 512, Mixer::Conv1x1),
+            snf_settings(500, 1e-3),
+        ));
+        v.push(preset(
+            &format!("selfnorm_glow_{tag}"),
+            "SNF Glow: 3 scales × 32 steps with self-normalizing 3×3 convs (needs --data-dir)",
+            data,
+            Arch::Glow,
+            spec(data, 3, 32, 512, sn3),
+            snf_settings(500, 1e-3),
+        ));
+    }
+    let small = ImageTrainSettings {
+        epochs: 8,
+        batch: 64,
+        lr: 1e-3,
+        warmup_steps: 200,
+        clip_norm: Some(50.0),
+        eval_every: 1,
+        val_images: 1000,
+        ..ImageTrainSettings::default()
+    };
+    v.push(preset(
+        "glow_mnist_small",
+        "our small Glow for CPUs: 2 scales × 4 steps, LU 1×1 convs, couplings of width 48",
+        Mnist,
+        Arch::Glow,
+        spec(Mnist, 2, 4, 48, Mixer::Conv1x1Lu),
+        small.clone(),
+    ));
+    v.push(preset(
+        "glow_fashion_mnist_small",
+        "the same small Glow on Fashion-MNIST",
+        FashionMnist,
+        Arch::Glow,
+        spec(FashionMnist, 2, 4, 48, Mixer::Conv1x1Lu),
+        small.clone(),
+    ));
+    v.push(preset(
+        "selfnorm_glow_mnist_small",
+        "the small Glow with self-normalizing 3×3 convs",
+        Mnist,
+        Arch::Glow,
+        spec(Mnist, 2, 4, 48, sn3),
+        small,
+    ));
+    v
+}
+
+/// Every preset name, the timescaling benchmark included.
+pub fn names() -> Vec<String> {
+    let mut n: Vec<String> = all().into_iter().map(|p| p.name).collect();
+    n.push(TIMESCALING.into());
+    n
+}
+
+/// The preset called `name`, or an error listing the known names.
+pub fn find(name: &str) -> Result<Preset, String> {
+    all().into_iter().find(|p| p.name == name).ok_or_else(|| {
+        format!(
+            "unknown preset '{name}'; known presets: {}",
+            names().join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every preset builds a valid architecture of its data set's dimension.
+    #[test]
+    fn every_preset_builds() {
+        for p in all() {
+            let c = p
+                .flow_config()
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            c.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert_eq!(c.dim(), p.dataset.shape().dim(), "{}", p.name);
+        }
+        let err = find("glow_mnist_huge").unwrap_err();
+        assert!(
+            err.contains("glow_mnist_small") && err.contains(TIMESCALING),
+            "{err}"
+        );
+    }
+}
