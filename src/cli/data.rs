@@ -3,8 +3,11 @@
 
 use clap::{Args, Subcommand};
 
-use crate::images::Dataset;
-use crate::images::fetch::{cache_root, fetch, is_cached};
+use std::io::Write;
+
+use crate::images::fetch::{cache_root, fetch, is_cached, load};
+use crate::images::idx::encode;
+use crate::images::{Dataset, Split};
 
 #[derive(Args, Debug)]
 pub struct DataArgs {
@@ -21,6 +24,21 @@ pub enum DataCommand {
     },
     /// Show the cache directory and which data sets are in it.
     Info,
+    /// Write the first images of a cached data set as gzipped IDX files (the small demo and
+    /// test subsets under www/data/ are made this way).
+    Subset {
+        /// mnist or fashion-mnist
+        dataset: String,
+        /// Training images to keep.
+        #[arg(long, default_value_t = 1000)]
+        train: usize,
+        /// Test images to keep.
+        #[arg(long, default_value_t = 500)]
+        test: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 pub fn run(a: DataArgs) -> Result<(), String> {
@@ -29,6 +47,32 @@ pub fn run(a: DataArgs) -> Result<(), String> {
             let d: Dataset = dataset.parse()?;
             let dir = fetch(d).map_err(|e| e.to_string())?;
             println!("{}", dir.display());
+            Ok(())
+        }
+        DataCommand::Subset {
+            dataset,
+            train,
+            test,
+            out,
+        } => {
+            let d: Dataset = dataset.parse()?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| format!("creating {}: {e}", out.display()))?;
+            for (split, n, prefix) in [(Split::Train, train, "train"), (Split::Test, test, "t10k")]
+            {
+                let set = load(d, split, None).map_err(|e| e.to_string())?.take(n);
+                let (images, labels) = encode(&set);
+                for (bytes, kind) in [(images, "images-idx3"), (labels, "labels-idx1")] {
+                    let path = out.join(format!("{prefix}-{kind}-ubyte.gz"));
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                    gz.write_all(&bytes).map_err(|e| e.to_string())?;
+                    let data = gz.finish().map_err(|e| e.to_string())?;
+                    std::fs::write(&path, data)
+                        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                }
+                eprintln!("{}: {} {split:?} images", out.display(), set.len());
+            }
             Ok(())
         }
         DataCommand::Info => {

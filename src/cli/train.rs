@@ -30,7 +30,7 @@ use crate::train::images::{ImageTrainer, evaluate_bpd};
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// The experiment (`flowplay train --list` shows them all).
-    #[arg(long, required_unless_present = "list")]
+    #[arg(long, required_unless_present_any = ["list", "resume"])]
     pub preset: Option<String>,
     /// List the presets with their settings and exit.
     #[arg(long)]

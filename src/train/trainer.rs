@@ -126,7 +126,7 @@ impl Trainer {
                 &mut self,
                 param: burn::module::Param<Tensor<D>>,
             ) -> burn::module::Param<Tensor<D>> {
-                param.map(|t| t.detach().require_grad())
+                param.map(|t| t.detach().autodiff().require_grad())
             }
         }
         Self::check(flow.config(), &objective, &settings)?;
