@@ -14,7 +14,6 @@
 //! Synchronous readbacks: native (and the CPU backend) only.
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -138,26 +137,14 @@ impl ImageTrainer {
 
     /// Continues training a loaded flow (weights kept, no data-dependent init).
     pub fn resume(flow: Flow, settings: ImageTrainSettings, device: &Device) -> Self {
-        struct Leaves;
-        impl burn::module::ModuleMapper for Leaves {
-            fn map_float<const D: usize>(
-                &mut self,
-                param: burn::module::Param<burn::tensor::Tensor<D>>,
-            ) -> burn::module::Param<burn::tensor::Tensor<D>> {
-                param.map(|t| t.detach().autodiff().require_grad())
-            }
-        }
         let device = device.clone().autodiff();
-        let model = flow.to_device(&device).map(&mut Leaves);
+        let model = super::optim::trainable_on(flow, &device);
         let rng = Rng::new(settings.seed);
         Self::from_model(model, settings, device, rng)
     }
 
     fn from_model(model: Flow, settings: ImageTrainSettings, device: Device, rng: Rng) -> Self {
-        let adam = match settings.clip_norm {
-            Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
-            None => AdamConfig::new(),
-        };
+        let adam = super::optim::adam(settings.clip_norm);
         Self {
             last_good: model.clone(),
             model,
@@ -175,12 +162,7 @@ impl ImageTrainer {
 
     /// The learning rate at the current step (linear warm-up).
     pub fn lr(&self) -> f64 {
-        let w = self.settings.warmup_steps;
-        if w == 0 {
-            self.settings.lr
-        } else {
-            self.settings.lr * ((self.step + 1) as f64 / w as f64).min(1.0)
-        }
+        super::optim::warmup_lr(self.settings.lr, self.settings.warmup_steps, self.step)
     }
 
     /// One step on images `indices` of `set` (freshly dequantised).

@@ -8,6 +8,7 @@
 pub mod history;
 pub mod images;
 pub mod objective;
+pub mod optim;
 pub mod trainer;
 
 pub use history::{History, HistoryPoint};

@@ -8,7 +8,6 @@
 //! the last good model in place.
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -118,21 +117,10 @@ impl Trainer {
         settings: TrainSettings,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        /// Makes every parameter a fresh leaf of the autodiff graph: weights loaded from a file
-        /// come out of tensor ops, and their graph would be consumed by the first backward pass.
-        struct Leaves;
-        impl burn::module::ModuleMapper for Leaves {
-            fn map_float<const D: usize>(
-                &mut self,
-                param: burn::module::Param<Tensor<D>>,
-            ) -> burn::module::Param<Tensor<D>> {
-                param.map(|t| t.detach().autodiff().require_grad())
-            }
-        }
         Self::check(flow.config(), &objective, &settings)?;
         let device = device.clone().autodiff();
         device.seed(settings.seed);
-        let model = flow.to_device(&device).map(&mut Leaves);
+        let model = super::optim::trainable_on(flow, &device);
         Ok(Self::from_model(model, objective, settings, device))
     }
 
@@ -167,10 +155,7 @@ impl Trainer {
         settings: TrainSettings,
         device: Device,
     ) -> Self {
-        let adam = match settings.clip_norm {
-            Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
-            None => AdamConfig::new(),
-        };
+        let adam = super::optim::adam(settings.clip_norm);
         Self {
             last_good: model.clone(),
             model,
@@ -190,12 +175,7 @@ impl Trainer {
 
     /// The learning rate at the current step (linear warm-up).
     pub fn lr(&self) -> f64 {
-        let w = self.settings.warmup_steps;
-        if w == 0 {
-            self.settings.lr
-        } else {
-            self.settings.lr * ((self.step + 1) as f64 / w as f64).min(1.0)
-        }
+        super::optim::warmup_lr(self.settings.lr, self.settings.warmup_steps, self.step)
     }
 
     /// The training device (autodiff).

@@ -1,0 +1,40 @@
+//! What both trainers (2D and image) share: Adam with optional clipping, the linear warm-up
+//! schedule, and turning a loaded flow into trainable autodiff leaves.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::AdamConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::tensor::{Device, Tensor};
+
+use crate::flows::Flow;
+
+/// Adam, clipping each parameter's gradient norm to `clip_norm` when given (Burn's `Norm`
+/// clipping is per parameter, not global).
+pub fn adam(clip_norm: Option<f32>) -> AdamConfig {
+    match clip_norm {
+        Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
+        None => AdamConfig::new(),
+    }
+}
+
+/// The learning rate at `step` (0-based) with a linear warm-up over `warmup_steps`.
+pub fn warmup_lr(lr: f64, warmup_steps: usize, step: usize) -> f64 {
+    if warmup_steps == 0 {
+        lr
+    } else {
+        lr * ((step + 1) as f64 / warmup_steps as f64).min(1.0)
+    }
+}
+
+/// `flow` on the autodiff `device` with every parameter a fresh leaf of the graph: weights
+/// loaded from a file come out of tensor ops, and their graph would be consumed by the first
+/// backward pass.
+pub fn trainable_on(flow: Flow, device: &Device) -> Flow {
+    struct Leaves;
+    impl ModuleMapper for Leaves {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| t.detach().autodiff().require_grad())
+        }
+    }
+    flow.to_device(device).map(&mut Leaves)
+}
