@@ -11,7 +11,7 @@ use crate::device::{BackendChoice, inference_device};
 use crate::images::fetch::load;
 use crate::images::{nll_nats_from_bpd, parse_dataset_split};
 use crate::model_file;
-use crate::train::images::evaluate_bpd;
+use crate::train::images::evaluate_bpd_with_progress;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -56,7 +56,16 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
         set = set.take(n);
     }
     let t0 = Instant::now();
-    let bpd = evaluate_bpd(&flow, &set, a.batch, &device).map_err(|e| e.to_string())?;
+    let mut last = Instant::now();
+    let bpd = evaluate_bpd_with_progress(&flow, &set, a.batch, &device, |done, total| {
+        if last.elapsed().as_secs_f64() > 2.0 || done == total {
+            last = Instant::now();
+            let secs = t0.elapsed().as_secs_f64();
+            let eta = secs / done as f64 * (total - done) as f64;
+            eprintln!("evaluated {done}/{total} images ({secs:.0} s, ETA {eta:.0} s)");
+        }
+    })
+    .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
     println!(
         "{}",

@@ -237,6 +237,17 @@ pub fn evaluate_bpd(
     chunk: usize,
     device: &Device,
 ) -> Result<f64, TrainError> {
+    evaluate_bpd_with_progress(flow, set, chunk, device, |_, _| {})
+}
+
+/// [`evaluate_bpd`], calling `progress(images done, total)` after each chunk.
+pub fn evaluate_bpd_with_progress(
+    flow: &Flow,
+    set: &ImageSet,
+    chunk: usize,
+    device: &Device,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<f64, TrainError> {
     let d = set.shape.dim();
     if flow.dim() != d {
         return Err(TrainError::Setup(format!(
@@ -262,6 +273,7 @@ pub fn evaluate_bpd(
             total += bits_per_dim(v, d);
             count += 1;
         }
+        progress(count, set.len());
     }
     Ok(total / count.max(1) as f64)
 }

@@ -533,6 +533,18 @@ impl Page {
             Ok(loaded) => loaded,
             Err(e) => return self.fail(format!("could not load {name}: {e}")),
         };
+        if let Some(image) = &meta.image {
+            return self.fail(format!(
+                "{name} is an image model ({} images{}); the playground trains and shows 2D \
+                 flows — draw its samples with `flowplay sample --model {name} --out grid.png`",
+                image.shape,
+                image
+                    .dataset
+                    .as_deref()
+                    .map(|d| format!(" of {d}"))
+                    .unwrap_or_default()
+            ));
+        }
         if flow.dim() != 2 {
             return self.fail(format!(
                 "the page shows 2D flows; {name} has dimension {}",
