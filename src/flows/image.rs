@@ -49,11 +49,6 @@ impl ImageShape {
     pub fn squeezed(&self) -> Self {
         Self::new(self.channels * 4, self.height / 2, self.width / 2)
     }
-
-    /// The shape that stays active after a split prior factors out the last `⌊c/2⌋` channels.
-    pub fn kept_after_split(&self) -> Self {
-        Self::new(self.channels.div_ceil(2), self.height, self.width)
-    }
 }
 
 impl std::fmt::Display for ImageShape {

@@ -77,15 +77,12 @@ pub struct SelfNormLinear {
 
 impl SelfNormLinear {
     fn split(&self, x: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
-        let [n, d] = x.dims();
+        let [_, d] = x.dims();
         let k = self.weight.dims()[0];
         if k == d {
             (x, None)
         } else {
-            (
-                x.clone().narrow(1, 0, k),
-                Some(x.narrow(1, k, d - k).reshape([n, d - k])),
-            )
+            (x.clone().narrow(1, 0, k), Some(x.narrow(1, k, d - k)))
         }
     }
 
