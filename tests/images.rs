@@ -290,6 +290,9 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
         "50",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Adam's moments came back too (keyed by the saved parameter ids).
+    assert!(dir.join("optimizer.bpk").is_file());
+    assert!(!stderr(&out).contains("start afresh"), "{}", stderr(&out));
     let second = last_json(&out);
     assert_eq!(second["steps"], 12, "{second}");
     assert_eq!(second["epochs"], 2);

@@ -2,7 +2,7 @@
 //! timescaling benchmark).
 //!
 //! Writes into `--out` (default `runs/<preset>`): `model.flow` (best validation bits/dim),
-//! `last.flow` + `state.json` (for `--resume`), `metrics.jsonl` (one JSON line per evaluation:
+//! `last.flow` + `state.json` + `optimizer.bpk` (Adam's moments; for `--resume`), `metrics.jsonl` (one JSON line per evaluation:
 //! bits/dim, nats, timing per batch and per image), `samples-epochN.png`. Every file is written to
 //! a temporary name and renamed. Ctrl-C finishes the current step, saves `last.flow` and
 //! `state.json`, and exits; `--resume` continues from there. The last stdout line is a JSON
@@ -26,6 +26,7 @@ use crate::model_file::{self, FlowMeta, ImageMeta};
 use crate::presets::{self, Preset};
 use crate::rng::Rng;
 use crate::train::images::{ImageTrainer, evaluate_bpd};
+use crate::train::optim::with_param_ids;
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -114,6 +115,9 @@ pub struct RunState {
     pub best_val_bpd: Option<f64>,
     pub lambda: f64,
     pub seconds: f64,
+    /// Parameter ids in visiting order: `optimizer.bpk` (Adam's moments) is keyed by them.
+    #[serde(default)]
+    pub param_ids: Vec<u64>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -273,7 +277,26 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         Some(s) => {
             let (flow, _) = model_file::load(&out.join("last.flow"), &device)
                 .map_err(|e| format!("--resume: {e}"))?;
+            let optim_path = out.join("optimizer.bpk");
+            let record = if s.param_ids.is_empty() || !optim_path.is_file() {
+                eprintln!("--resume: no saved optimizer state; Adam's moments start afresh");
+                None
+            } else {
+                Some(
+                    burn::optim::OptimizerRecord::load(&optim_path)
+                        .map_err(|e| format!("--resume: {}: {e:?}", optim_path.display()))?,
+                )
+            };
+            let flow = match &record {
+                Some(_) => {
+                    with_param_ids(flow, &s.param_ids).map_err(|e| format!("--resume: {e}"))?
+                }
+                None => flow,
+            };
             let mut t = ImageTrainer::resume(flow, p.train.clone(), &device);
+            if let Some(r) = record {
+                t.load_optimizer(r);
+            }
             t.step = s.step;
             t.lambda = s.lambda;
             t.rng = Rng::new(p.train.seed ^ (s.epoch as u64 + 1).wrapping_mul(0x9E37));
@@ -332,6 +355,13 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
             serde_json::json!({"epoch": epoch, "step": trainer.step}),
         );
         model_file::save(&out.join("last.flow"), &model, &meta).map_err(|e| e.to_string())?;
+        let optim_tmp = out.join("optimizer.bpk.tmp");
+        trainer
+            .optimizer_record()
+            .save(&optim_tmp)
+            .map_err(|e| format!("saving the optimizer state: {e:?}"))?;
+        std::fs::rename(&optim_tmp, out.join("optimizer.bpk"))
+            .map_err(|e| format!("saving the optimizer state: {e}"))?;
         let st = RunState {
             preset: p.clone(),
             epoch,
@@ -339,6 +369,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
             best_val_bpd: best,
             lambda: trainer.lambda,
             seconds: secs,
+            param_ids: trainer.param_ids(),
         };
         write_atomic(
             &out.join("state.json"),

@@ -160,6 +160,22 @@ impl ImageTrainer {
         }
     }
 
+    /// Adam's state (moments and step counts), keyed by the ids of [`Self::param_ids`].
+    pub fn optimizer_record(&self) -> burn::optim::OptimizerRecord {
+        self.optim.to_record()
+    }
+
+    /// Restores Adam's state saved by [`Self::optimizer_record`] (the model's parameter ids must
+    /// be the saved ones: see [`super::optim::with_param_ids`]).
+    pub fn load_optimizer(&mut self, record: burn::optim::OptimizerRecord) {
+        self.optim = self.adam.init().load_record(record);
+    }
+
+    /// The ids of the model's parameters in visiting order.
+    pub fn param_ids(&self) -> Vec<u64> {
+        super::optim::param_ids(&self.model)
+    }
+
     /// The learning rate at the current step (linear warm-up).
     pub fn lr(&self) -> f64 {
         super::optim::warmup_lr(self.settings.lr, self.settings.warmup_steps, self.step)

@@ -38,3 +38,36 @@ pub fn trainable_on(flow: Flow, device: &Device) -> Flow {
     }
     flow.to_device(device).map(&mut Leaves)
 }
+
+/// The ids of `flow`'s parameters in visiting order (an optimizer record is keyed by them).
+pub fn param_ids(flow: &Flow) -> Vec<u64> {
+    struct Ids(Vec<u64>);
+    impl burn::module::ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id.val());
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    flow.visit(&mut ids);
+    ids.0
+}
+
+/// `flow` with its parameters' ids set, in visiting order, to `ids` (so a saved optimizer record
+/// matches a model rebuilt from a file). Fails when the counts differ.
+pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, String> {
+    let have = param_ids(&flow).len();
+    if have != ids.len() {
+        return Err(format!(
+            "the model has {have} parameters, the saved optimizer state {}",
+            ids.len()
+        ));
+    }
+    struct SetIds<'a>(std::slice::Iter<'a, u64>);
+    impl ModuleMapper for SetIds<'_> {
+        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.id = burn::module::ParamId::from(*self.0.next().expect("counted"));
+            param
+        }
+    }
+    Ok(flow.map(&mut SetIds(ids.iter())))
+}
