@@ -90,6 +90,6 @@ check_shipped_model() {
   "$bin" data fetch mnist
   "$bin" eval --model www/models/mnist-glow-small.flow --data mnist-test
   mkdir -p e2e-artifacts
-  "$bin" sample --model www/models/mnist-glow-small.flow -n 64 --temperature 0.7 \
+  "$bin" sample --model www/models/mnist-glow-small.flow -n 64 --temperature 0.9 \
     --out e2e-artifacts/mnist-glow-small-samples.png
 }
