@@ -21,7 +21,7 @@ use crate::flows::{BaseConfig, FlowConfig, LayerConfig};
 
 #[derive(Args, Debug, Clone)]
 pub struct TimescalingArgs {
-    /// Only D = 100, 400, 784 (seconds on 2 CPU cores; the full sweep goes to D = 2304).
+    /// Only D = 100, 400, 784 (seconds on 2 CPU cores; the full sweep to D = 2304 takes ≈2 min).
     #[arg(long)]
     pub quick: bool,
     /// Directory for `timescaling.png` (default: the current directory).
