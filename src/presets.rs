@@ -98,6 +98,7 @@ fn spec(
         mixer,
         symmetric: false,
         alpha: 1e-6,
+        logit: true,
     }
 }
 

@@ -36,6 +36,7 @@ fn spec(levels: usize, steps: usize, hidden: usize, mixer: Mixer) -> ImageFlowSp
         mixer,
         symmetric: false,
         alpha: 1e-6,
+        logit: true,
     }
 }
 

@@ -61,6 +61,12 @@ pub struct TrainArgs {
     /// Use the symmetric reconstruction loss.
     #[arg(long)]
     pub symmetric: bool,
+    /// Model the dequantised pixels on the unit cube directly, without the logit transform.
+    #[arg(long)]
+    pub no_logit: bool,
+    /// The logit transform's α (pixels are squeezed into [α, 1 − α] first).
+    #[arg(long)]
+    pub logit_alpha: Option<f32>,
     /// Warm-up steps (linear).
     #[arg(long)]
     pub warmup: Option<usize>,
@@ -155,6 +161,13 @@ pub fn configured_preset(args: &TrainArgs) -> Result<Preset, String> {
         t.max_steps = args.max_steps;
     }
     p.spec.symmetric |= args.symmetric;
+    p.spec.logit &= !args.no_logit;
+    if let Some(a) = args.logit_alpha {
+        if !(0.0..0.5).contains(&a) {
+            return Err(format!("--logit-alpha must be in [0, 0.5), got {a}"));
+        }
+        p.spec.alpha = a;
+    }
     if t.batch == 0 || t.eval_every == 0 || t.epochs == 0 {
         return Err("--batch, --eval-every and --epochs must be positive".into());
     }

@@ -1,7 +1,7 @@
 //! Image flow architectures as layer lists (the builders the presets use).
 //!
 //! - [`glow`]: Glow's multiscale architecture (Kingma & Dhariwal 2018, arXiv:1807.03039, Fig. 2):
-//!   `logit → L × [squeeze → K × (actnorm → channel mixer → affine coupling) → split prior]`
+//!   `[logit] → L × [squeeze → K × (actnorm → channel mixer → affine coupling) → split prior]`
 //!   (no split after the last level), standard normal base. The channel mixer is Glow's
 //!   invertible 1×1 conv (plain or LU) or, for the SNF variants, a `k×k` self-normalizing,
 //!   exact, emerging or exponential convolution.
@@ -84,9 +84,20 @@ pub struct ImageFlowSpec {
     pub symmetric: bool,
     /// Logit preprocessing constant.
     pub alpha: f32,
+    /// Start with the logit transform (`false`: the flow models the unit cube directly, as
+    /// Glow does; ActNorm takes care of centring).
+    #[serde(default = "yes")]
+    pub logit: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn head(spec: &ImageFlowSpec) -> Vec<LayerConfig> {
+    if !spec.logit {
+        return Vec::new();
+    }
     vec![LayerConfig::Logit(
         LogitConfig::new(spec.shape.dim()).with_alpha(spec.alpha),
     )]
