@@ -291,6 +291,14 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
         "50",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // Settings of the run cannot change on resume.
+    let out2 = run(&["train", "--resume", "--out", d, "--lr", "0.1"]);
+    assert!(!out2.status.success());
+    assert!(
+        stderr(&out2).contains("--lr cannot change"),
+        "{}",
+        stderr(&out2)
+    );
     // Adam's moments came back too (keyed by the saved parameter ids).
     assert!(dir.join("optimizer.bpk").is_file());
     assert!(!stderr(&out).contains("start afresh"), "{}", stderr(&out));

@@ -237,6 +237,37 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(args.preset.as_deref().unwrap_or("run")));
+    if args.resume {
+        let fixed = [
+            ("--batch", args.batch.is_some()),
+            ("--lr", args.lr.is_some()),
+            ("--width", args.width.is_some()),
+            ("--depth", args.depth.is_some()),
+            ("--levels", args.levels.is_some()),
+            ("--lambda", args.lambda.is_some()),
+            ("--symmetric", args.symmetric),
+            ("--no-logit", args.no_logit),
+            ("--logit-alpha", args.logit_alpha.is_some()),
+            ("--warmup", args.warmup.is_some()),
+            ("--clip", args.clip.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--train-images", args.train_images.is_some()),
+            ("--val-images", args.val_images.is_some()),
+            ("--eval-every", args.eval_every.is_some()),
+        ];
+        let given: Vec<&str> = fixed
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(n, _)| *n)
+            .collect();
+        if !given.is_empty() {
+            return Err(format!(
+                "--resume continues with the run's saved settings; {} cannot change them (only \
+                 --epochs, --max-steps, --test-images, --temperature, --device and --data-dir apply)",
+                given.join(", ")
+            ));
+        }
+    }
     let (mut p, state) = if args.resume {
         let text = std::fs::read_to_string(out.join("state.json")).map_err(|e| {
             format!(
@@ -266,9 +297,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     if let Some(e) = args.epochs {
         p.train.epochs = e;
     }
-    if let Some(m) = args.max_steps {
-        p.train.max_steps = Some(m);
-    }
+    // A step limit belongs to one invocation: a resumed run is not held to the first one's.
+    p.train.max_steps = args.max_steps;
     let choice: BackendChoice = args.device.parse()?;
     let device = inference_device(choice)?;
     let config = p.flow_config()?;
