@@ -28,7 +28,7 @@ pub enum Command {
     Fit2d(fit2d::Fit2dArgs),
     /// Read rows on stdin, write log q(x) per line.
     LogProb(io::LogProbArgs),
-    /// Draw samples: `x,y,...,log_q` rows.
+    /// Draw samples: `x,y,...,log_q` rows, or an image grid (`--out grid.png`) for image models.
     Sample(io::SampleArgs),
     /// Draw the density heatmap with samples (and the loss history) to PNG or SVG.
     Plot(plot::PlotArgs),
