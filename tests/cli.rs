@@ -246,7 +246,9 @@ fn bad_input_gets_clear_messages() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in ["fit2d", "log-prob", "sample", "plot", "bench"] {
+    for cmd in [
+        "fit2d", "log-prob", "sample", "plot", "bench", "data", "train", "eval",
+    ] {
         let out = bin().args([cmd, "--help"]).output().unwrap();
         assert!(out.status.success(), "{cmd} --help failed");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
