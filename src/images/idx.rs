@@ -165,6 +165,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("do not match 2 images"), "{err}");
+        std::fs::write(dir.join("g"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+        let err = read_maybe_gz(&dir.join("g")).unwrap_err().to_string();
+        assert!(err.contains("corrupt gzip stream"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
 }
