@@ -14,11 +14,11 @@
 //! Synchronous readbacks: native (and the CPU backend) only.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::optim::GuardedAdam;
 use crate::flows::{Flow, FlowConfig};
 use crate::images::{ImageSet, bits_per_dim, dequantize_batch};
 use crate::rng::Rng;
@@ -90,16 +90,13 @@ pub struct ImageStep {
 /// A flow being trained on images.
 pub struct ImageTrainer {
     pub model: Flow,
-    last_good: Flow,
-    optim: ModuleOptimizer,
-    adam: AdamConfig,
+    optim: GuardedAdam,
     pub settings: ImageTrainSettings,
     device: Device,
     pub rng: Rng,
     pub step: usize,
     pub lambda: f64,
     geco_average: Option<f64>,
-    consecutive_nan: usize,
 }
 
 impl ImageTrainer {
@@ -144,19 +141,15 @@ impl ImageTrainer {
     }
 
     fn from_model(model: Flow, settings: ImageTrainSettings, device: Device, rng: Rng) -> Self {
-        let adam = super::optim::adam(settings.clip_norm);
         Self {
-            last_good: model.clone(),
+            optim: GuardedAdam::new(settings.clip_norm, &model),
             model,
-            optim: adam.init(),
-            adam,
             lambda: settings.lambda,
             settings,
             device,
             rng,
             step: 0,
             geco_average: None,
-            consecutive_nan: 0,
         }
     }
 
@@ -168,7 +161,7 @@ impl ImageTrainer {
     /// Restores Adam's state saved by [`Self::optimizer_record`] (the model's parameter ids must
     /// be the saved ones: see [`super::optim::with_param_ids`]).
     pub fn load_optimizer(&mut self, record: burn::optim::OptimizerRecord) {
-        self.optim = self.adam.init().load_record(record);
+        self.optim.load_record(record);
     }
 
     /// The ids of the model's parameters in visiting order.
@@ -199,14 +192,13 @@ impl ImageTrainer {
         let value = loss.clone().into_scalar::<f32>() as f64;
         let lambda = self.lambda;
         if !value.is_finite() {
-            self.consecutive_nan += 1;
-            self.model = self.last_good.clone();
-            self.optim = self.adam.init();
+            let (good, consecutive) = self.optim.roll_back();
+            self.model = good;
             self.step += 1;
-            if self.consecutive_nan >= 20 {
+            if consecutive >= 20 {
                 return Err(TrainError::Diverged {
                     step: self.step,
-                    consecutive: self.consecutive_nan,
+                    consecutive,
                 });
             }
             return Ok(ImageStep {
@@ -216,11 +208,8 @@ impl ImageTrainer {
                 rolled_back: true,
             });
         }
-        self.consecutive_nan = 0;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let lr = self.lr();
-        self.last_good = self.model.clone();
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.model = self.optim.update(self.model.clone(), loss, lr);
         self.step += 1;
         if let Some(geco) = &self.settings.geco {
             let c = recon_value - geco.tolerance;

@@ -71,3 +71,52 @@ pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, String> {
     }
     Ok(flow.map(&mut SetIds(ids.iter())))
 }
+
+/// Adam with the NaN/Inf guard both trainers use: it keeps the parameters from before the last
+/// update, so a bad loss can roll the model back and restart Adam's moments.
+pub struct GuardedAdam {
+    adam: AdamConfig,
+    optim: burn::optim::ModuleOptimizer,
+    last_good: Flow,
+    /// Bad losses in a row.
+    pub consecutive_bad: usize,
+}
+
+impl GuardedAdam {
+    /// Adam around `model` (see [`adam`] for `clip_norm`).
+    pub fn new(clip_norm: Option<f32>, model: &Flow) -> Self {
+        let adam = adam(clip_norm);
+        Self {
+            optim: adam.init(),
+            adam,
+            last_good: model.clone(),
+            consecutive_bad: 0,
+        }
+    }
+
+    /// A non-finite loss: the model before the last update, Adam's moments reset; returns how
+    /// many bad losses came in a row.
+    pub fn roll_back(&mut self) -> (Flow, usize) {
+        self.consecutive_bad += 1;
+        self.optim = self.adam.init();
+        (self.last_good.clone(), self.consecutive_bad)
+    }
+
+    /// One Adam update of `model` from a finite `loss` at learning rate `lr`.
+    pub fn update(&mut self, model: Flow, loss: Tensor<1>, lr: f64) -> Flow {
+        self.consecutive_bad = 0;
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        self.last_good = model.clone();
+        self.optim.step(lr, model, grads)
+    }
+
+    /// Adam's state, keyed by the model's parameter ids.
+    pub fn to_record(&self) -> burn::optim::OptimizerRecord {
+        self.optim.to_record()
+    }
+
+    /// Restores a state saved by [`Self::to_record`].
+    pub fn load_record(&mut self, record: burn::optim::OptimizerRecord) {
+        self.optim = self.adam.init().load_record(record);
+    }
+}

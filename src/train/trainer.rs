@@ -8,9 +8,9 @@
 //! the last good model in place.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::optim::GuardedAdam;
 use super::{History, HistoryPoint, Objective};
 use crate::flows::{Flow, FlowConfig};
 use crate::rng::Rng;
@@ -71,16 +71,13 @@ pub enum StepOutcome {
 /// A flow, its optimiser and its objective.
 pub struct Trainer {
     pub model: Flow,
-    last_good: Flow,
-    optim: ModuleOptimizer,
-    adam: AdamConfig,
+    optim: GuardedAdam,
     pub objective: Objective,
     pub settings: TrainSettings,
     device: Device,
     rng: Rng,
     pub step: usize,
     pub history: History,
-    consecutive_nan: usize,
     window_loss: f64,
     window_steps: usize,
 }
@@ -155,19 +152,15 @@ impl Trainer {
         settings: TrainSettings,
         device: Device,
     ) -> Self {
-        let adam = super::optim::adam(settings.clip_norm);
         Self {
-            last_good: model.clone(),
+            optim: GuardedAdam::new(settings.clip_norm, &model),
             model,
-            optim: adam.init(),
-            adam,
             objective,
             rng: Rng::new(settings.seed),
             settings,
             device,
             step: 0,
             history: History::default(),
-            consecutive_nan: 0,
             window_loss: 0.0,
             window_steps: 0,
         }
@@ -199,23 +192,19 @@ impl Trainer {
             .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
         if !value.is_finite() {
             self.history.nan_events.push(self.step);
-            self.consecutive_nan += 1;
-            self.model = self.last_good.clone();
-            self.optim = self.adam.init();
-            if self.consecutive_nan >= self.settings.max_consecutive_nan {
+            let (good, consecutive) = self.optim.roll_back();
+            self.model = good;
+            if consecutive >= self.settings.max_consecutive_nan {
                 return Err(TrainError::Diverged {
                     step: self.step,
-                    consecutive: self.consecutive_nan,
+                    consecutive,
                 });
             }
             self.step += 1;
             return Ok(StepOutcome::RolledBack);
         }
-        self.consecutive_nan = 0;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let lr = self.lr();
-        self.last_good = self.model.clone();
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.model = self.optim.update(self.model.clone(), loss, lr);
         self.step += 1;
         self.window_loss += value as f64;
         self.window_steps += 1;
