@@ -57,32 +57,38 @@ impl std::fmt::Display for ImageShape {
     }
 }
 
+/// Splits rows `x [n, D]` into their first `k` columns and the passed-through rest (`None`
+/// when `k = D`). The prefix convention of every layer that acts on part of a row.
+pub(crate) fn split_prefix(x: Tensor<2>, k: usize) -> (Tensor<2>, Option<Tensor<2>>) {
+    let [_, d] = x.dims();
+    assert!(k <= d, "layer acts on {k} columns, rows have {d}");
+    if k == d {
+        (x, None)
+    } else {
+        (x.clone().narrow(1, 0, k), Some(x.narrow(1, k, d - k)))
+    }
+}
+
+/// The inverse of [`split_prefix`].
+pub(crate) fn join_prefix(head: Tensor<2>, rest: Option<Tensor<2>>) -> Tensor<2> {
+    match rest {
+        None => head,
+        Some(r) => Tensor::cat(vec![head, r], 1),
+    }
+}
+
 /// Splits rows `x [n, D]` into the image `[n, c, h, w]` (first `c·h·w` columns) and the
 /// passed-through rest (`None` when the image is the whole row).
 pub(crate) fn take_image(x: Tensor<2>, s: ImageShape) -> (Tensor<4>, Option<Tensor<2>>) {
-    let [n, d] = x.dims();
-    let k = s.dim();
-    assert!(
-        k <= d,
-        "image layer of shape {s} needs {k} columns, rows have {d}"
-    );
-    let shape = [n, s.channels, s.height, s.width];
-    if k == d {
-        (x.reshape(shape), None)
-    } else {
-        let rest = x.clone().narrow(1, k, d - k);
-        (x.narrow(1, 0, k).reshape(shape), Some(rest))
-    }
+    let [n, _] = x.dims();
+    let (head, rest) = split_prefix(x, s.dim());
+    (head.reshape([n, s.channels, s.height, s.width]), rest)
 }
 
 /// The inverse of [`take_image`].
 pub(crate) fn put_image(img: Tensor<4>, rest: Option<Tensor<2>>) -> Tensor<2> {
     let [n, c, h, w] = img.dims();
-    let flat = img.reshape([n, c * h * w]);
-    match rest {
-        None => flat,
-        Some(r) => Tensor::cat(vec![flat, r], 1),
-    }
+    join_prefix(img.reshape([n, c * h * w]), rest)
 }
 
 /// Applies an image map to the image part of `x` and reassembles the rows.

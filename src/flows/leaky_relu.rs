@@ -10,6 +10,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use super::image::{join_prefix, split_prefix};
 use super::{Bijection, sum_rows};
 
 /// Config of [`LeakyRelu`].
@@ -46,23 +47,13 @@ pub struct LeakyRelu {
 
 impl LeakyRelu {
     fn apply(&self, x: Tensor<2>, scale: f32) -> (Tensor<2>, Tensor<1>) {
-        let [_, d] = x.dims();
-        let (head, rest) = if self.dim < d {
-            (
-                x.clone().narrow(1, 0, self.dim),
-                Some(x.narrow(1, self.dim, d - self.dim)),
-            )
-        } else {
-            (x, None)
-        };
+        let (head, rest) = split_prefix(x, self.dim);
         let negative = head.clone().lower_elem(0.0).float();
         let factor = negative.clone().mul_scalar(scale - 1.0).add_scalar(1.0);
-        let out = head * factor;
-        let out = match rest {
-            Some(r) => Tensor::cat(vec![out, r], 1),
-            None => out,
-        };
-        (out, sum_rows(negative).mul_scalar(scale.ln()))
+        (
+            join_prefix(head * factor, rest),
+            sum_rows(negative).mul_scalar(scale.ln()),
+        )
     }
 }
 

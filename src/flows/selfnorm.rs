@@ -26,8 +26,8 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
 use super::image::{
-    ImageShape, conv_matrix, conv_same, dense_logdet, dense_logdet_and_inverse, on_image,
-    per_image, sum_image,
+    ImageShape, conv_matrix, conv_same, dense_logdet, dense_logdet_and_inverse, join_prefix,
+    on_image, per_image, split_prefix, sum_image,
 };
 
 /// `s − sg(s)`: value 0, gradient that of `s`. How the self-normalized log-det gradient
@@ -77,20 +77,7 @@ pub struct SelfNormLinear {
 
 impl SelfNormLinear {
     fn split(&self, x: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
-        let [_, d] = x.dims();
-        let k = self.weight.dims()[0];
-        if k == d {
-            (x, None)
-        } else {
-            (x.clone().narrow(1, 0, k), Some(x.narrow(1, k, d - k)))
-        }
-    }
-
-    fn join(a: Tensor<2>, rest: Option<Tensor<2>>) -> Tensor<2> {
-        match rest {
-            None => a,
-            Some(r) => Tensor::cat(vec![a, r], 1),
-        }
+        split_prefix(x, self.weight.dims()[0])
     }
 }
 
@@ -100,7 +87,7 @@ impl Bijection for SelfNormLinear {
         let (x, rest) = self.split(x);
         let ld = dense_logdet(self.weight.val());
         let z = x.matmul(self.weight.val()) + self.bias.val();
-        (Self::join(z, rest), per_image(ld, n))
+        (join_prefix(z, rest), per_image(ld, n))
     }
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
@@ -108,7 +95,7 @@ impl Bijection for SelfNormLinear {
         let (z, rest) = self.split(z);
         let (ld, inv) = dense_logdet_and_inverse(self.weight.val().detach());
         let x = (z - self.bias.val()).matmul(inv);
-        (Self::join(x, rest), per_image(ld.neg(), n))
+        (join_prefix(x, rest), per_image(ld.neg(), n))
     }
 
     fn forward_train(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
@@ -139,7 +126,7 @@ impl Bijection for SelfNormLinear {
                     .reshape([n]);
         }
         (
-            Self::join(z, rest),
+            join_prefix(z, rest),
             per_image(gradient_only(s), n),
             Some(recon),
         )
