@@ -90,16 +90,7 @@ fn spec(
     hidden: usize,
     mixer: Mixer,
 ) -> ImageFlowSpec {
-    ImageFlowSpec {
-        shape: dataset.shape(),
-        levels,
-        steps,
-        hidden,
-        mixer,
-        symmetric: false,
-        alpha: 1e-6,
-        logit: true,
-    }
+    ImageFlowSpec::new(dataset.shape(), levels, steps, hidden, mixer)
 }
 
 /// Every preset (the timescaling one is listed by [`names`] but built by the benchmark).

@@ -28,16 +28,7 @@ fn sample_split(split: Split) -> ImageSet {
 }
 
 fn spec(levels: usize, steps: usize, hidden: usize, mixer: Mixer) -> ImageFlowSpec {
-    ImageFlowSpec {
-        shape: Dataset::Mnist.shape(),
-        levels,
-        steps,
-        hidden,
-        mixer,
-        symmetric: false,
-        alpha: 1e-6,
-        logit: true,
-    }
+    ImageFlowSpec::new(Dataset::Mnist.shape(), levels, steps, hidden, mixer)
 }
 
 fn settings(lr: f64) -> ImageTrainSettings {
@@ -235,8 +226,8 @@ fn every_preset_starts() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("snf_timescaling"));
 }
 
-fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
-    let d = dir.to_str().unwrap();
+/// `train` of a tiny `glow_mnist_small` (width 8, depth 1, batch 16) on the bundled subset.
+fn tiny_args(dir: &Path, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "train",
         "--preset",
@@ -254,10 +245,14 @@ fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
         "--test-images",
         "50",
         "--out",
-        d,
+        dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    run(&args)
+    args.into_iter().map(String::from).collect()
+}
+
+fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
+    bin().args(tiny_args(dir, extra)).output().unwrap()
 }
 
 /// A run stops after `--max-steps`, `--resume` continues from its state with the step count
@@ -384,23 +379,7 @@ fn interrupt_saves_the_run() {
     let _g = serial();
     let dir = tmp_dir("interrupt");
     let mut child = bin()
-        .args([
-            "train",
-            "--preset",
-            "glow_mnist_small",
-            "--data-dir",
-            SAMPLE,
-            "--width",
-            "8",
-            "--depth",
-            "1",
-            "--batch",
-            "16",
-            "--epochs",
-            "50",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
+        .args(tiny_args(&dir, &["--epochs", "50"]))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -94,6 +94,28 @@ fn yes() -> bool {
     true
 }
 
+impl ImageFlowSpec {
+    /// The usual setting: logit preprocessing with `α = 10⁻⁶`, plain reconstruction loss.
+    pub fn new(
+        shape: ImageShape,
+        levels: usize,
+        steps: usize,
+        hidden: usize,
+        mixer: Mixer,
+    ) -> Self {
+        Self {
+            shape,
+            levels,
+            steps,
+            hidden,
+            mixer,
+            symmetric: false,
+            alpha: 1e-6,
+            logit: true,
+        }
+    }
+}
+
 fn head(spec: &ImageFlowSpec) -> Vec<LayerConfig> {
     if !spec.logit {
         return Vec::new();
