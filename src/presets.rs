@@ -223,6 +223,30 @@ pub fn all() -> Vec<Preset> {
         spec(FashionMnist, 2, 4, 48, Mixer::Conv1x1Lu),
         small.clone(),
     ));
+    // Sized for a short lease of one GPU (scripts/gpu-train.sh): stop it with --max-minutes.
+    // Batch 128: a wgpu step's time is mostly kernel launches, so a larger batch is nearly free.
+    let gpu = ImageTrainSettings {
+        epochs: 100,
+        batch: 128,
+        warmup_steps: 500,
+        ..small.clone()
+    };
+    v.push(preset(
+        "glow_mnist_gpu",
+        "Glow for one GPU: 2 scales × 10 steps, LU 1×1 convs, couplings of width 320",
+        Mnist,
+        Arch::Glow,
+        spec(Mnist, 2, 10, 320, Mixer::Conv1x1Lu),
+        gpu.clone(),
+    ));
+    v.push(preset(
+        "glow_fashion_mnist_gpu",
+        "the same GPU Glow on Fashion-MNIST",
+        FashionMnist,
+        Arch::Glow,
+        spec(FashionMnist, 2, 10, 320, Mixer::Conv1x1Lu),
+        gpu,
+    ));
     v.push(preset(
         "selfnorm_glow_mnist_small",
         "the small Glow with self-normalizing 3×3 convs",

@@ -27,8 +27,9 @@ pub struct EvalArgs {
     /// Directory with the data files (default: the `flowplay data fetch` cache).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// cpu, wgpu[:N] (feature `wgpu`) or cuda[:N] (feature `cuda`).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: BackendChoice,
     /// Images per forward pass.
     #[arg(long, default_value_t = 250)]
     pub batch: usize,
@@ -36,8 +37,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<(), String> {
     let (dataset, split) = parse_dataset_split(&a.data)?;
-    let choice: BackendChoice = a.device.parse()?;
-    let device = inference_device(choice)?;
+    let device = inference_device(a.device)?;
     let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
     let image = meta.image.ok_or_else(|| {
         format!(

@@ -35,6 +35,9 @@ pub struct SampleArgs {
     /// Scale the base noise by this factor (Glow's temperature; 1 = the model's density).
     #[arg(long, default_value_t = 1.0)]
     pub temperature: f32,
+    /// cpu, wgpu[:N] (feature `wgpu`) or cuda[:N] (feature `cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: crate::device::BackendChoice,
 }
 
 /// Parses rows of `dim` numbers separated by commas and/or whitespace; blank lines and lines
@@ -79,7 +82,7 @@ pub fn log_prob(a: LogProbArgs) -> Result<(), String> {
 }
 
 pub fn sample(a: SampleArgs) -> Result<(), String> {
-    let device = crate::device::cpu();
+    let device = crate::device::inference_device(a.device)?;
     let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
     if !(a.temperature > 0.0 && a.temperature.is_finite()) {
         return Err(format!(

@@ -99,9 +99,19 @@ pub struct TrainArgs {
     /// Continue the run in `--out` from its `last.flow` and `state.json`.
     #[arg(long)]
     pub resume: bool,
-    /// cpu (Burn flex), wgpu (Vulkan/Metal; feature `wgpu`), cuda (feature `cuda`).
+    /// cpu (Burn flex), wgpu or wgpu:N (Vulkan/Metal; feature `wgpu`; the first discrete GPU
+    /// unless N names one), cuda or cuda:N (feature `cuda`).
     #[arg(long, default_value = "cpu")]
-    pub device: String,
+    pub device: BackendChoice,
+    /// Data parallel: split each batch evenly over these devices (comma-separated, e.g.
+    /// `wgpu:0,wgpu:1`, or `cpu,cpu` to check the equivalence); the first holds the optimizer
+    /// state. Replaces --device.
+    #[arg(long)]
+    pub devices: Option<String>,
+    /// Stop training after this many minutes of wall time (a GPU lease, a CI slot): the epoch
+    /// under way ends early and is evaluated, checkpointed and tested as the last one.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
     /// Directory with the data files (default: the `flowplay data fetch` cache; CIFAR-10 and
     /// ImageNet32 always need it).
     #[arg(long)]
@@ -299,8 +309,17 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     }
     // A step limit belongs to one invocation: a resumed run is not held to the first one's.
     p.train.max_steps = args.max_steps;
-    let choice: BackendChoice = args.device.parse()?;
-    let device = inference_device(choice)?;
+    let choices = match &args.devices {
+        Some(list) => crate::device::parse_device_list(list)?,
+        None => vec![args.device],
+    };
+    let devices = start_devices(&choices)?;
+    let device = devices[0].clone();
+    if let Some(m) = args.max_minutes
+        && !(m > 0.0 && m.is_finite())
+    {
+        return Err(format!("--max-minutes must be a positive number, got {m}"));
+    }
     let config = p.flow_config()?;
     let all = load(p.dataset, Split::Train, args.data_dir.as_deref()).map_err(|e| e.to_string())?;
     if all.shape != p.spec.shape {
@@ -316,7 +335,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     }
 
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
-    let mut trainer = match &state {
+    let trainer = match &state {
         Some(s) => {
             let (flow, _) = model_file::load(&out.join("last.flow"), &device)
                 .map_err(|e| format!("--resume: {e}"))?;
@@ -348,6 +367,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         None => ImageTrainer::new(&config, p.train.clone(), &train, &device)
             .map_err(|e| e.to_string())?,
     };
+    let mut trainer = trainer.with_devices(&devices).map_err(|e| e.to_string())?;
     let start_epoch = state.as_ref().map_or(0, |s| s.epoch);
     let mut best = state.as_ref().and_then(|s| s.best_val_bpd);
     let prior_seconds = state.as_ref().map_or(0.0, |s| s.seconds);
@@ -365,7 +385,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         params,
         p.train.epochs,
         train.len() / p.train.batch,
-        args.device
+        device_names(&choices)
     );
     let metrics_path = out.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
@@ -381,6 +401,10 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         .unwrap_or(usize::MAX)
         .min(p.train.epochs * steps_per_epoch);
     let run_start = Instant::now();
+    let deadline = args
+        .max_minutes
+        .map(|m| run_start + std::time::Duration::from_secs_f64(m * 60.0));
+    let mut out_of_time = false;
     let first_step = trainer.step;
     let mut step_seconds = 0.0f64;
     let mut step_count = 0usize;
@@ -435,6 +459,10 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
                 stopped = true;
                 break;
             }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                out_of_time = true;
+                break;
+            }
             let t0 = Instant::now();
             let s = trainer.step(&train, batch).map_err(|e| e.to_string())?;
             step_seconds += t0.elapsed().as_secs_f64();
@@ -481,7 +509,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
             break;
         }
         epoch += 1;
-        let last = epoch == p.train.epochs || trainer.step >= total_steps;
+        let last = epoch == p.train.epochs || trainer.step >= total_steps || out_of_time;
         if epoch.is_multiple_of(p.train.eval_every) || last {
             if tty {
                 eprintln!();
@@ -531,6 +559,15 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
             )?;
             save_state(&trainer, epoch, best, elapsed)?;
         }
+        if out_of_time {
+            eprintln!(
+                "--max-minutes {}: stopped after step {} (continue with --resume --out {})",
+                args.max_minutes.unwrap_or_default(),
+                trainer.step,
+                out.display()
+            );
+            break;
+        }
     }
     let elapsed = prior_seconds + run_start.elapsed().as_secs_f64();
     if stopped {
@@ -553,7 +590,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         "params": params,
         "best_val_bpd": best,
         "ms_per_batch": 1e3 * step_seconds / step_count.max(1) as f64,
-        "device": args.device,
+        "device": device_names(&choices),
+        "steps_per_sec": step_count as f64 / step_seconds.max(1e-9),
         "model": out.join("model.flow").display().to_string(),
     });
     if args.test_images > 0 && out.join("model.flow").is_file() {
@@ -571,6 +609,30 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     }
     println!("{summary}");
     Ok(())
+}
+
+/// Starts each named device once (a device named twice is shared: its replicas run side by side).
+fn start_devices(choices: &[BackendChoice]) -> Result<Vec<burn::tensor::Device>, String> {
+    let mut started: Vec<(BackendChoice, burn::tensor::Device)> = Vec::new();
+    choices
+        .iter()
+        .map(|c| {
+            if let Some((_, d)) = started.iter().find(|(s, _)| s == c) {
+                return Ok(d.clone());
+            }
+            let d = inference_device(*c)?;
+            started.push((*c, d.clone()));
+            Ok(d)
+        })
+        .collect()
+}
+
+fn device_names(choices: &[BackendChoice]) -> String {
+    choices
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `--dry-run`: one forward and inverse pass on a real batch.

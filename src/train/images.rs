@@ -18,6 +18,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::data_parallel::{Replicas, ShardLoss};
 use super::optim::GuardedAdam;
 use crate::flows::{Flow, FlowConfig};
 use crate::images::{ImageSet, bits_per_dim, dequantize_batch};
@@ -97,6 +98,8 @@ pub struct ImageTrainer {
     pub step: usize,
     pub lambda: f64,
     geco_average: Option<f64>,
+    /// Replicas on further devices (data parallel), if any.
+    replicas: Option<Replicas>,
 }
 
 impl ImageTrainer {
@@ -150,6 +153,7 @@ impl ImageTrainer {
             rng,
             step: 0,
             geco_average: None,
+            replicas: None,
         }
     }
 
@@ -174,26 +178,59 @@ impl ImageTrainer {
         super::optim::warmup_lr(self.settings.lr, self.settings.warmup_steps, self.step)
     }
 
+    /// Trains data-parallel over `devices` from now on: each batch is split evenly over them
+    /// (the first is this trainer's own device; see [`super::data_parallel`]).
+    pub fn with_devices(mut self, devices: &[Device]) -> Result<Self, TrainError> {
+        if devices.len() > 1 {
+            if self.settings.batch % devices.len() != 0 {
+                return Err(TrainError::Setup(format!(
+                    "a batch of {} cannot be split evenly over {} devices: use a multiple of {}",
+                    self.settings.batch,
+                    devices.len(),
+                    devices.len()
+                )));
+            }
+            self.replicas = Some(Replicas::new(&self.model, devices).map_err(TrainError::Setup)?);
+        }
+        Ok(self)
+    }
+
+    /// Number of devices a step runs on.
+    pub fn device_count(&self) -> usize {
+        self.replicas.as_ref().map_or(1, Replicas::len)
+    }
+
     /// One step on images `indices` of `set` (freshly dequantised).
     pub fn step(&mut self, set: &ImageSet, indices: &[usize]) -> Result<ImageStep, TrainError> {
         let d = set.shape.dim() as f64;
         let x = dequantize_batch(set, indices, Some(&mut self.rng), &self.device);
-        let (log_p, recon) = self.model.log_prob_train(x);
-        let nll = log_p.mean().neg();
-        let (loss, recon_value) = match recon {
-            Some(r) => {
-                let r = r.mean();
-                let value = r.clone().into_scalar::<f32>() as f64;
-                (nll + r.mul_scalar(self.lambda), value)
-            }
-            None => (nll, 0.0),
-        };
-        let loss = loss.div_scalar((d * std::f64::consts::LN_2) as f32);
-        let value = loss.clone().into_scalar::<f32>() as f64;
         let lambda = self.lambda;
+        let loss_fn = |model: &Flow, x| step_loss(model, x, lambda, d);
+        // (loss value, reconstruction value, what the update needs)
+        let (value, recon_value, update) = match &self.replicas {
+            None => {
+                let ShardLoss { loss, reported } = loss_fn(&self.model, x);
+                let recon = reported
+                    .into_iter()
+                    .next()
+                    .map_or(0.0, |r| r.into_scalar::<f32>() as f64);
+                let value = loss.clone().into_scalar::<f32>() as f64;
+                (value, recon, Update::Loss(loss))
+            }
+            Some(replicas) => {
+                let g = replicas
+                    .gradients(&self.model, x, loss_fn)
+                    .map_err(TrainError::Setup)?;
+                let recon = g.reported.first().copied().unwrap_or(0.0);
+                (g.loss, recon, Update::Grads(g.grads))
+            }
+        };
         if !value.is_finite() {
             let (good, consecutive) = self.optim.roll_back();
             self.model = good;
+            if let Some(r) = &mut self.replicas {
+                r.broadcast(&self.model);
+            }
             self.step += 1;
             if consecutive >= 20 {
                 return Err(TrainError::Diverged {
@@ -209,7 +246,13 @@ impl ImageTrainer {
             });
         }
         let lr = self.lr();
-        self.model = self.optim.update(self.model.clone(), loss, lr);
+        self.model = match update {
+            Update::Loss(loss) => self.optim.update(self.model.clone(), loss, lr),
+            Update::Grads(grads) => self.optim.update_with_grads(self.model.clone(), grads, lr),
+        };
+        if let Some(r) = &mut self.replicas {
+            r.broadcast(&self.model);
+        }
         self.step += 1;
         if let Some(geco) = &self.settings.geco {
             let c = recon_value - geco.tolerance;
@@ -231,6 +274,33 @@ impl ImageTrainer {
     /// The model without gradients, on the plain device.
     pub fn inference_model(&self) -> Flow {
         self.model.valid()
+    }
+}
+
+/// How a step's update gets its gradients.
+enum Update {
+    /// Backpropagate this loss (one device).
+    Loss(burn::tensor::Tensor<1>),
+    /// Already averaged over the replicas.
+    Grads(burn::optim::GradientsParams),
+}
+
+/// A step's loss on a block of images `x` (`[B, D]`): `(−log p(x) + λ·recon) / (D ln 2)`
+/// averaged over the block, reporting the mean reconstruction loss of the self-normalizing
+/// layers when there are any.
+fn step_loss(model: &Flow, x: burn::tensor::Tensor<2>, lambda: f64, d: f64) -> ShardLoss {
+    let (log_p, recon) = model.log_prob_train(x);
+    let nll = log_p.mean().neg();
+    let (loss, reported) = match recon {
+        Some(r) => {
+            let r = r.mean();
+            (nll + r.clone().mul_scalar(lambda), vec![r])
+        }
+        None => (nll, Vec::new()),
+    };
+    ShardLoss {
+        loss: loss.div_scalar((d * std::f64::consts::LN_2) as f32),
+        reported,
     }
 }
 

@@ -104,8 +104,19 @@ impl GuardedAdam {
 
     /// One Adam update of `model` from a finite `loss` at learning rate `lr`.
     pub fn update(&mut self, model: Flow, loss: Tensor<1>, lr: f64) -> Flow {
-        self.consecutive_bad = 0;
         let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+        self.update_with_grads(model, grads, lr)
+    }
+
+    /// One Adam update of `model` from gradients computed elsewhere (e.g. averaged over the
+    /// replicas of data-parallel training) for a finite loss.
+    pub fn update_with_grads(
+        &mut self,
+        model: Flow,
+        grads: burn::optim::GradientsParams,
+        lr: f64,
+    ) -> Flow {
+        self.consecutive_bad = 0;
         self.last_good = model.clone();
         self.optim.step(lr, model, grads)
     }
