@@ -1,5 +1,5 @@
 //! flowplay: normalizing flows you can train in a browser tab (WebGPU) or natively, from one
-//! Burn crate. See `shared/DESIGN.md` for the architecture.
+//! Burn crate. See `docs/toolchain.md` for the toolchain facts it is built on.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;

@@ -186,6 +186,7 @@ fn every_preset_starts() {
         "geco_selfnorm_glow_mnist",
         "glow_mnist_small",
         "selfnorm_glow_mnist_small",
+        "glow_mnist_gpu",
     ];
     for name in names {
         let out = run(&["train", "--preset", name, "--dry-run", "--data-dir", SAMPLE]);
@@ -402,4 +403,87 @@ fn interrupt_saves_the_run() {
     let (flow, _) = model_file::load(&dir.join("last.flow"), &flowplay::device::cpu()).unwrap();
     assert!(flow.num_params() > 0);
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// The shipped models' metadata names no path of the machine they were trained on (run files
+/// are named relative to their run directory), and every image model records its test score.
+#[test]
+fn shipped_models_carry_no_machine_paths() {
+    fn strings<'a>(v: &'a serde_json::Value, at: String, out: &mut Vec<(String, &'a str)>) {
+        match v {
+            serde_json::Value::String(s) => out.push((at, s)),
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    strings(x, format!("{at}[{i}]"), out);
+                }
+            }
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    strings(x, format!("{at}.{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/www/models");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "flow") {
+            continue;
+        }
+        let meta = model_file::read_meta(&std::fs::read(&path).unwrap()).unwrap();
+        let json = serde_json::to_value(&meta).unwrap();
+        let mut found = Vec::new();
+        strings(&json, String::new(), &mut found);
+        for (at, s) in found {
+            let machine = s.starts_with('/')
+                || s.contains(":\\")
+                || ["/tmp/", "/home/", "/root/", "/work/"]
+                    .iter()
+                    .any(|p| s.contains(p));
+            assert!(!machine, "{}: {at} = {s:?}", path.display());
+        }
+        if meta.image.is_some() {
+            let summary = meta.summary.as_ref().expect("image models keep a summary");
+            assert!(
+                summary["test_bpd"].as_f64().is_some_and(|b| b > 0.5 && b < 8.0),
+                "{}: {summary}",
+                path.display()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 4, "found {checked} shipped models");
+}
+
+/// `--max-minutes` ends the run at its deadline with an evaluated and tested model;
+/// `--devices cpu,cpu` trains data-parallel; a batch that does not split evenly is refused.
+#[test]
+fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
+    let dir = tmp_dir("deadline");
+    let out = tiny_run(&dir, &["--max-minutes", "0.0001", "--epochs", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = last_json(&out);
+    assert_eq!(j["steps"], 1, "{j}");
+    assert_eq!(j["epochs"], 1, "{j}");
+    assert!(j["test_bpd"].as_f64().is_some_and(f64::is_finite), "{j}");
+    assert!(dir.join("model.flow").is_file() && dir.join("state.json").is_file());
+    assert!(stderr(&out).contains("--max-minutes"), "{}", stderr(&out));
+
+    let dir = tmp_dir("two-devices");
+    let out = tiny_run(&dir, &["--devices", "cpu,cpu", "--max-steps", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = last_json(&out);
+    assert_eq!(j["device"], "cpu,cpu", "{j}");
+    assert_eq!(j["steps"], 3, "{j}");
+    assert!(j["best_val_bpd"].as_f64().is_some_and(f64::is_finite), "{j}");
+
+    let out = tiny_run(&tmp_dir("three-devices"), &["--devices", "cpu,cpu,cpu"]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("batch of 16") && e.contains("3 devices"), "{e}");
+    let out = tiny_run(&tmp_dir("bad-device"), &["--devices", "cpu,tpu"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("unknown device 'tpu'"), "{}", stderr(&out));
 }

@@ -185,7 +185,6 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         "steps_per_sec": trainer.step as f64 / seconds.max(1e-9),
         "train_loss": trainer.history.last().and_then(|p| p.train_loss),
         "nan_events": trainer.history.nan_events.len(),
-        "out": a.out.display().to_string(),
     });
     let infer_device = device.clone();
     match a.target {
@@ -215,6 +214,8 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     meta.history = Some(trainer.history.clone());
     meta.summary = Some(summary.clone());
     model_file::save(&a.out, &model, &meta).map_err(|e| e.to_string())?;
+    // The printed line names where the model went; the file itself carries no machine path.
+    summary["out"] = json!(a.out.display().to_string());
     if !a.quiet {
         eprintln!("saved {}", a.out.display());
     }

