@@ -191,6 +191,10 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
         )));
     }
     meta.config.validate().map_err(ModelFileError::Mismatch)?;
+    if let Some(image) = &meta.image {
+        crate::flows::validate::shape(&image.shape)
+            .map_err(|e| ModelFileError::Mismatch(format!("image shape: {e}")))?;
+    }
     if let Some(image) = &meta.image
         && image.shape.dim() != meta.config.dim()
     {

@@ -447,7 +447,9 @@ fn shipped_models_carry_no_machine_paths() {
         if meta.image.is_some() {
             let summary = meta.summary.as_ref().expect("image models keep a summary");
             assert!(
-                summary["test_bpd"].as_f64().is_some_and(|b| b > 0.5 && b < 8.0),
+                summary["test_bpd"]
+                    .as_f64()
+                    .is_some_and(|b| b > 0.5 && b < 8.0),
                 "{}: {summary}",
                 path.display()
             );
@@ -477,7 +479,10 @@ fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
     let j = last_json(&out);
     assert_eq!(j["device"], "cpu,cpu", "{j}");
     assert_eq!(j["steps"], 3, "{j}");
-    assert!(j["best_val_bpd"].as_f64().is_some_and(f64::is_finite), "{j}");
+    assert!(
+        j["best_val_bpd"].as_f64().is_some_and(f64::is_finite),
+        "{j}"
+    );
 
     let out = tiny_run(&tmp_dir("three-devices"), &["--devices", "cpu,cpu,cpu"]);
     assert!(!out.status.success());
@@ -485,5 +490,9 @@ fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
     assert!(e.contains("batch of 16") && e.contains("3 devices"), "{e}");
     let out = tiny_run(&tmp_dir("bad-device"), &["--devices", "cpu,tpu"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("unknown device 'tpu'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown device 'tpu'"),
+        "{}",
+        stderr(&out)
+    );
 }

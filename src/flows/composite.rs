@@ -28,11 +28,23 @@ impl FlowConfig {
         self.base.dim()
     }
 
-    /// Checks that every layer acts on the base's dimension.
+    /// Checks every layer's numbers ([`super::validate::check_layer`]) and that each layer fits
+    /// the base's dimension; loading a file and building a trainer call this before any layer
+    /// is built.
     pub fn validate(&self) -> Result<(), String> {
         let d = self.dim();
         if d == 0 {
             return Err("flow dimension is 0".into());
+        }
+        if d > super::validate::MAX_DIM {
+            return Err(format!(
+                "flow dimension {d} is above the limit of {}",
+                super::validate::MAX_DIM
+            ));
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            super::validate::check_layer(layer)
+                .map_err(|e| format!("layer {i} ({}): {e}", layer.name()))?;
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let fits = if layer.acts_on_prefix() {

@@ -36,6 +36,7 @@ pub mod squeeze;
 pub mod tanh;
 #[cfg(test)]
 pub mod testing;
+pub mod validate;
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};

@@ -93,7 +93,7 @@ impl Replicas {
     {
         let k = self.len();
         let [n, d] = x.dims();
-        if n % k != 0 || n == 0 {
+        if !n.is_multiple_of(k) || n == 0 {
             return Err(format!(
                 "a batch of {n} cannot be split evenly over {k} devices: use a multiple of {k}"
             ));
@@ -205,7 +205,7 @@ mod tests {
                     p.val()
                         .into_data()
                         .convert::<f32>()
-                        .to_vec::<f32>()
+                        .try_to_vec::<f32>()
                         .expect("floats"),
                 );
             }

@@ -182,7 +182,7 @@ impl ImageTrainer {
     /// (the first is this trainer's own device; see [`super::data_parallel`]).
     pub fn with_devices(mut self, devices: &[Device]) -> Result<Self, TrainError> {
         if devices.len() > 1 {
-            if self.settings.batch % devices.len() != 0 {
+            if !self.settings.batch.is_multiple_of(devices.len()) {
                 return Err(TrainError::Setup(format!(
                     "a batch of {} cannot be split evenly over {} devices: use a multiple of {}",
                     self.settings.batch,
@@ -215,7 +215,7 @@ impl ImageTrainer {
                     .next()
                     .map_or(0.0, |r| r.into_scalar::<f32>() as f64);
                 let value = loss.clone().into_scalar::<f32>() as f64;
-                (value, recon, Update::Loss(loss))
+                (value, recon, Update::Loss(Box::new(loss)))
             }
             Some(replicas) => {
                 let g = replicas
@@ -247,7 +247,7 @@ impl ImageTrainer {
         }
         let lr = self.lr();
         self.model = match update {
-            Update::Loss(loss) => self.optim.update(self.model.clone(), loss, lr),
+            Update::Loss(loss) => self.optim.update(self.model.clone(), *loss, lr),
             Update::Grads(grads) => self.optim.update_with_grads(self.model.clone(), grads, lr),
         };
         if let Some(r) = &mut self.replicas {
@@ -280,7 +280,7 @@ impl ImageTrainer {
 /// How a step's update gets its gradients.
 enum Update {
     /// Backpropagate this loss (one device).
-    Loss(burn::tensor::Tensor<1>),
+    Loss(Box<burn::tensor::Tensor<1>>),
     /// Already averaged over the replicas.
     Grads(burn::optim::GradientsParams),
 }

@@ -1,0 +1,135 @@
+//! Damaged copies of the shipped models load as a named error or as a working model, never as a
+//! panic: every number of the layer list set to values a bit flip or a careless edit produces,
+//! bytes of the header flipped, the file cut short.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use burn::tensor::Tensor;
+use flowplay::model_file;
+
+fn shipped(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/www/models/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// `(header JSON, tensor bytes)` of a safetensors file.
+fn split(bytes: &[u8]) -> (serde_json::Value, &[u8]) {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    (
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap(),
+        &bytes[8 + n..],
+    )
+}
+
+/// A safetensors file with `header` and `data`.
+fn join(header: &serde_json::Value, data: &[u8]) -> Vec<u8> {
+    let mut h = serde_json::to_vec(header).unwrap();
+    h.resize(h.len().div_ceil(8) * 8, b' ');
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(data);
+    out
+}
+
+/// JSON pointers of every number under `v`.
+fn numbers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(_) => out.push(at),
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                numbers(x, format!("{at}/{i}"), out);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                numbers(x, format!("{at}/{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Loads `bytes` and, if that works, runs the flow both ways on two rows; a panic fails the test
+/// with `what`. Returns whether the file loaded.
+fn loads_without_panic(bytes: Vec<u8>, what: &str) -> bool {
+    let device = flowplay::device::cpu();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        match model_file::from_bytes(bytes, &device) {
+            Ok((flow, _)) => {
+                let x = Tensor::<2>::zeros([2, flow.dim()], &device).add_scalar(0.3);
+                let _ = flow.log_prob(x.clone());
+                let _ = flow.inverse(x);
+                true
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                false
+            }
+        }
+    }));
+    match outcome {
+        Ok(loaded) => loaded,
+        Err(_) => panic!("{what} panicked instead of returning an error"),
+    }
+}
+
+#[test]
+fn every_number_of_the_layer_list_damaged_is_an_error_or_a_working_model() {
+    for name in ["moons-realnvp.flow", "mnist-glow-small.flow"] {
+        let bytes = shipped(name);
+        let (header, data) = split(&bytes);
+        let meta: serde_json::Value =
+            serde_json::from_str(header["__metadata__"]["flowplay"].as_str().unwrap()).unwrap();
+        let mut pointers = Vec::new();
+        numbers(&meta["config"], "/config".into(), &mut pointers);
+        assert!(pointers.len() > 5, "{name}: {} numbers", pointers.len());
+        let bad: [serde_json::Value; 9] = [
+            0.into(),
+            1.into(),
+            2.into(),
+            3.into(),
+            7.into(),
+            (-1).into(),
+            0.5.into(),
+            1_000_000_000u64.into(),
+            (1u64 << 62).into(),
+        ];
+        let (mut loaded, mut refused) = (0, 0);
+        for pointer in &pointers {
+            for value in &bad {
+                let mut m = meta.clone();
+                *m.pointer_mut(pointer).unwrap() = value.clone();
+                let mut h = header.clone();
+                h["__metadata__"]["flowplay"] = m.to_string().into();
+                let what = format!("{name} with {pointer} = {value}");
+                if loads_without_panic(join(&h, data), &what) {
+                    loaded += 1;
+                } else {
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            refused > loaded / 4,
+            "{name}: {refused} refused, {loaded} loaded"
+        );
+    }
+}
+
+#[test]
+fn flipped_header_bytes_and_truncation_are_errors_or_working_models() {
+    let bytes = shipped("mnist-glow-small.flow");
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize + 8;
+    for (k, pos) in (0..n).step_by(n / 150).enumerate() {
+        for flip in [0x01u8, 0x80] {
+            let mut b = bytes.clone();
+            b[pos] ^= flip;
+            loads_without_panic(b, &format!("byte {pos} ^ {flip:#x} (case {k})"));
+        }
+    }
+    for cut in [0, 7, 8, 100, n - 1, n, n + 1000, bytes.len() - 1] {
+        assert!(
+            !loads_without_panic(bytes[..cut].to_vec(), &format!("cut at {cut}")),
+            "a file cut at byte {cut} loaded"
+        );
+    }
+}
