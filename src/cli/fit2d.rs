@@ -45,7 +45,7 @@ pub struct Fit2dArgs {
     /// Learning-rate warm-up steps.
     #[arg(long, default_value_t = 50)]
     pub warmup: usize,
-    /// Gradient-norm clipping threshold (0 = off).
+    /// Clip the global gradient norm to this value (0 = off).
     #[arg(long, default_value_t = 10.0)]
     pub clip: f32,
     /// Data points drawn from a sample target (train + validation).

@@ -70,7 +70,7 @@ pub struct TrainArgs {
     /// Warm-up steps (linear).
     #[arg(long)]
     pub warmup: Option<usize>,
-    /// Per-parameter gradient-norm clip (0 = none).
+    /// Clip the global gradient norm to this value (0 = none).
     #[arg(long)]
     pub clip: Option<f32>,
     #[arg(long)]
@@ -330,6 +330,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     }
     let (train, val) = split_train_val(all, &p)?;
 
+    config.validate()?;
     if args.dry_run {
         return dry_run(&p, &config, &train, &device);
     }

@@ -236,7 +236,7 @@ mod tests {
             .collect();
         let run = |k: usize| -> (Vec<f32>, Vec<f64>) {
             let mut model = trainable_on(init.clone(), &ad);
-            let mut optim = GuardedAdam::new(Some(5.0), &model);
+            let mut optim = GuardedAdam::new(Some(5.0), 20, &model);
             let devices = vec![cpu.clone(); k];
             let mut replicas = Replicas::new(&model, &devices).expect("replicas");
             let mut losses = Vec::new();

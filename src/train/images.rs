@@ -55,6 +55,13 @@ pub struct ImageTrainSettings {
     /// Stop after this many steps in total (`None`: run all epochs).
     pub max_steps: Option<usize>,
     pub seed: u64,
+    /// Stop with [`TrainError::Diverged`] after this many NaN/Inf losses in a row.
+    #[serde(default = "default_max_consecutive_bad")]
+    pub max_consecutive_bad: usize,
+}
+
+fn default_max_consecutive_bad() -> usize {
+    20
 }
 
 impl Default for ImageTrainSettings {
@@ -72,6 +79,7 @@ impl Default for ImageTrainSettings {
             train_images: None,
             max_steps: None,
             seed: 0,
+            max_consecutive_bad: default_max_consecutive_bad(),
         }
     }
 }
@@ -145,7 +153,7 @@ impl ImageTrainer {
 
     fn from_model(model: Flow, settings: ImageTrainSettings, device: Device, rng: Rng) -> Self {
         Self {
-            optim: GuardedAdam::new(settings.clip_norm, &model),
+            optim: GuardedAdam::new(settings.clip_norm, settings.max_consecutive_bad, &model),
             model,
             lambda: settings.lambda,
             settings,
@@ -226,13 +234,13 @@ impl ImageTrainer {
             }
         };
         if !value.is_finite() {
-            let (good, consecutive) = self.optim.roll_back();
-            self.model = good;
+            let rolled = self.optim.roll_back();
+            self.model = self.optim.last_good();
             if let Some(r) = &mut self.replicas {
                 r.broadcast(&self.model);
             }
             self.step += 1;
-            if consecutive >= 20 {
+            if let Err(consecutive) = rolled {
                 return Err(TrainError::Diverged {
                     step: self.step,
                     consecutive,

@@ -5,6 +5,7 @@
 //! The step is `async` (every readback in wasm must be), natively it is driven by
 //! [`pollster::block_on`] through [`Trainer::run_blocking`].
 
+pub mod clip;
 pub mod data_parallel;
 pub mod history;
 pub mod images;

@@ -1,20 +1,16 @@
-//! What both trainers (2D and image) share: Adam with optional clipping, the linear warm-up
+//! What both trainers (2D and image) share: Adam with optional global-norm clipping, the linear warm-up
 //! schedule, and turning a loaded flow into trainable autodiff leaves.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::AdamConfig;
-use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::tensor::{Device, Tensor};
 
 use crate::flows::Flow;
 
-/// Adam, clipping each parameter's gradient norm to `clip_norm` when given (Burn's `Norm`
-/// clipping is per parameter, not global).
-pub fn adam(clip_norm: Option<f32>) -> AdamConfig {
-    match clip_norm {
-        Some(c) => AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(c))),
-        None => AdamConfig::new(),
-    }
+/// Adam; clipping is done on the global gradient norm by [`GuardedAdam`] (see
+/// [`super::clip`]), not per parameter.
+pub fn adam() -> AdamConfig {
+    AdamConfig::new()
 }
 
 /// The learning rate at `step` (0-based) with a linear warm-up over `warmup_steps`.
@@ -73,33 +69,48 @@ pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, String> {
 }
 
 /// Adam with the NaN/Inf guard both trainers use: it keeps the parameters from before the last
-/// update, so a bad loss can roll the model back and restart Adam's moments.
+/// update, so a bad loss can roll the model back and restart Adam's moments; after
+/// `max_consecutive_bad` bad losses in a row it gives up. Gradients are clipped to a global
+/// norm of `clip_norm` when given.
 pub struct GuardedAdam {
     adam: AdamConfig,
     optim: burn::optim::ModuleOptimizer,
     last_good: Flow,
+    clip_norm: Option<f32>,
+    max_consecutive_bad: usize,
     /// Bad losses in a row.
     pub consecutive_bad: usize,
 }
 
 impl GuardedAdam {
-    /// Adam around `model` (see [`adam`] for `clip_norm`).
-    pub fn new(clip_norm: Option<f32>, model: &Flow) -> Self {
-        let adam = adam(clip_norm);
+    /// Adam around `model`.
+    pub fn new(clip_norm: Option<f32>, max_consecutive_bad: usize, model: &Flow) -> Self {
+        let adam = adam();
         Self {
             optim: adam.init(),
             adam,
             last_good: model.clone(),
+            clip_norm,
+            max_consecutive_bad: max_consecutive_bad.max(1),
             consecutive_bad: 0,
         }
     }
 
-    /// A non-finite loss: the model before the last update, Adam's moments reset; returns how
-    /// many bad losses came in a row.
-    pub fn roll_back(&mut self) -> (Flow, usize) {
+    /// A non-finite loss: the model before the last update, Adam's moments reset; `Err` with the
+    /// count of bad losses in a row once it reaches the limit (the caller stops training and
+    /// keeps [`Self::last_good`]).
+    pub fn roll_back(&mut self) -> Result<Flow, usize> {
         self.consecutive_bad += 1;
         self.optim = self.adam.init();
-        (self.last_good.clone(), self.consecutive_bad)
+        if self.consecutive_bad >= self.max_consecutive_bad {
+            return Err(self.consecutive_bad);
+        }
+        Ok(self.last_good.clone())
+    }
+
+    /// The parameters before the last update.
+    pub fn last_good(&self) -> Flow {
+        self.last_good.clone()
     }
 
     /// One Adam update of `model` from a finite `loss` at learning rate `lr`.
@@ -117,6 +128,10 @@ impl GuardedAdam {
         lr: f64,
     ) -> Flow {
         self.consecutive_bad = 0;
+        let grads = match self.clip_norm {
+            Some(c) => super::clip::clip_global_norm(&model, grads, c),
+            None => grads,
+        };
         self.last_good = model.clone();
         self.optim.step(lr, model, grads)
     }
@@ -129,5 +144,25 @@ impl GuardedAdam {
     /// Restores a state saved by [`Self::to_record`].
     pub fn load_record(&mut self, record: burn::optim::OptimizerRecord) {
         self.optim = self.adam.init().load_record(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::{FlowKind, FlowSpec};
+
+    #[test]
+    fn the_guard_gives_up_after_its_limit_of_bad_losses() {
+        let device = crate::device::cpu();
+        let model = FlowSpec::new(FlowKind::Realnvp, 2)
+            .with_layers(2)
+            .with_hidden(4)
+            .config()
+            .init(&device);
+        let mut guard = GuardedAdam::new(None, 3, &model);
+        assert!(guard.roll_back().is_ok());
+        assert!(guard.roll_back().is_ok());
+        assert_eq!(guard.roll_back().err(), Some(3));
     }
 }

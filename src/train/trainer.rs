@@ -153,7 +153,7 @@ impl Trainer {
         device: Device,
     ) -> Self {
         Self {
-            optim: GuardedAdam::new(settings.clip_norm, &model),
+            optim: GuardedAdam::new(settings.clip_norm, settings.max_consecutive_nan, &model),
             model,
             objective,
             rng: Rng::new(settings.seed),
@@ -192,9 +192,9 @@ impl Trainer {
             .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
         if !value.is_finite() {
             self.history.nan_events.push(self.step);
-            let (good, consecutive) = self.optim.roll_back();
-            self.model = good;
-            if consecutive >= self.settings.max_consecutive_nan {
+            let rolled = self.optim.roll_back();
+            self.model = self.optim.last_good();
+            if let Err(consecutive) = rolled {
                 return Err(TrainError::Diverged {
                     step: self.step,
                     consecutive,
