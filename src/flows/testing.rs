@@ -191,3 +191,12 @@ pub fn check_bijection<L: Bijection>(
         inverse_jacobian_logdet_error,
     }
 }
+
+/// A small 2D RealNVP architecture (`layers` couplings of width `hidden`) for tests of the
+/// training machinery.
+pub fn tiny_realnvp(layers: usize, hidden: usize) -> super::FlowConfig {
+    super::FlowSpec::new(super::FlowKind::Realnvp, 2)
+        .with_layers(layers)
+        .with_hidden(hidden)
+        .config()
+}

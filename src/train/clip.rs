@@ -68,7 +68,7 @@ pub fn clip_global_norm(model: &Flow, grads: GradientsParams, max_norm: f32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::{FlowKind, FlowSpec};
+    use crate::flows::testing::tiny_realnvp;
     use crate::train::optim::param_ids;
 
     fn grads_of(model: &Flow, values: &[Vec<f32>]) -> GradientsParams {
@@ -117,11 +117,7 @@ mod tests {
     #[test]
     fn the_global_norm_is_clipped_as_by_hand() {
         let device = crate::device::cpu();
-        let model = FlowSpec::new(FlowKind::Realnvp, 2)
-            .with_layers(2)
-            .with_hidden(2)
-            .config()
-            .init(&device);
+        let model = tiny_realnvp(2, 2).init(&device);
         assert!(param_ids(&model).len() >= 2);
         // Two parameters of two entries each (ActNorm's shift and log-scale, for instance):
         // ‖g‖ = sqrt(3² + 4² + 0² + 12²) = 13.

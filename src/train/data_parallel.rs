@@ -186,7 +186,7 @@ pub fn average_on(model: &Flow, parts: Vec<GradientsParams>, device: &Device) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::build::{FlowKind, FlowSpec};
+    use crate::flows::testing::tiny_realnvp;
     use crate::train::optim::{GuardedAdam, trainable_on};
 
     fn loss_of(model: &Flow, x: Tensor<2>) -> ShardLoss {
@@ -223,10 +223,7 @@ mod tests {
         let cpu = crate::device::cpu();
         let ad = cpu.clone().autodiff();
         ad.seed(3);
-        let config = FlowSpec::new(FlowKind::Realnvp, 2)
-            .with_layers(4)
-            .with_hidden(16)
-            .config();
+        let config = tiny_realnvp(4, 16);
         let init = config.init(&ad);
         let batches: Vec<Tensor<2>> = (0..4)
             .map(|s| {
@@ -277,11 +274,7 @@ mod tests {
     fn an_uneven_batch_is_refused_with_its_sizes() {
         let cpu = crate::device::cpu();
         let ad = cpu.clone().autodiff();
-        let model = FlowSpec::new(FlowKind::Realnvp, 2)
-            .with_layers(2)
-            .with_hidden(8)
-            .config()
-            .init(&ad);
+        let model = tiny_realnvp(2, 8).init(&ad);
         let replicas = Replicas::new(&model, &[cpu.clone(), cpu.clone(), cpu]).expect("replicas");
         let x = Tensor::<2>::zeros([10, 2], &ad);
         let err = replicas

@@ -150,16 +150,12 @@ impl GuardedAdam {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::{FlowKind, FlowSpec};
+    use crate::flows::testing::tiny_realnvp;
 
     #[test]
     fn the_guard_gives_up_after_its_limit_of_bad_losses() {
         let device = crate::device::cpu();
-        let model = FlowSpec::new(FlowKind::Realnvp, 2)
-            .with_layers(2)
-            .with_hidden(4)
-            .config()
-            .init(&device);
+        let model = tiny_realnvp(2, 4).init(&device);
         let mut guard = GuardedAdam::new(None, 3, &model);
         assert!(guard.roll_back().is_ok());
         assert!(guard.roll_back().is_ok());
