@@ -5,7 +5,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};
 
-use crate::flows::Flow;
+use crate::flows::{Flow, Layer, LayerConfig};
 
 /// Adam; clipping is done on the global gradient norm by [`GuardedAdam`] (see
 /// [`super::clip`]), not per parameter.
@@ -24,7 +24,9 @@ pub fn warmup_lr(lr: f64, warmup_steps: usize, step: usize) -> f64 {
 
 /// `flow` on the autodiff `device` with every parameter a fresh leaf of the graph: weights
 /// loaded from a file come out of tensor ops, and their graph would be consumed by the first
-/// backward pass.
+/// backward pass. Parameters the architecture declares fixed (a tanh box that is not
+/// learnable) stay fixed: trainability is read from the config, which every rebuild — an
+/// imported file, the page's WebGPU→CPU fallback, `--resume` — carries along.
 pub fn trainable_on(flow: Flow, device: &Device) -> Flow {
     struct Leaves;
     impl ModuleMapper for Leaves {
@@ -32,7 +34,16 @@ pub fn trainable_on(flow: Flow, device: &Device) -> Flow {
             param.map(|t| t.detach().autodiff().require_grad())
         }
     }
-    flow.to_device(device).map(&mut Leaves)
+    let mut flow = flow.to_device(device).map(&mut Leaves);
+    for (layer, config) in flow.layers.iter_mut().zip(&flow.config.layers) {
+        if let (Layer::Tanh(b), LayerConfig::Tanh(c)) = (layer, config)
+            && !c.learnable
+        {
+            b.centre = b.centre.clone().set_require_grad(false);
+            b.log_half_width = b.log_half_width.clone().set_require_grad(false);
+        }
+    }
+    flow
 }
 
 /// The ids of `flow`'s parameters in visiting order (an optimizer record is keyed by them).
@@ -151,6 +162,47 @@ impl GuardedAdam {
 mod tests {
     use super::*;
     use crate::flows::testing::tiny_realnvp;
+
+    /// A fixed support box (the energy targets') is not trained after a flow is rebuilt from a
+    /// file and made trainable — the path of an import, the page's GPU→CPU fallback and
+    /// `--resume` — while the couplings are.
+    #[test]
+    fn a_fixed_box_stays_fixed_through_a_rebuild_and_training() {
+        use crate::flows::{FlowKind, FlowSpec};
+        let cpu = crate::device::cpu();
+        let ad = cpu.clone().autodiff();
+        let config = FlowSpec::new(FlowKind::Realnvp, 2)
+            .with_layers(2)
+            .with_hidden(8)
+            .with_support(vec![-4.0, -4.0], vec![4.0, 4.0])
+            .config();
+        let meta = crate::model_file::FlowMeta::new(config.clone());
+        let bytes = crate::model_file::to_bytes(&config.init(&cpu), &meta).expect("saves");
+        let (loaded, _) = crate::model_file::from_bytes(bytes, &cpu).expect("loads");
+        let mut model = trainable_on(loaded, &ad);
+        let fixed = |m: &Flow| match &m.layers[0] {
+            Layer::Tanh(b) => (b.centre.val(), b.log_half_width.val()),
+            other => panic!("first layer is {other:?}"),
+        };
+        let (c0, w0) = fixed(&model);
+        assert!(!c0.is_require_grad() && !w0.is_require_grad());
+        let probe = Tensor::<2>::from_floats([[0.5, -1.0], [2.0, 1.5]], &cpu);
+        let before = model.valid().log_prob(probe.clone());
+        let mut optim = GuardedAdam::new(None, 20, &model);
+        for _ in 0..3 {
+            let x = Tensor::<2>::random([64, 2], burn::tensor::Distribution::Normal(0.0, 2.0), &ad)
+                .clamp(-3.5, 3.5);
+            let loss = model.log_prob(x).mean().neg();
+            model = optim.update(model, loss, 0.05);
+        }
+        let (c1, w1) = fixed(&model);
+        assert!(!c1.is_require_grad() && !w1.is_require_grad());
+        let same = |a: Tensor<2>, b: Tensor<2>| (a - b).abs().max().into_scalar::<f32>() == 0.0;
+        assert!(same(c0, c1) && same(w0, w1), "the fixed box moved");
+        let after = model.valid().log_prob(probe.clone());
+        let change = (after - before).abs().max().into_scalar::<f32>();
+        assert!(change > 1e-4, "the couplings did not train ({change})");
+    }
 
     #[test]
     fn the_guard_gives_up_after_its_limit_of_bad_losses() {
