@@ -87,6 +87,15 @@ fn fit2d_log_prob_sample_and_plot_work_together() {
     }
     assert_eq!(summary["steps"], 150);
     assert!(summary["val_nll"].as_f64().unwrap() < summary["initial_val_nll"].as_f64().unwrap());
+    // The saved model is the best validation; the final one is kept beside it when it differs.
+    let best_step = summary["best_step"].as_u64().unwrap();
+    assert!(best_step <= 150 && best_step % 50 == 0, "{summary}");
+    assert!(summary["val_nll"].as_f64().unwrap() <= summary["last_val_nll"].as_f64().unwrap());
+    assert_eq!(
+        model.with_extension("last.flow").is_file(),
+        best_step < 150,
+        "{summary}"
+    );
     let m = model.to_str().unwrap();
 
     // sample → its log q must equal log-prob of the same points.
@@ -166,6 +175,57 @@ fn fit2d_log_prob_sample_and_plot_work_together() {
     assert!(out.status.success());
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A run whose validation is best before its last step saves that model to `--out` and the
+/// final one as `<name>.last.flow`, with both NLLs in the JSON line.
+#[test]
+fn fit2d_keeps_the_best_validation_model() {
+    let dir = tmp_dir("best");
+    let model = dir.join("noisy.flow");
+    let out = bin()
+        .args([
+            "fit2d", "--target", "moons", "--flow", "realnvp", "--layers", "2",
+        ])
+        .args([
+            "--hidden",
+            "16",
+            "--steps",
+            "200",
+            "--batch",
+            "64",
+            "--eval-every",
+            "10",
+        ])
+        .args(["--lr", "0.05", "--warmup", "0", "--seed", "1", "--quiet"])
+        .args(["--out", model.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = last_json(&out);
+    let (best, last) = (
+        j["val_nll"].as_f64().unwrap(),
+        j["last_val_nll"].as_f64().unwrap(),
+    );
+    assert!(best <= last, "{j}");
+    if j["best_step"].as_u64().unwrap() < 200 {
+        assert!(best < last, "{j}");
+        let last_model = model.with_extension("last.flow");
+        assert!(last_model.is_file(), "{j}");
+        let score = |m: &Path| {
+            let out = run_with_stdin(&["log-prob", "--model", m.to_str().unwrap()], "0.5,0.25\n");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_ne!(
+            score(&model),
+            score(&last_model),
+            "the two files hold the same model"
+        );
+    }
 }
 
 #[test]

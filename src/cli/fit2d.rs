@@ -64,7 +64,8 @@ pub struct Fit2dArgs {
     /// Reverse KL: steps over which β rises linearly to 1 (default: two thirds of --steps).
     #[arg(long)]
     pub anneal_steps: Option<usize>,
-    /// Where to save the model.
+    /// Where to save the model: for sample sets the one with the best validation NLL, with the
+    /// final one beside it as `<name>.last.flow`; for energies the final one.
     #[arg(long, default_value = "model.flow")]
     pub out: PathBuf,
     /// Device: cpu (always available), wgpu or cuda (when compiled in with those features).
@@ -149,7 +150,15 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     let start = Instant::now();
     let quiet = a.quiet;
     let total = a.steps;
+    // (validation NLL, step, model) of the best validation so far.
+    let mut best: Option<(f64, usize, crate::flows::Flow)> = None;
     let outcome = trainer.run_blocking(|t, p| {
+        if let Some(v) = p.val_nll
+            && v.is_finite()
+            && best.as_ref().is_none_or(|(b, _, _)| v < *b)
+        {
+            best = Some((v, t.step, t.inference_model()));
+        }
         if quiet {
             return;
         }
@@ -170,7 +179,12 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     });
     let seconds = start.elapsed().as_secs_f64();
     // Whatever happened, save what we have (the guard keeps the last good parameters).
-    let model = trainer.inference_model();
+    let last = trainer.inference_model();
+    let last_val_nll = trainer.history.last().and_then(|p| p.val_nll);
+    let (model, best_step) = match best {
+        Some((_, step, m)) if step != trainer.step => (m, Some(step)),
+        _ => (last.clone(), None),
+    };
     let mut summary = json!({
         "target": a.target.name(),
         "flow": a.flow.name(),
@@ -189,7 +203,17 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     let infer_device = device.clone();
     match a.target {
         Target::Samples(set) => {
-            summary["val_nll"] = json!(trainer.history.last().and_then(|p| p.val_nll));
+            summary["last_val_nll"] = json!(last_val_nll);
+            summary["best_step"] = json!(best_step.unwrap_or(trainer.step));
+            summary["val_nll"] = json!(
+                trainer
+                    .history
+                    .points
+                    .iter()
+                    .filter(|p| p.step == best_step.unwrap_or(trainer.step))
+                    .find_map(|p| p.val_nll)
+                    .or(last_val_nll)
+            );
             summary["initial_val_nll"] = json!(trainer.history.first_val_nll());
             if let Some(h) = set.entropy() {
                 summary["target_entropy"] = json!(h);
@@ -214,6 +238,12 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     meta.history = Some(trainer.history.clone());
     meta.summary = Some(summary.clone());
     model_file::save(&a.out, &model, &meta).map_err(|e| e.to_string())?;
+    if best_step.is_some() {
+        // The final parameters too, beside the best ones (same metadata, last history point).
+        let last_path = a.out.with_extension("last.flow");
+        model_file::save(&last_path, &last, &meta).map_err(|e| e.to_string())?;
+        summary["last_model"] = json!(last_path.display().to_string());
+    }
     // The printed line names where the model went; the file itself carries no machine path.
     summary["out"] = json!(a.out.display().to_string());
     if !a.quiet {
