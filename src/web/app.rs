@@ -752,6 +752,16 @@ fn Controls() -> impl IntoView {
             ))
         })
     };
+    // Every number goes through `PageConfig::set`, the same parser and range as the URL's.
+    let set_param = move |key: &'static str| {
+        Callback::new(move |v: String| {
+            let mut probe = cfg.get_untracked();
+            match probe.set(key, v.trim()) {
+                Ok(()) => page.configure(|c| *c = probe),
+                Err(_) => notice(key, &v),
+            }
+        })
+    };
     view! {
         <fieldset class="controls">
             <legend>"Flow"</legend>
@@ -768,13 +778,13 @@ fn Controls() -> impl IntoView {
             <Choice label="Flow" id="flow" options=flows value=num(|c| c.flow.name().to_string())
                 set=Callback::new(move |v: String| if let Ok(f) = v.parse() { page.configure(|c| c.flow = f) }) />
             <Number label="Layers" id="layers" value=num(|c| c.layers.to_string())
-                set=Callback::new(move |v: String| match v.parse::<usize>() { Ok(n) if (1..=32).contains(&n) => page.configure(|c| c.layers = n), _ => notice("layers", &v) }) />
+                set=set_param("layers") />
             <Number label="Hidden" id="hidden" value=num(|c| c.hidden.to_string())
-                set=Callback::new(move |v: String| match v.parse::<usize>() { Ok(n) if (2..=512).contains(&n) => page.configure(|c| c.hidden = n), _ => notice("hidden", &v) }) />
+                set=set_param("hidden") />
             <Number label="Learning rate" id="lr" step="0.0001" value=num(|c| c.lr.to_string())
-                set=Callback::new(move |v: String| match v.parse::<f64>() { Ok(x) if x > 0.0 && x <= 1.0 => page.configure(|c| c.lr = x), _ => notice("lr", &v) }) />
+                set=set_param("lr") />
             <Number label="Batch" id="batch" value=num(|c| c.batch.to_string())
-                set=Callback::new(move |v: String| match v.parse::<usize>() { Ok(n) if (8..=8192).contains(&n) => page.configure(|c| c.batch = n), _ => notice("batch", &v) }) />
+                set=set_param("batch") />
             <Choice label="Backend" id="backend" options=backends value=num(|c| c.backend.name().to_string())
                 set=Callback::new(move |v: String| {
                     let b = match v.as_str() { "cpu" => BackendPref::Cpu, "webgpu" => BackendPref::Webgpu, _ => BackendPref::Auto };

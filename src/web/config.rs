@@ -65,8 +65,12 @@ impl Default for PageConfig {
 
 /// Limits that keep a shared link from freezing a visitor's tab.
 pub const MAX_LAYERS: usize = 32;
+pub const MIN_HIDDEN: usize = 2;
 pub const MAX_HIDDEN: usize = 512;
+pub const MIN_BATCH: usize = 8;
 pub const MAX_BATCH: usize = 8192;
+pub const MIN_LR: f64 = 1e-6;
+pub const MAX_LR: f64 = 1.0;
 
 fn parse_in<T: std::str::FromStr + PartialOrd + Copy>(v: &str, lo: T, hi: T) -> Option<T> {
     v.parse::<T>().ok().filter(|x| *x >= lo && *x <= hi)
@@ -105,6 +109,64 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Why [`PageConfig::set`] refused a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetError {
+    /// Not a parameter of the page.
+    Unknown,
+    /// Not a valid value for it (out of range or unparsable).
+    Invalid,
+}
+
+impl PageConfig {
+    /// Sets one parameter from its text form. The one place that defines each parameter's
+    /// parsing and range: the URL parser and the page's form both call it, so a value the form
+    /// takes is one the URL takes back on reload.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), SetError> {
+        let c = self;
+        let ok = match key {
+            "target" if value == "draw" => {
+                c.drawing = true;
+                true
+            }
+            "target" => value
+                .parse()
+                .map(|t| {
+                    c.target = t;
+                    c.drawing = false;
+                })
+                .is_ok(),
+            "flow" => value.parse().map(|f| c.flow = f).is_ok(),
+            "layers" => parse_in(value, 1, MAX_LAYERS)
+                .map(|v| c.layers = v)
+                .is_some(),
+            "hidden" => parse_in(value, MIN_HIDDEN, MAX_HIDDEN)
+                .map(|v| c.hidden = v)
+                .is_some(),
+            "lr" => parse_in(value, MIN_LR, MAX_LR).map(|v| c.lr = v).is_some(),
+            "batch" => parse_in(value, MIN_BATCH, MAX_BATCH)
+                .map(|v| c.batch = v)
+                .is_some(),
+            "seed" => value.parse().map(|v| c.seed = v).is_ok(),
+            "steps" => parse_in(value, 1, 10_000_000)
+                .map(|v| c.steps = Some(v))
+                .is_some(),
+            "autostart" => parse_bool(value).map(|v| c.autostart = v).is_some(),
+            "embed" => parse_bool(value).map(|v| c.embed = v).is_some(),
+            "backend" => match value {
+                "auto" => Some(BackendPref::Auto),
+                "cpu" => Some(BackendPref::Cpu),
+                "webgpu" | "wgpu" | "gpu" => Some(BackendPref::Webgpu),
+                _ => None,
+            }
+            .map(|b| c.backend = b)
+            .is_some(),
+            _ => return Err(SetError::Unknown),
+        };
+        if ok { Ok(()) } else { Err(SetError::Invalid) }
+    }
+}
+
 impl PageConfig {
     /// Parses a URL's query (`?…`) and fragment (`#…`); returns the config and one notice per
     /// parameter that was ignored.
@@ -119,41 +181,13 @@ impl PageConfig {
         for kv in pairs {
             let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
             let (key, value) = (decode(key), decode(value));
-            let ok = match key.as_str() {
-                "target" if value == "draw" => {
-                    c.drawing = true;
-                    true
-                }
-                "target" => value.parse().map(|t| c.target = t).is_ok(),
-                "flow" => value.parse().map(|f| c.flow = f).is_ok(),
-                "layers" => parse_in(&value, 1, MAX_LAYERS)
-                    .map(|v| c.layers = v)
-                    .is_some(),
-                "hidden" => parse_in(&value, 2, MAX_HIDDEN)
-                    .map(|v| c.hidden = v)
-                    .is_some(),
-                "lr" => parse_in(&value, 1e-6, 1.0).map(|v| c.lr = v).is_some(),
-                "batch" => parse_in(&value, 8, MAX_BATCH)
-                    .map(|v| c.batch = v)
-                    .is_some(),
-                "seed" => value.parse().map(|v| c.seed = v).is_ok(),
-                "steps" => parse_in(&value, 1, 10_000_000)
-                    .map(|v| c.steps = Some(v))
-                    .is_some(),
-                "autostart" => parse_bool(&value).map(|v| c.autostart = v).is_some(),
-                "embed" => parse_bool(&value).map(|v| c.embed = v).is_some(),
-                "backend" => match value.as_str() {
-                    "auto" => Some(BackendPref::Auto),
-                    "cpu" => Some(BackendPref::Cpu),
-                    "webgpu" | "wgpu" | "gpu" => Some(BackendPref::Webgpu),
-                    _ => None,
-                }
-                .map(|b| c.backend = b)
-                .is_some(),
-                _ => {
+            let ok = match c.set(&key, &value) {
+                Ok(()) => true,
+                Err(SetError::Unknown) => {
                     notices.push(format!("unknown parameter '{key}' ignored"));
                     continue;
                 }
+                Err(SetError::Invalid) => false,
             };
             if !ok {
                 notices.push(format!("'{key}={value}' is not valid; using the default"));
@@ -224,6 +258,76 @@ mod tests {
         assert_eq!(notices.len(), 5, "{notices:?}");
         assert!(notices.iter().any(|n| n.contains("zoom")));
         assert!(notices.iter().any(|n| n.contains("flow=glow")));
+    }
+
+    /// Whatever the form accepts (through `set`) is written to the fragment in a form the URL
+    /// parser takes back unchanged, at the edges of every range too.
+    #[test]
+    fn every_accepted_value_survives_the_url() {
+        let cases = [
+            ("lr", "0.000001"),
+            ("lr", "1e-6"),
+            ("lr", "1"),
+            ("lr", "0.0003"),
+            ("layers", "1"),
+            ("layers", "32"),
+            ("hidden", "2"),
+            ("hidden", "512"),
+            ("batch", "8"),
+            ("batch", "8192"),
+            ("seed", "18446744073709551615"),
+            ("target", "draw"),
+            ("flow", "nsf"),
+            ("backend", "webgpu"),
+        ];
+        for (key, value) in cases {
+            let mut c = PageConfig::default();
+            c.set(key, value)
+                .unwrap_or_else(|e| panic!("{key}={value}: {e:?}"));
+            let (back, notices) = PageConfig::from_url_parts("", &c.to_fragment());
+            assert!(notices.is_empty(), "{key}={value}: {notices:?}");
+            assert_eq!(back, c, "{key}={value} did not survive {}", c.to_fragment());
+        }
+        for (key, value) in [("lr", "1e-7"), ("lr", "0"), ("hidden", "1"), ("batch", "7")] {
+            let mut c = PageConfig::default();
+            assert_eq!(c.set(key, value), Err(SetError::Invalid), "{key}={value}");
+        }
+        assert_eq!(
+            PageConfig::default().set("zoom", "2"),
+            Err(SetError::Unknown)
+        );
+    }
+
+    /// Random URLs (the characters URLs are made of, and arbitrary bytes after decoding) never
+    /// panic the parser, and whatever it accepts is within the page's limits.
+    #[test]
+    fn random_urls_parse_within_limits() {
+        let alphabet: Vec<char> = "=&%#?+-.eE0123456789abcdeflmnorstuwxyz%FFC3"
+            .chars()
+            .collect();
+        let keys = [
+            "lr", "layers", "hidden", "batch", "steps", "seed", "target", "flow",
+        ];
+        let mut rng = crate::rng::Rng::new(11);
+        for _ in 0..3000 {
+            let mut url = String::new();
+            for _ in 0..rng.below(6) {
+                url.push_str(keys[rng.below(keys.len())]);
+                url.push('=');
+                for _ in 0..rng.below(12) {
+                    url.push(alphabet[rng.below(alphabet.len())]);
+                }
+                url.push('&');
+            }
+            let (c, _) = PageConfig::from_url_parts(&url, &url);
+            assert!((1..=MAX_LAYERS).contains(&c.layers), "{url}");
+            assert!((MIN_HIDDEN..=MAX_HIDDEN).contains(&c.hidden), "{url}");
+            assert!((MIN_BATCH..=MAX_BATCH).contains(&c.batch), "{url}");
+            assert!(
+                c.lr.is_finite() && (MIN_LR..=MAX_LR).contains(&c.lr),
+                "{url}"
+            );
+        }
     }
 
     #[test]
