@@ -1,4 +1,4 @@
-# Shared by .ci/run and .ci/demo: one build cache outside the clone, stage timing, and the
+# Shared by .ci/run and .ci/serve: one build cache outside the clone, stage timing, and the
 # toolchain check (the machine's rustup toolchain: cargo, rustfmt, clippy).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -1,4 +1,4 @@
-//! Component tests in headless Chromium (wasm-bindgen-test; run by `.ci/page`):
+//! Component tests in headless Chromium (wasm-bindgen-test; run by `.ci/run`, stage test-wasm):
 //! `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --test web`
 #![cfg(target_arch = "wasm32")]
 
