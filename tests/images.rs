@@ -12,7 +12,7 @@ use flowplay::flows::multiscale::{ImageFlowSpec, Mixer, conv_flow, glow};
 use flowplay::images::fetch::load;
 use flowplay::images::{Dataset, ImageSet, Split};
 use flowplay::model_file::{self, FlowMeta, ImageMeta};
-use flowplay::train::images::{ImageTrainSettings, ImageTrainer, evaluate_bpd};
+use flowplay::train::images::{GecoSettings, ImageTrainSettings, ImageTrainer, evaluate_bpd};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/mnist-sample");
 
@@ -98,6 +98,52 @@ fn self_normalized_training_lowers_exact_bits_per_dim() {
         "reconstruction loss {}",
         s.recon
     );
+}
+
+/// GECO steps its multiplier: λ grows while the reconstruction error is above the tolerance
+/// and shrinks while it is below, each by `exp(η·Ĉ)` of the averaged constraint.
+#[test]
+fn geco_raises_lambda_above_its_tolerance_and_lowers_it_below() {
+    let _g = serial();
+    let device = flowplay::device::cpu();
+    let config = conv_flow(&spec(1, 1, 0, Mixer::SelfNorm { kernel: 3 })).unwrap();
+    let train = sample_split(Split::Train);
+    for (tolerance, should_rise) in [(0.0, true), (1e6, false)] {
+        let s = ImageTrainSettings {
+            geco: Some(GecoSettings {
+                tolerance,
+                rate: 1e-3,
+                momentum: 0.5,
+            }),
+            lambda: 1.0,
+            ..settings(1e-3)
+        };
+        let mut t = ImageTrainer::new(&config, s.clone(), &train, &device).unwrap();
+        let mut lambdas = vec![t.lambda];
+        for k in 0..3 {
+            let idx: Vec<usize> = (k * s.batch..(k + 1) * s.batch).collect();
+            let out = t.step(&train, &idx).unwrap();
+            assert!(out.recon > 0.0, "no reconstruction error to constrain");
+            lambdas.push(t.lambda);
+        }
+        // Below the tolerance λ falls until it reaches its floor (10⁻⁶), so "never rises" there.
+        let monotone = lambdas.windows(2).all(|w| {
+            if should_rise {
+                w[1] > w[0]
+            } else {
+                w[1] <= w[0]
+            }
+        });
+        let moved = if should_rise {
+            lambdas[3] > 1.0
+        } else {
+            lambdas[3] < 1.0
+        };
+        assert!(
+            monotone && moved,
+            "tolerance {tolerance}: λ went {lambdas:?}"
+        );
+    }
 }
 
 #[test]
