@@ -141,6 +141,7 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
             .map_err(|e| ModelFileError::Corrupt(format!("header is not valid JSON ({e})")))?;
     let data_len = bytes.len() - 8 - header_len;
     let mut metadata = None;
+    let mut file_values = 0usize;
     for (name, value) in header {
         if name == "__metadata__" {
             metadata = Some(value);
@@ -160,7 +161,18 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
                 )));
             }
         };
-        let expected = entry.shape.iter().product::<usize>() * width;
+        let elements = entry
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let expected = elements.and_then(|n| n.checked_mul(width));
+        let Some(expected) = expected else {
+            return Err(ModelFileError::Corrupt(format!(
+                "tensor '{name}' claims a shape of {:?}, more than any file holds",
+                entry.shape
+            )));
+        };
+        file_values = file_values.saturating_add(expected / width);
         if end < start || end - start != expected {
             return Err(ModelFileError::Corrupt(format!(
                 "tensor '{name}' of shape {:?} spans bytes {start}..{end}, expected {expected} bytes",
@@ -191,6 +203,14 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
         )));
     }
     meta.config.validate().map_err(ModelFileError::Mismatch)?;
+    // Refuse before allocating: building the layers must not need far more than the file holds.
+    let bound = meta.config.allocation_bound();
+    if bound > 8 * file_values as u128 + (1 << 22) {
+        return Err(ModelFileError::Mismatch(format!(
+            "the layer list would need about {bound} values to build, but the file holds \
+             {file_values} weights: a number in its architecture is wrong"
+        )));
+    }
     if let Some(image) = &meta.image {
         crate::flows::validate::shape(&image.shape)
             .map_err(|e| ModelFileError::Mismatch(format!("image shape: {e}")))?;

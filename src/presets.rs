@@ -295,4 +295,35 @@ mod tests {
             "{err}"
         );
     }
+
+    /// The loader's allocation bound (`FlowConfig::allocation_bound`) covers the parameters of
+    /// every MNIST-sized preset and every 2D flow, so an honest file is never refused by it, and
+    /// stays within the loader's margin of 8× + 4 M values.
+    #[test]
+    fn the_allocation_bound_covers_every_architecture() {
+        use crate::flows::{FlowKind, FlowSpec};
+        let device = crate::device::cpu();
+        let mut configs: Vec<(String, crate::flows::FlowConfig)> = all()
+            .into_iter()
+            .filter(|p| p.dataset.shape().dim() <= 784)
+            .map(|p| (p.name.clone(), p.flow_config().expect("builds")))
+            .collect();
+        for kind in FlowKind::ALL {
+            configs.push((kind.name().into(), FlowSpec::new(kind, 2).config()));
+            let support = FlowSpec::new(kind, 2).with_support(vec![-4.0; 2], vec![4.0; 2]);
+            configs.push((format!("{kind} with a box"), support.config()));
+        }
+        for (name, c) in configs {
+            let params = crate::model_file::num_params(&c.init(&device)) as u128;
+            let bound = c.allocation_bound();
+            assert!(
+                bound >= params,
+                "{name}: bound {bound} < {params} parameters"
+            );
+            assert!(
+                bound <= 8 * params + (1 << 22),
+                "{name}: bound {bound} for {params}"
+            );
+        }
+    }
 }

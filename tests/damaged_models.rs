@@ -133,3 +133,53 @@ fn flipped_header_bytes_and_truncation_are_errors_or_working_models() {
         );
     }
 }
+
+/// A width that is plausible on its own (4096 is within every layer's limits) but far beyond
+/// the weights the file carries is refused before anything is allocated, with the sizes named.
+#[test]
+fn a_layer_list_that_outgrows_its_file_is_refused_before_building() {
+    let bytes = shipped("mnist-glow-small.flow");
+    let (header, data) = split(&bytes);
+    let mut meta: serde_json::Value =
+        serde_json::from_str(header["__metadata__"]["flowplay"].as_str().unwrap()).unwrap();
+    let layers = meta["config"]["layers"].as_array_mut().unwrap();
+    let coupling = layers
+        .iter_mut()
+        .find(|l| l["type"] == "glow_coupling")
+        .expect("a Glow coupling");
+    coupling["hidden"] = 4096.into();
+    let mut h = header.clone();
+    h["__metadata__"]["flowplay"] = meta.to_string().into();
+    let err =
+        model_file::from_bytes(join(&h, data), &flowplay::device::cpu()).expect_err("refused");
+    let e = err.to_string();
+    assert!(
+        e.contains("would need about") && e.contains("51260 weights"),
+        "{e}"
+    );
+}
+
+/// A tensor entry claiming an absurd shape (10¹² elements and more) is refused from the header
+/// alone, without reading or allocating its data.
+#[test]
+fn a_header_claiming_huge_tensors_is_refused() {
+    let bytes = shipped("moons-realnvp.flow");
+    let (header, data) = split(&bytes);
+    for shape in [
+        serde_json::json!([1_000_000, 1_000_000]),
+        serde_json::json!([1u64 << 40, 1u64 << 40]),
+    ] {
+        let mut h = header.clone();
+        let name = h
+            .as_object()
+            .unwrap()
+            .keys()
+            .find(|k| *k != "__metadata__")
+            .unwrap()
+            .clone();
+        h[&name]["shape"] = shape.clone();
+        let err =
+            model_file::from_bytes(join(&h, data), &flowplay::device::cpu()).expect_err("refused");
+        assert!(err.to_string().contains(&name), "{shape}: {err}");
+    }
+}

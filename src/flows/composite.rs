@@ -63,6 +63,20 @@ impl FlowConfig {
         Ok(())
     }
 
+    /// An upper bound on the floats [`Self::init`] allocates (see
+    /// [`super::validate::allocation_bound`]); meaningful after [`Self::validate`].
+    pub fn allocation_bound(&self) -> u128 {
+        let base = match &self.base {
+            BaseConfig::StandardNormal { .. } => 0,
+            BaseConfig::DiagGaussian(c) => 2 * c.dim as u128,
+        };
+        self.layers
+            .iter()
+            .map(super::validate::allocation_bound)
+            .sum::<u128>()
+            + base
+    }
+
     pub fn init(&self, device: &Device) -> Flow {
         Flow {
             layers: self.layers.iter().map(|l| l.init(device)).collect(),

@@ -217,6 +217,68 @@ pub fn check_layer(layer: &LayerConfig) -> Result<(), String> {
     }
 }
 
+/// Floats in a multilayer perceptron `i → h (→ h)ˡ → o` with biases.
+fn mlp(i: u128, h: u128, l: u128, o: u128) -> u128 {
+    i * h + h + l * (h * h + h) + h * o + o
+}
+
+/// An upper bound on the floats building `layer` allocates (parameters, masks and the
+/// temporaries of its initialisation), from its numbers alone. The loader compares it with the
+/// weights a file actually holds before building anything, so a layer list that asks for far
+/// more than the file carries is refused instead of allocated. Call after [`check_layer`].
+pub fn allocation_bound(layer: &LayerConfig) -> u128 {
+    use LayerConfig as L;
+    let kernel_floats = |c: usize, k: usize| (c * c * k * k) as u128;
+    match layer {
+        L::Planar(c) => 3 * c.dim as u128 + 1,
+        L::Radial(c) => 2 * c.dim as u128 + 2,
+        L::Coupling(c) => {
+            let d = c.mask.len() as u128;
+            let out = if c.additive { d } else { 2 * d };
+            mlp(d, c.hidden as u128, c.hidden_layers as u128, out) + d
+        }
+        L::Spline(c) => {
+            let d = c.mask.len() as u128;
+            let out = d * (3 * c.bins as u128 - 1);
+            mlp(d, c.hidden as u128, c.hidden_layers as u128, out) + d
+        }
+        // Weights and their masks.
+        L::Autoregressive(c) => {
+            let d = c.dim as u128;
+            2 * mlp(d, c.hidden as u128, c.hidden_layers as u128, 2 * d)
+        }
+        L::NaiveLinear(c) => 3 * (c.dim as u128).pow(2) + c.dim as u128,
+        L::LuLinear(c) => 3 * (c.dim as u128).pow(2) + 2 * c.dim as u128,
+        L::Permutation(c) => 2 * c.indices.len() as u128,
+        L::Tanh(c) => 2 * c.low.len() as u128,
+        L::ActNorm(c) => 2 * c.dim as u128,
+        L::Logit(_) | L::LeakyRelu(_) | L::Squeeze(_) => 0,
+        L::ActNorm2d(c) => 2 * c.shape.channels as u128,
+        L::Conv1x1(c) => 3 * (c.shape.channels as u128).pow(2) + 2 * c.shape.channels as u128,
+        L::GlowCoupling(c) => {
+            let ch = c.shape.channels;
+            let ca = ch.div_ceil(2) as u128;
+            let out = 2 * (ch as u128 - ca);
+            let h = c.hidden as u128;
+            9 * ca * h + h + h * h + h + 9 * h * out + out
+        }
+        L::SplitPrior(c) => {
+            let ch = c.shape.channels;
+            let ca = ch.div_ceil(2) as u128;
+            let out = 2 * (ch as u128 - ca);
+            9 * ca * out + out
+        }
+        L::SelfNormLinear(c) => 4 * (c.dim as u128).pow(2) + c.dim as u128,
+        L::SelfNormConv(c) => {
+            4 * kernel_floats(c.shape.channels, c.kernel) + c.shape.channels as u128
+        }
+        L::EmergingConv(c) => {
+            8 * kernel_floats(c.shape.channels, c.kernel) + c.shape.channels as u128
+        }
+        L::ConvExp(c) => 2 * kernel_floats(c.shape.channels, c.kernel) + c.shape.channels as u128,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
