@@ -77,21 +77,28 @@ pub fn read_dir(dataset: Dataset, split: Split, dir: &Path) -> Result<ImageSet, 
             path: path.display().to_string(),
             source,
         })?;
-        if bytes.is_empty() || bytes.len() % RECORD != 0 {
-            return Err(DataError::Format {
-                path: path.display().to_string(),
-                reason: format!(
-                    "{} bytes is not a whole number of {RECORD}-byte records (label + 32×32×3)",
-                    bytes.len()
-                ),
-            });
-        }
-        for rec in bytes.chunks_exact(RECORD) {
-            set.labels.push(rec[0]);
-            set.pixels.extend_from_slice(&rec[1..]);
-        }
+        append_records(&bytes, &mut set).map_err(|reason| DataError::Format {
+            path: path.display().to_string(),
+            reason,
+        })?;
     }
     Ok(set)
+}
+
+/// Appends the records of one CIFAR-10 binary batch (`label, 32×32×3 pixels` each) to `set`;
+/// refuses anything that is not a whole, non-zero number of records.
+pub fn append_records(bytes: &[u8], set: &mut ImageSet) -> Result<(), String> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
+        return Err(format!(
+            "{} bytes is not a whole number of {RECORD}-byte records (label + 32×32×3)",
+            bytes.len()
+        ));
+    }
+    for rec in bytes.chunks_exact(RECORD) {
+        set.labels.push(rec[0]);
+        set.pixels.extend_from_slice(&rec[1..]);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

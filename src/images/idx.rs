@@ -64,8 +64,12 @@ pub fn parse_u8(bytes: &[u8], what: &str) -> Result<(Vec<usize>, Vec<u8>), Strin
             u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
         })
         .collect();
-    let count: usize = dims.iter().product();
     let data = &bytes[header..];
+    let Some(count) = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) else {
+        return Err(format!(
+            "IDX {what} claims dimensions {dims:?}, more data than any file holds"
+        ));
+    };
     if data.len() != count {
         return Err(format!(
             "IDX {what} of dimensions {dims:?} needs {count} data bytes, found {} ({})",
