@@ -7,46 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use burn::tensor::Tensor;
 use flowplay::model_file;
 
-fn shipped(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/www/models/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-/// `(header JSON, tensor bytes)` of a safetensors file.
-fn split(bytes: &[u8]) -> (serde_json::Value, &[u8]) {
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    (
-        serde_json::from_slice(&bytes[8..8 + n]).unwrap(),
-        &bytes[8 + n..],
-    )
-}
-
-/// A safetensors file with `header` and `data`.
-fn join(header: &serde_json::Value, data: &[u8]) -> Vec<u8> {
-    let mut h = serde_json::to_vec(header).unwrap();
-    h.resize(h.len().div_ceil(8) * 8, b' ');
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out
-}
-
-/// JSON pointers of every number under `v`.
-fn numbers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Number(_) => out.push(at),
-        serde_json::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                numbers(x, format!("{at}/{i}"), out);
-            }
-        }
-        serde_json::Value::Object(o) => {
-            for (k, x) in o {
-                numbers(x, format!("{at}/{k}"), out);
-            }
-        }
-        _ => {}
-    }
-}
+mod common;
+use common::{join, numbers, shipped, split};
 
 /// Loads `bytes` and, if that works, runs the flow both ways on two rows; a panic fails the test
 /// with `what`. Returns whether the file loaded.

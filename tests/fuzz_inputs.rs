@@ -21,6 +21,9 @@ use flowplay::web::config::PageConfig;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+mod common;
+use common::{header_len, join, numbers, shipped};
+
 fn cases() -> u32 {
     std::env::var("FLOWPLAY_FUZZ_CASES")
         .ok()
@@ -75,23 +78,6 @@ const SEEDS: [&str; 4] = [
     "fashion-mnist-glow-small.flow",
     "mnist-glow-gpu.flow",
 ];
-
-fn shipped(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/www/models/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn header_len(bytes: &[u8]) -> usize {
-    u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
-}
-
-fn join(header: &serde_json::Value, data: &[u8]) -> Vec<u8> {
-    let mut h = serde_json::to_vec(header).unwrap();
-    h.resize(h.len().div_ceil(8) * 8, b' ');
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out
-}
 
 /// A byte-level or structural change; positions are fractions of the length they apply to.
 #[derive(Clone, Debug)]
@@ -176,24 +162,6 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 
 fn pos(at: f64, len: usize) -> usize {
     ((at * len as f64) as usize).min(len.saturating_sub(1))
-}
-
-/// JSON pointers of every number under `v`.
-fn numbers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Number(_) => out.push(at),
-        serde_json::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                numbers(x, format!("{at}/{i}"), out);
-            }
-        }
-        serde_json::Value::Object(o) => {
-            for (k, x) in o {
-                numbers(x, format!("{at}/{k}"), out);
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Applies `m` to a well-formed file (structural edits need a parseable header; on a file
