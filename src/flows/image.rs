@@ -209,7 +209,7 @@ pub(crate) fn host_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 /// an autodiff graph ([`dense_logdet_and_inverse`]), else from the LU alone (no inverse: about
 /// 4× cheaper, which is what evaluation of SNF models spends its time on).
 pub(crate) fn dense_logdet(m: Tensor<2>) -> Tensor<1> {
-    if m.is_require_grad() {
+    if m.is_tracked() {
         return dense_logdet_and_inverse(m).0;
     }
     let [d, _] = m.dims();

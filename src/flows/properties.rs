@@ -399,3 +399,61 @@ fn self_normalized_gradient_matches_the_exact_one_when_r_is_the_inverse() {
         "self-normalized vs exact gradient differ by {err}"
     );
 }
+
+/// The conv layer's version: with a 1×1 kernel the inverse of `W` is again a 1×1 kernel, so
+/// `R = W⁻¹` exactly; the self-normalized gradient (flipped, transposed `R` times tap counts)
+/// then equals the exact gradient through the dense conv matrix, and the reconstruction loss —
+/// plain and symmetric — vanishes.
+#[test]
+fn self_normalized_conv_gradient_matches_the_exact_one_when_r_is_the_inverse() {
+    use super::Layer;
+    use super::image::ImageShape;
+    use super::linear::host_logabsdet_and_inverse;
+    use super::selfnorm::SelfNormConvConfig;
+    use burn::module::Param;
+    use burn::tensor::{Tensor, TensorData};
+    let (_lock, device) = seeded_autodiff_device(10);
+    let (c, shape) = (3, ImageShape::new(3, 4, 4));
+    let d = shape.dim();
+    for symmetric in [false, true] {
+        let config = SelfNormConvConfig::new(shape)
+            .with_kernel(1)
+            .with_symmetric(symmetric);
+        let Layer::SelfNormConv(mut layer) =
+            perturb(LayerConfig::SelfNormConv(config).init(&device), 0.3)
+        else {
+            unreachable!()
+        };
+        // weight[o, i, 0, 0] = W[o][i]; R[i, o, 0, 0] = (W⁻¹)[i][o] undoes it pixel by pixel.
+        let w: Vec<f64> = host(layer.weight.val()).iter().map(|&v| v as f64).collect();
+        let (_, inv) = host_logabsdet_and_inverse(&w, c).unwrap();
+        let inv: Vec<f32> = inv.iter().map(|&v| v as f32).collect();
+        layer.inverse_weight = Some(Param::from_tensor(
+            Tensor::<4>::from_data(TensorData::new(inv, [c, c, 1, 1]), &device).require_grad(),
+        ));
+        let x = gaussian_batch(5, d, 1.0, 6, &device);
+        let base = |z: Tensor<2>| z.square().sum_dim(1).reshape([5]).mul_scalar(-0.5);
+        let (z, ld) = super::Bijection::forward(&layer, x.clone());
+        let exact = (base(z) + ld).sum();
+        let (z, ld_train, recon) = super::Bijection::forward_train(&layer, x);
+        assert!(host(ld_train.clone()).iter().all(|v| v.abs() < 1e-5));
+        let recon = recon.expect("a reconstruction term");
+        assert!(
+            host(recon).iter().all(|v| *v < 1e-8),
+            "symmetric = {symmetric}: R = W⁻¹ reconstructs exactly"
+        );
+        let train = (base(z) + ld_train).sum();
+        let g_exact = host(layer.weight.grad(&exact.backward()).unwrap());
+        let g_train = host(layer.weight.grad(&train.backward()).unwrap());
+        let err = g_exact
+            .iter()
+            .zip(&g_train)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        let scale = g_exact.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        assert!(
+            err < 1e-3 * scale.max(1.0),
+            "symmetric = {symmetric}: self-normalized vs exact gradient differ by {err} (scale {scale})"
+        );
+    }
+}
