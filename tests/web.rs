@@ -45,8 +45,30 @@ async fn a_cpu_session_trains_and_snapshots() {
 #[wasm_bindgen_test]
 async fn webgpu_or_its_absence_is_explained() {
     flowplay::web::ensure_ctors();
+    // The rule, checked against whatever adapter this browser offers: none or a software one
+    // (headless Chromium's SwiftShader) → the CPU with the reason; a real one → WebGPU (or the
+    // CPU with the initialisation error named).
+    let info = flowplay::web::backend::adapter_info().await;
     let chosen = flowplay::web::backend::choose(BackendPref::Auto).await;
-    // Headless Chromium offers SwiftShader (a software adapter): auto picks the CPU and says why.
-    assert_eq!(chosen.name, "cpu");
     assert!(!chosen.reason.is_empty());
+    match &info {
+        None => {
+            assert_eq!(chosen.name, "cpu");
+            assert!(
+                chosen.reason.contains("no WebGPU adapter"),
+                "{}",
+                chosen.reason
+            );
+        }
+        Some(adapter) if adapter.is_software() => {
+            assert_eq!(chosen.name, "cpu");
+            assert!(chosen.reason.contains("software"), "{}", chosen.reason);
+        }
+        Some(_) => assert!(
+            chosen.name == "webgpu" || chosen.reason.contains("initialisation failed"),
+            "a real adapter, yet {}: {}",
+            chosen.name,
+            chosen.reason
+        ),
+    }
 }
