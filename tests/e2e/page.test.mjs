@@ -3,7 +3,7 @@
 // Every check prints PASS/FAIL; the exit code is the number of failures.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [base = 'http://127.0.0.1:8080/', cli = 'flowplay', artifacts = 'e2e-artifacts'] = process.argv.slice(2);
@@ -173,6 +173,58 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   const s = await waitState(page, ['done', 'error'], 120);
   check('a drawn data set trains', s.state === 'done' && Number.isFinite(Number(s.valNll)), JSON.stringify(s));
   await page.screenshot({ path: join(artifacts, 'drawn.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 7. Corrupt and foreign files given to Import are named, and the page keeps working; a good
+//    file imports; Share/Embed gives the link and an iframe.
+{
+  const page = await open('#target=moons&flow=realnvp&layers=2&hidden=16&backend=cpu&steps=20');
+  const good = readFileSync(new URL('../../www/models/moons-realnvp.flow', import.meta.url));
+  const header = Number(good.readBigUInt64LE(0));
+  const wide = (() => {
+    const h = JSON.parse(good.subarray(8, 8 + header).toString());
+    const meta = JSON.parse(h.__metadata__.flowplay);
+    meta.config.layers.find(l => l.hidden).hidden = 8192;
+    h.__metadata__.flowplay = JSON.stringify(meta);
+    let text = JSON.stringify(h);
+    text += ' '.repeat((8 - (text.length % 8)) % 8);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(text)));
+    return Buffer.concat([len, Buffer.from(text), good.subarray(8 + header)]);
+  })();
+  const bad = [
+    ['random.flow', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))],
+    ['truncated.flow', good.subarray(0, 5000)],
+    ['header-only.flow', good.subarray(0, 8 + header)],
+    ['empty.flow', Buffer.alloc(0)],
+    ['wide.flow', wide],
+  ];
+  for (const [name, buffer] of bad) {
+    await page.setInputFiles('#import', { name, mimeType: 'application/octet-stream', buffer });
+    const s = await waitState(page, ['error'], 30).catch(() => status(page));
+    const message = await page.$eval('#error', el => el.textContent).catch(() => '');
+    check(`import of ${name} is refused with a message`, s.state === 'error' && message.length > 10, message.slice(0, 160));
+  }
+  await page.click('#reset');
+  await page.click('#train');
+  const s = await waitState(page, ['done', 'error'], 60);
+  check('the page still trains after bad imports', s.state === 'done' && s.step === '20', JSON.stringify(s));
+  await page.setInputFiles('#import', { name: 'moons-realnvp.flow', mimeType: 'application/octet-stream', buffer: good });
+  const imported = await waitState(page, ['paused', 'error'], 60);
+  check('a good file imports after them', imported.state === 'paused', JSON.stringify(imported));
+  await page.click('#share');
+  const share = await page.$eval('#share-text', el => el.value || el.textContent);
+  check('Share / Embed gives the link and an iframe', share.includes('#target=') && share.includes('<iframe') && share.includes('embed=1'),
+    share.slice(0, 200));
+  await page.context().close();
+}
+
+// 8. An energy target and the flows no other check trains: a few steps each, finite loss.
+for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf'], ['circles', 'iaf']]) {
+  const page = await open(`#target=${target}&flow=${flow}&layers=2&hidden=16&backend=cpu&autostart=1&steps=15`);
+  const s = await waitState(page, ['done', 'error'], 120);
+  check(`${flow} on ${target} trains`, s.state === 'done' && Number.isFinite(Number(s.loss)), JSON.stringify(s));
   await page.context().close();
 }
 
