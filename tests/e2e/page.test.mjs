@@ -213,6 +213,20 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   await page.setInputFiles('#import', { name: 'moons-realnvp.flow', mimeType: 'application/octet-stream', buffer: good });
   const imported = await waitState(page, ['paused', 'error'], 60);
   check('a good file imports after them', imported.state === 'paused', JSON.stringify(imported));
+  // The layer scrubber walks from the base samples (stage 0) to the data side (the last stage).
+  const max = Number(await page.$eval('#layer', el => el.max));
+  const scrubTo = k => page.$eval('#layer', (el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, k);
+  const picture = () => page.$eval('#layer-canvas', c => c.toDataURL());
+  await scrubTo(0);
+  const [first, label0] = [await picture(), await page.$eval('.scrubber label', el => el.textContent)];
+  await scrubTo(max);
+  const [last, labelN] = [await picture(), await page.$eval('.scrubber label', el => el.textContent)];
+  check('the layer scrubber moves through the stages',
+    max >= 2 && first !== last && label0.includes('stage 0 ') && labelN.includes(`stage ${max} `),
+    `${label0} → ${labelN}`);
   await page.click('#share');
   const share = await page.$eval('#share-text', el => el.value || el.textContent);
   check('Share / Embed gives the link and an iframe', share.includes('#target=') && share.includes('<iframe') && share.includes('embed=1'),
