@@ -4,32 +4,20 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use burn::tensor::Tensor;
 use flowplay::model_file;
 
 mod common;
-use common::{join, numbers, shipped, split};
+use common::{join, load_and_run, numbers, shipped, split};
 
 /// Loads `bytes` and, if that works, runs the flow both ways on two rows; a panic fails the test
 /// with `what`. Returns whether the file loaded.
 fn loads_without_panic(bytes: Vec<u8>, what: &str) -> bool {
-    let device = flowplay::device::cpu();
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        match model_file::from_bytes(bytes, &device) {
-            Ok((flow, _)) => {
-                let x = Tensor::<2>::zeros([2, flow.dim()], &device).add_scalar(0.3);
-                let _ = flow.log_prob(x.clone());
-                let _ = flow.inverse(x);
-                true
-            }
-            Err(e) => {
-                assert!(!e.to_string().is_empty());
-                false
-            }
+    match catch_unwind(AssertUnwindSafe(|| load_and_run(bytes))) {
+        Ok(Ok(())) => true,
+        Ok(Err(message)) => {
+            assert!(!message.is_empty(), "{what}: a refusal without a message");
+            false
         }
-    }));
-    match outcome {
-        Ok(loaded) => loaded,
         Err(_) => panic!("{what} panicked instead of returning an error"),
     }
 }

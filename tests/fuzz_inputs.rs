@@ -14,15 +14,13 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::tensor::Tensor;
 use flowplay::images::{ImageSet, cifar, idx};
-use flowplay::model_file;
 use flowplay::web::config::PageConfig;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 mod common;
-use common::{header_len, join, numbers, shipped};
+use common::{header_len, join, load_and_run, numbers, shipped};
 
 fn cases() -> u32 {
     std::env::var("FLOWPLAY_FUZZ_CASES")
@@ -279,7 +277,6 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
 #[test]
 fn fuzz_the_flow_loader() {
     let seeds: Vec<Vec<u8>> = SEEDS.iter().map(|s| shipped(s)).collect();
-    let device = flowplay::device::cpu();
     let tally = Tally::default();
     // The 2.6 M-parameter GPU model takes a few hundred ms to build when a mutation leaves it
     // loadable, so it is one seed in fifty; the small models share the rest.
@@ -294,17 +291,7 @@ fn fuzz_the_flow_loader() {
             &(seed, prop::collection::vec(mutation(), 1..4)),
             |(seed, mutations)| {
                 let bytes = mutations.iter().fold(seeds[seed].clone(), apply);
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    match model_file::from_bytes(bytes, &device) {
-                        Ok((flow, _)) => {
-                            let x = Tensor::<2>::zeros([2, flow.dim()], &device).add_scalar(0.3);
-                            let _ = flow.log_prob(x.clone());
-                            let _ = flow.inverse(x);
-                            Ok(())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                }));
+                let outcome = catch_unwind(AssertUnwindSafe(|| load_and_run(bytes)));
                 match outcome {
                     Ok(Ok(())) => tally.count(true),
                     Ok(Err(msg)) => {

@@ -48,3 +48,15 @@ pub fn numbers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// Loads `.flow` bytes on the CPU and, if that works, runs the flow both ways on two rows;
+/// `Err` carries the loader's message. A panic inside is the caller's to catch.
+pub fn load_and_run(bytes: Vec<u8>) -> Result<(), String> {
+    use burn::tensor::Tensor;
+    let device = flowplay::device::cpu();
+    let (flow, _) = flowplay::model_file::from_bytes(bytes, &device).map_err(|e| e.to_string())?;
+    let x = Tensor::<2>::zeros([2, flow.dim()], &device).add_scalar(0.3);
+    let _ = flow.log_prob(x.clone());
+    let _ = flow.inverse(x);
+    Ok(())
+}
