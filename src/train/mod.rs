@@ -11,8 +11,10 @@ pub mod history;
 pub mod images;
 pub mod objective;
 pub mod optim;
+pub mod target_problem;
 pub mod trainer;
 
 pub use history::{History, HistoryPoint};
 pub use objective::Objective;
+pub use target_problem::{TargetProblem, TargetTraining, target_problem};
 pub use trainer::{StepOutcome, TrainError, TrainSettings, Trainer};

@@ -4,13 +4,19 @@
 pub mod config;
 
 #[cfg(target_arch = "wasm32")]
-pub mod app;
-#[cfg(target_arch = "wasm32")]
 pub mod backend;
+#[cfg(target_arch = "wasm32")]
+pub mod components;
 #[cfg(target_arch = "wasm32")]
 pub mod draw;
 #[cfg(target_arch = "wasm32")]
+pub mod files;
+#[cfg(target_arch = "wasm32")]
+pub mod runner;
+#[cfg(target_arch = "wasm32")]
 pub mod session;
+#[cfg(target_arch = "wasm32")]
+pub mod state;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -30,11 +36,11 @@ pub fn ensure_ctors() {
     }
 }
 
-/// The page's entry point: mounts [`app::App`] on the body.
+/// The page's entry point: mounts [`components::App`] on the body.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     ensure_ctors();
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(app::App);
+    leptos::mount::mount_to_body(components::App);
 }

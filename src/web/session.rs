@@ -8,7 +8,9 @@ use crate::evaluate::log_prob_rows;
 use crate::flows::{Flow, FlowSpec};
 use crate::rng::Rng;
 use crate::targets::{Bounds, Target};
-use crate::train::{History, Objective, StepOutcome, TrainSettings, Trainer};
+use crate::train::{
+    History, Objective, StepOutcome, TargetTraining, TrainSettings, Trainer, target_problem,
+};
 
 /// Grid resolution of the live heatmap.
 pub const GRID_RES: usize = 56;
@@ -84,31 +86,30 @@ impl Session {
         drawn: Option<Vec<f32>>,
         flow: Option<Flow>,
     ) -> Result<Self, String> {
-        let mut spec = FlowSpec::new(cfg.flow, 2)
+        let spec = FlowSpec::new(cfg.flow, 2)
             .with_layers(cfg.layers)
             .with_hidden(cfg.hidden);
         let drawn_used = drawn.is_some();
-        let (objective, data) = match (cfg.target, drawn) {
-            (_, Some(points)) => {
+        let (spec, objective, data) = match drawn {
+            Some(points) => {
                 if points.len() < 2 * MIN_DRAWN {
                     return Err(format!(
                         "draw at least {MIN_DRAWN} points first ({} so far)",
                         points.len() / 2
                     ));
                 }
-                (Objective::forward_kl(2, points.clone(), 0.2), points)
+                (spec, Objective::forward_kl(2, points.clone(), 0.2), points)
             }
-            (Target::Samples(set), _) => {
-                let data = set.sample(8_000, &mut Rng::new(cfg.seed ^ 0xDA7A));
-                (Objective::forward_kl(2, data.clone(), 0.2), data)
-            }
-            (Target::Energy(e), _) => {
-                let b = e.bounds();
-                spec = spec.with_support(
-                    vec![b.x.0 as f32, b.y.0 as f32],
-                    vec![b.x.1 as f32, b.y.1 as f32],
-                );
-                (Objective::reverse_kl(e, 0.01, 1000), Vec::new())
+            None => {
+                let how = TargetTraining {
+                    data_points: 8_000,
+                    val_fraction: 0.2,
+                    seed: cfg.seed,
+                    beta0: 0.01,
+                    anneal_steps: 1000,
+                };
+                let p = target_problem(cfg.target, spec, &how);
+                (p.spec, p.objective, p.data)
             }
         };
         let settings = TrainSettings {

@@ -1,0 +1,168 @@
+//! The page's shared state: one [`Page`] context of signals that the views read, the run's
+//! [`RunStatus`], and [`Page::apply`], which turns the runner's events into signal updates.
+
+use leptos::prelude::*;
+
+use super::config::PageConfig;
+use super::runner::{Event, Runner};
+use super::session::StageView;
+
+/// Where the page's training run stands (`data-state` of `#flow-status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Idle,
+    Training,
+    Paused,
+    Done,
+    Error,
+}
+
+impl RunStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Training => "training",
+            Self::Paused => "paused",
+            Self::Done => "done",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Everything the components share (all fields are `Copy` handles).
+#[derive(Clone, Copy)]
+pub struct Page {
+    pub config: RwSignal<PageConfig>,
+    pub notices: RwSignal<Vec<String>>,
+    pub status: RwSignal<RunStatus>,
+    pub backend: RwSignal<String>,
+    pub backend_reason: RwSignal<String>,
+    /// Training steps taken so far.
+    pub steps_done: RwSignal<usize>,
+    pub loss: RwSignal<Option<f32>>,
+    pub val_nll: RwSignal<Option<f64>>,
+    pub nan_events: RwSignal<usize>,
+    pub inversion_error: RwSignal<Option<f32>>,
+    /// Largest per-layer |log det| on the samples (a coupling's largest |log-scale|).
+    pub max_log_scale: RwSignal<Option<f32>>,
+    pub steps_per_sec: RwSignal<f64>,
+    /// How long the last redraw took (ms).
+    pub draw_ms: RwSignal<f64>,
+    pub error: RwSignal<Option<String>>,
+    pub share: RwSignal<Option<String>>,
+    /// The live run (absent until the first Train/Step/Import, and after a Reset).
+    pub(super) runner: StoredValue<Option<Runner>, LocalStorage>,
+    /// Points drawn for `target=draw`, `[x, y]` pairs in data coordinates.
+    pub(super) drawn: StoredValue<Vec<f32>, LocalStorage>,
+    pub drawn_count: RwSignal<usize>,
+    /// The layer-by-layer view's data and the stage shown.
+    pub(super) stages: StoredValue<Vec<StageView>, LocalStorage>,
+    pub stage_count: RwSignal<usize>,
+    pub layer: RwSignal<usize>,
+    /// Bumped by Reset/Train so a stale training loop stops.
+    pub(super) generation: RwSignal<u64>,
+}
+
+impl Page {
+    /// The page for the configuration in the address bar (bad parameters become notices).
+    pub fn from_url() -> Self {
+        let loc = gloo_utils::window().location();
+        let query = loc.search().unwrap_or_default();
+        let hash = loc.hash().unwrap_or_default();
+        let (config, notices) = PageConfig::from_url_parts(&query, &hash);
+        Self {
+            config: RwSignal::new(config),
+            notices: RwSignal::new(notices),
+            status: RwSignal::new(RunStatus::Idle),
+            backend: RwSignal::new(String::new()),
+            backend_reason: RwSignal::new(String::new()),
+            steps_done: RwSignal::new(0),
+            loss: RwSignal::new(None),
+            val_nll: RwSignal::new(None),
+            nan_events: RwSignal::new(0),
+            inversion_error: RwSignal::new(None),
+            max_log_scale: RwSignal::new(None),
+            steps_per_sec: RwSignal::new(0.0),
+            draw_ms: RwSignal::new(0.0),
+            error: RwSignal::new(None),
+            share: RwSignal::new(None),
+            runner: StoredValue::new_local(None),
+            drawn: StoredValue::new_local(Vec::new()),
+            drawn_count: RwSignal::new(0),
+            stages: StoredValue::new_local(Vec::new()),
+            stage_count: RwSignal::new(0),
+            // Past the end: shows the last stage (the data side) until the user scrubs.
+            layer: RwSignal::new(usize::MAX),
+            generation: RwSignal::new(0),
+        }
+    }
+
+    /// Shows `message` as the page's error and stops the run.
+    pub fn fail(&self, message: String) {
+        web_sys::console::error_1(&message.as_str().into());
+        self.error.set(Some(message));
+        self.status.set(RunStatus::Error);
+    }
+
+    /// Reflects one event of the runner in the signals.
+    pub fn apply(&self, event: Event) {
+        match event {
+            Event::Started { backend, reason } => {
+                self.backend.set(backend.to_string());
+                self.backend_reason.set(reason);
+            }
+            Event::Progress(p) => {
+                if let Some(rate) = p.steps_per_sec {
+                    self.steps_per_sec.set(rate);
+                }
+                self.steps_done.set(p.step);
+                self.loss.set(p.loss);
+                self.val_nll.set(p.val_nll);
+                self.nan_events.set(p.nan_events);
+            }
+            Event::FellBack { reason, step } => {
+                self.backend.set("cpu".to_string());
+                self.backend_reason.set(reason);
+                self.steps_done.set(step);
+            }
+            Event::Finished => self.status.set(RunStatus::Done),
+            Event::Failed(message) => self.fail(message),
+        }
+    }
+
+    /// Clears the run and its figures (the configuration and the drawn points stay).
+    pub fn clear_run(&self) {
+        self.generation.update(|g| *g += 1);
+        self.runner.set_value(None);
+        self.status.set(RunStatus::Idle);
+        self.steps_done.set(0);
+        self.loss.set(None);
+        self.val_nll.set(None);
+        self.nan_events.set(0);
+        self.inversion_error.set(None);
+        self.max_log_scale.set(None);
+        self.error.set(None);
+    }
+
+    /// Applies a configuration change: the old run no longer matches it. (The address bar
+    /// follows the configuration by an effect, see [`sync_url_with_config`].)
+    pub fn configure(self, f: impl FnOnce(&mut PageConfig)) {
+        self.config.update(f);
+        self.clear_run();
+    }
+}
+
+/// Keeps the URL fragment equal to the configuration (no history entry), from the first change
+/// on: the address a visitor arrived with is left as it was until they change something.
+pub fn sync_url_with_config(page: Page) {
+    Effect::watch(
+        move || page.config.with(PageConfig::to_fragment),
+        |fragment, _, _| {
+            if let Ok(h) = gloo_utils::window().history() {
+                let url = format!("#{fragment}");
+                let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+            }
+        },
+        false,
+    );
+}
