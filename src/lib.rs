@@ -1,6 +1,7 @@
 //! flowplay: normalizing flows you can train in a browser tab (WebGPU) or natively, from one
 //! Burn crate. See `docs/toolchain.md` for the toolchain facts it is built on.
 
+pub mod atomic_file;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
 pub mod device;

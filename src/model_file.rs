@@ -108,17 +108,14 @@ pub fn to_bytes(flow: &Flow, meta: &FlowMeta) -> Result<Vec<u8>, ModelFileError>
         .map_err(|e| ModelFileError::Encode(format!("{e:?}")))
 }
 
-/// Writes a `.flow` file atomically: to `path.tmp`, then renamed over `path`, so an interrupted
+/// Writes a `.flow` file atomically ([`crate::atomic_file`]), so an interrupted
 /// save never leaves a half-written model behind.
 pub fn save(path: &Path, flow: &Flow, meta: &FlowMeta) -> Result<(), ModelFileError> {
     let bytes = to_bytes(flow, meta)?;
-    let tmp = path.with_extension("flow.tmp");
-    let io = |source| ModelFileError::Io {
+    crate::atomic_file::write(path, &bytes).map_err(|source| ModelFileError::Io {
         path: path.display().to_string(),
         source,
-    };
-    std::fs::write(&tmp, &bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
 }
 
 /// Reads only the metadata of `.flow` bytes, validating the safetensors structure.

@@ -15,15 +15,11 @@ use crate::targets::{SampleSet, Target};
 use crate::train::{Objective, TrainSettings, Trainer};
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
-    /// `timescaling`: SNF's time per step vs D (exact vs self-normalized); omit for the 2D bench.
-    pub what: Option<String>,
-    /// With `timescaling`: only D = 100, 400, 784 (seconds; the full sweep takes ≈2 min).
-    #[arg(long)]
-    pub quick: bool,
-    /// With `timescaling`: directory for the figure.
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    /// Another benchmark than the 2D one.
+    #[command(subcommand)]
+    pub other: Option<BenchCommand>,
     /// Timed training steps (after warm-up).
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
@@ -42,21 +38,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The benchmarks besides the 2D one.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// SNF's time per training step vs D, exact vs self-normalized layers (a figure).
+    Timescaling(super::timescaling::TimescalingArgs),
+}
+
 pub fn run(a: BenchArgs) -> Result<(), String> {
-    match a.what.as_deref() {
-        None => {}
-        Some("timescaling") => {
-            return super::timescaling::run(super::timescaling::TimescalingArgs {
-                quick: a.quick,
-                out: a.out,
-                seed: 0,
-            });
-        }
-        Some(other) => {
-            return Err(format!(
-                "unknown benchmark '{other}': expected `timescaling` or nothing (the 2D bench)"
-            ));
-        }
+    if let Some(BenchCommand::Timescaling(t)) = a.other {
+        return super::timescaling::run(t);
     }
     let device = crate::device::cpu();
     let spec = FlowSpec::new(FlowKind::Realnvp, 2)

@@ -8,11 +8,12 @@ use clap::Args;
 use serde_json::json;
 
 use crate::evaluate::{grid_mass, log_density_grid};
-use crate::flows::{FlowKind, FlowSpec};
+use crate::flows::{Flow, FlowKind, FlowSpec};
 use crate::model_file::{self, FlowMeta};
-use crate::rng::Rng;
 use crate::targets::Target;
-use crate::train::{Objective, TrainSettings, Trainer};
+use crate::train::{
+    HistoryPoint, Objective, TargetTraining, TrainError, TrainSettings, Trainer, target_problem,
+};
 
 #[derive(Args, Debug)]
 pub struct Fit2dArgs {
@@ -76,7 +77,8 @@ pub struct Fit2dArgs {
     pub quiet: bool,
 }
 
-pub fn run(a: Fit2dArgs) -> Result<(), String> {
+/// The flow, objective and settings the arguments ask for (each bad number named).
+fn problem(a: &Fit2dArgs) -> Result<(FlowSpec, Objective, TrainSettings), String> {
     if a.steps == 0 || a.batch == 0 {
         return Err("--steps and --batch must be positive".into());
     }
@@ -93,6 +95,9 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
             a.val_fraction
         ));
     }
+    if matches!(a.target, Target::Energy(_)) && !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
+        return Err(format!("--beta0 must lie in (0, 1], got {}", a.beta0));
+    }
     let mut spec = FlowSpec::new(a.flow, 2).with_hidden(a.hidden);
     spec.bins = a.bins;
     if let Some(k) = a.layers {
@@ -101,27 +106,14 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         }
         spec = spec.with_layers(k);
     }
-    if let Target::Energy(e) = a.target {
-        // U2–U4 do not confine z₁ (exp(−U) is not integrable on ℝ²): the target is exp(−U) on
-        // its plotting box, and the flow's support is that box (a fixed tanh layer).
-        let b = e.bounds();
-        spec = spec.with_support(
-            vec![b.x.0 as f32, b.y.0 as f32],
-            vec![b.x.1 as f32, b.y.1 as f32],
-        );
-    }
-    let objective = match a.target {
-        Target::Samples(set) => {
-            let data = set.sample(a.data, &mut Rng::new(a.seed ^ 0xDA7A));
-            Objective::forward_kl(2, data, a.val_fraction)
-        }
-        Target::Energy(e) => {
-            if !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
-                return Err(format!("--beta0 must lie in (0, 1], got {}", a.beta0));
-            }
-            Objective::reverse_kl(e, a.beta0, a.anneal_steps.unwrap_or(2 * a.steps / 3))
-        }
+    let how = TargetTraining {
+        data_points: a.data,
+        val_fraction: a.val_fraction,
+        seed: a.seed,
+        beta0: a.beta0,
+        anneal_steps: a.anneal_steps.unwrap_or(2 * a.steps / 3),
     };
+    let p = target_problem(a.target, spec, &how);
     let settings = TrainSettings {
         steps: a.steps,
         batch: a.batch,
@@ -132,26 +124,18 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         eval_every: a.eval_every.max(1),
         ..TrainSettings::default()
     };
-    let device = crate::device::inference_device(a.device)?;
-    let config = spec.config();
-    let mut trainer =
-        Trainer::new(&config, objective, settings, &device).map_err(|e| e.to_string())?;
-    let params = model_file::num_params(&trainer.model);
-    if !a.quiet {
-        eprintln!(
-            "fit2d: {} on {} ({} layers, {params} parameters), {} steps of batch {}",
-            a.flow,
-            a.target.name(),
-            spec.layers,
-            a.steps,
-            a.batch
-        );
-    }
+    Ok((p.spec, p.objective, settings))
+}
+
+/// The best validation so far: (validation NLL, step, model).
+type Best = Option<(f64, usize, Flow)>;
+
+/// Trains to the end, keeping the model of the best validation NLL, with a progress line per
+/// evaluation unless `quiet`.
+fn train_keeping_best(trainer: &mut Trainer, quiet: bool) -> (Result<(), TrainError>, Best) {
     let start = Instant::now();
-    let quiet = a.quiet;
-    let total = a.steps;
-    // (validation NLL, step, model) of the best validation so far.
-    let mut best: Option<(f64, usize, crate::flows::Flow)> = None;
+    let total = trainer.settings.steps;
+    let mut best: Best = None;
     let outcome = trainer.run_blocking(|t, p| {
         if let Some(v) = p.val_nll
             && v.is_finite()
@@ -159,58 +143,54 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         {
             best = Some((v, t.step, t.inference_model()));
         }
-        if quiet {
-            return;
+        if !quiet {
+            eprintln!(
+                "{}",
+                progress_line(t.step, total, p, start.elapsed().as_secs_f64())
+            );
         }
-        let elapsed = start.elapsed().as_secs_f64();
-        let rate = t.step as f64 / elapsed.max(1e-9);
-        let val = p.val_nll.map(|v| format!("  val NLL {v:.4}")).unwrap_or_default();
-        if t.step == 0 {
-            eprintln!("  step {:>6}/{total}  (before training){val}", 0);
-            return;
-        }
-        let eta = (total - t.step) as f64 / rate.max(1e-9);
-        eprintln!(
-            "  step {:>6}/{total}  loss {:>9.4}{val}  lr {:.1e}  {rate:6.1} steps/s  ETA {eta:5.0}s",
-            t.step,
-            p.train_loss.unwrap_or(f64::NAN),
-            p.lr
-        );
     });
-    let seconds = start.elapsed().as_secs_f64();
-    // Whatever happened, save what we have (the guard keeps the last good parameters).
-    let last = trainer.inference_model();
-    let last_val_nll = trainer.history.last().and_then(|p| p.val_nll);
-    let (model, best_step) = match best {
-        Some((_, step, m)) if step != trainer.step => (m, Some(step)),
-        _ => (last.clone(), None),
-    };
-    let mut summary = json!({
-        "target": a.target.name(),
-        "flow": a.flow.name(),
-        "layers": spec.layers,
-        "hidden": a.hidden,
-        "params": params,
-        "steps": trainer.step,
-        "batch": a.batch,
-        "lr": lr,
-        "seed": a.seed,
-        "seconds": seconds,
-        "steps_per_sec": trainer.step as f64 / seconds.max(1e-9),
-        "train_loss": trainer.history.last().and_then(|p| p.train_loss),
-        "nan_events": trainer.history.nan_events.len(),
-    });
-    let infer_device = device.clone();
+    (outcome, best)
+}
+
+/// `step 200/2000 loss … val NLL … lr … steps/s ETA …`.
+fn progress_line(step: usize, total: usize, p: &HistoryPoint, elapsed: f64) -> String {
+    let val = p
+        .val_nll
+        .map(|v| format!("  val NLL {v:.4}"))
+        .unwrap_or_default();
+    if step == 0 {
+        return format!("  step {:>6}/{total}  (before training){val}", 0);
+    }
+    let rate = step as f64 / elapsed.max(1e-9);
+    let eta = (total - step) as f64 / rate.max(1e-9);
+    format!(
+        "  step {step:>6}/{total}  loss {:>9.4}{val}  lr {:.1e}  {rate:6.1} steps/s  ETA {eta:5.0}s",
+        p.train_loss.unwrap_or(f64::NAN),
+        p.lr
+    )
+}
+
+/// The target-specific figures: validation NLLs (best, last, initial, the target's entropy)
+/// for sample sets; the reverse-KL loss and KL estimate for energies.
+fn target_figures(
+    a: &Fit2dArgs,
+    trainer: &Trainer,
+    best_step: Option<usize>,
+    summary: &mut serde_json::Value,
+) -> Result<(), String> {
     match a.target {
         Target::Samples(set) => {
+            let last_val_nll = trainer.history.last().and_then(|p| p.val_nll);
+            let best_step = best_step.unwrap_or(trainer.step);
             summary["last_val_nll"] = json!(last_val_nll);
-            summary["best_step"] = json!(best_step.unwrap_or(trainer.step));
+            summary["best_step"] = json!(best_step);
             summary["val_nll"] = json!(
                 trainer
                     .history
                     .points
                     .iter()
-                    .filter(|p| p.step == best_step.unwrap_or(trainer.step))
+                    .filter(|p| p.step == best_step)
                     .find_map(|p| p.val_nll)
                     .or(last_val_nll)
             );
@@ -222,15 +202,60 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         Target::Energy(_) => {
             let loss = pollster::block_on(trainer.reverse_kl_estimate(10_000))
                 .map_err(|e| e.to_string())?;
-            if let crate::train::Objective::ReverseKl { log_normalizer, .. } = &trainer.objective {
+            if let Objective::ReverseKl { log_normalizer, .. } = &trainer.objective {
                 summary["log_normalizer"] = json!(log_normalizer);
                 summary["kl_estimate"] = json!(loss.map(|l| l + log_normalizer));
             }
             summary["reverse_kl_loss"] = json!(loss);
         }
     }
+    Ok(())
+}
+
+pub fn run(a: Fit2dArgs) -> Result<(), String> {
+    let (spec, objective, settings) = problem(&a)?;
+    let (lr, batch) = (settings.lr, settings.batch);
+    let device = crate::device::inference_device(a.device)?;
+    let config = spec.config();
+    let mut trainer =
+        Trainer::new(&config, objective, settings, &device).map_err(|e| e.to_string())?;
+    let params = model_file::num_params(&trainer.model);
+    if !a.quiet {
+        eprintln!(
+            "fit2d: {} on {} ({} layers, {params} parameters), {} steps of batch {batch}",
+            a.flow,
+            a.target.name(),
+            spec.layers,
+            a.steps,
+        );
+    }
+    let start = Instant::now();
+    let (outcome, best) = train_keeping_best(&mut trainer, a.quiet);
+    let seconds = start.elapsed().as_secs_f64();
+    // Whatever happened, save what we have (the guard keeps the last good parameters).
+    let last = trainer.inference_model();
+    let (model, best_step) = match best {
+        Some((_, step, m)) if step != trainer.step => (m, Some(step)),
+        _ => (last.clone(), None),
+    };
+    let mut summary = json!({
+        "target": a.target.name(),
+        "flow": a.flow.name(),
+        "layers": spec.layers,
+        "hidden": a.hidden,
+        "params": params,
+        "steps": trainer.step,
+        "batch": batch,
+        "lr": lr,
+        "seed": a.seed,
+        "seconds": seconds,
+        "steps_per_sec": trainer.step as f64 / seconds.max(1e-9),
+        "train_loss": trainer.history.last().and_then(|p| p.train_loss),
+        "nan_events": trainer.history.nan_events.len(),
+    });
+    target_figures(&a, &trainer, best_step, &mut summary)?;
     let bounds = a.target.bounds();
-    let grid = log_density_grid(&model, &bounds, 200, &infer_device)?;
+    let grid = log_density_grid(&model, &bounds, 200, &device)?;
     summary["grid_mass"] = json!(grid_mass(&grid, &bounds, 200));
     let mut meta = FlowMeta::new(config);
     meta.spec = Some(spec);

@@ -41,9 +41,9 @@ pub fn write_grid_png(path: &Path, images: &[Vec<f32>], shape: ImageShape) -> Re
     let cols = 8.min(images.len().max(1));
     let scale = 3;
     let size = grid_size(images.len(), (shape.height, shape.width), cols, scale);
-    let tmp = path.with_extension("tmp.png");
+    let pending = crate::atomic_file::PendingFile::new(path);
     {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        let root = BitMapBackend::new(pending.path(), size).into_drawing_area();
         draw_image_grid(
             &root,
             images,
@@ -54,5 +54,7 @@ pub fn write_grid_png(path: &Path, images: &[Vec<f32>], shape: ImageShape) -> Re
         root.present()
             .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
+    pending
+        .commit()
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

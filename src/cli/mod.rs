@@ -43,21 +43,31 @@ pub enum Command {
     Eval(eval::EvalArgs),
 }
 
+/// How a command that can be stopped ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Stopped by Ctrl-C after saving what it had (exit code 130, as a shell reports SIGINT).
+    Interrupted,
+}
+
 /// Runs the CLI; errors are printed as `error: …` with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let done = |r: Result<(), String>| r.map(|()| Outcome::Done);
     let result = match cli.command {
-        Command::Fit2d(a) => fit2d::run(a),
-        Command::LogProb(a) => io::log_prob(a),
-        Command::Sample(a) => io::sample(a),
-        Command::Plot(a) => plot::run(a),
-        Command::Bench(a) => bench::run(a),
-        Command::Data(a) => data::run(a),
+        Command::Fit2d(a) => done(fit2d::run(a)),
+        Command::LogProb(a) => done(io::log_prob(a)),
+        Command::Sample(a) => done(io::sample(a)),
+        Command::Plot(a) => done(plot::run(a)),
+        Command::Bench(a) => done(bench::run(a)),
+        Command::Data(a) => done(data::run(a)),
         Command::Train(a) => train::run(a),
-        Command::Eval(a) => eval::run(a),
+        Command::Eval(a) => done(eval::run(a)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

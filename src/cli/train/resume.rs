@@ -1,0 +1,119 @@
+//! `flowplay train --resume`: the saved run state, the options a resumed run may not change,
+//! and the trainer rebuilt from `last.flow`, `state.json` and `optimizer.bpk`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::TrainArgs;
+use crate::presets::Preset;
+use crate::rng::Rng;
+use crate::train::images::ImageTrainer;
+use crate::train::optim::with_param_ids;
+
+/// What `--resume` needs besides the weights (`state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResumeState {
+    pub preset: Preset,
+    /// Epochs completed.
+    pub epoch: usize,
+    pub step: usize,
+    pub best_val_bpd: Option<f64>,
+    pub lambda: f64,
+    pub seconds: f64,
+    /// Parameter ids in visiting order: `optimizer.bpk` (Adam's moments) is keyed by them.
+    #[serde(default)]
+    pub param_ids: Vec<u64>,
+}
+
+/// A resumed run continues with its saved settings: the options that would change them are
+/// refused, by name.
+pub fn refuse_overrides(args: &TrainArgs) -> Result<(), String> {
+    let fixed = [
+        ("--batch", args.batch.is_some()),
+        ("--lr", args.lr.is_some()),
+        ("--width", args.width.is_some()),
+        ("--depth", args.depth.is_some()),
+        ("--levels", args.levels.is_some()),
+        ("--lambda", args.lambda.is_some()),
+        ("--symmetric", args.symmetric),
+        ("--no-logit", args.no_logit),
+        ("--logit-alpha", args.logit_alpha.is_some()),
+        ("--warmup", args.warmup.is_some()),
+        ("--clip", args.clip.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--train-images", args.train_images.is_some()),
+        ("--val-images", args.val_images.is_some()),
+        ("--eval-every", args.eval_every.is_some()),
+    ];
+    let given: Vec<&str> = fixed
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(n, _)| *n)
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "--resume continues with the run's saved settings; {} cannot change them (only \
+         --epochs, --max-steps, --test-images, --temperature, --device and --data-dir apply)",
+        given.join(", ")
+    ))
+}
+
+/// Reads `out/state.json`, checking that it belongs to `preset` when one is named.
+pub fn load_state(out: &Path, preset: Option<&str>) -> Result<ResumeState, String> {
+    let path = out.join("state.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "--resume: cannot read {} ({e}); is this the directory of an earlier run?",
+            path.display()
+        )
+    })?;
+    let state: ResumeState = serde_json::from_str(&text)
+        .map_err(|e| format!("--resume: {} is not a run state ({e})", path.display()))?;
+    if let Some(name) = preset
+        && name != state.preset.name
+    {
+        return Err(format!(
+            "--resume: {} holds a run of preset '{}', not '{name}'",
+            out.display(),
+            state.preset.name
+        ));
+    }
+    Ok(state)
+}
+
+/// The trainer of a saved run: `last.flow`'s weights, Adam's moments from `optimizer.bpk` when
+/// they were saved, and the step, λ and data order where the run stopped.
+pub fn resume_trainer(
+    p: &Preset,
+    state: &ResumeState,
+    out: &Path,
+    device: &burn::tensor::Device,
+) -> Result<ImageTrainer, String> {
+    let (flow, _) = crate::model_file::load(&out.join("last.flow"), device)
+        .map_err(|e| format!("--resume: {e}"))?;
+    let optim_path = out.join("optimizer.bpk");
+    let record = if state.param_ids.is_empty() || !optim_path.is_file() {
+        eprintln!("--resume: no saved optimizer state; Adam's moments start afresh");
+        None
+    } else {
+        Some(
+            burn::optim::OptimizerRecord::load(&optim_path)
+                .map_err(|e| format!("--resume: {}: {e:?}", optim_path.display()))?,
+        )
+    };
+    let flow = match &record {
+        Some(_) => with_param_ids(flow, &state.param_ids).map_err(|e| format!("--resume: {e}"))?,
+        None => flow,
+    };
+    let mut t = ImageTrainer::resume(flow, p.train.clone(), device);
+    if let Some(r) = record {
+        t.load_optimizer(r);
+    }
+    t.step = state.step;
+    t.lambda = state.lambda;
+    t.rng = Rng::new(p.train.seed ^ (state.epoch as u64 + 1).wrapping_mul(0x9E37));
+    Ok(t)
+}

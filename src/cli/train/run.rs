@@ -1,0 +1,346 @@
+//! One invocation of `flowplay train` once everything is loaded: the epochs, each with its
+//! progress line; evaluate-and-checkpoint at the end of an epoch; the final test; and the
+//! state that `--resume` continues from.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::progress::{EpochWindow, ProgressLine};
+use super::resume::ResumeState;
+use crate::cli::Outcome;
+use crate::cli::image_io::{sample_images, write_grid_png};
+use crate::flows::Flow;
+use crate::images::fetch::load;
+use crate::images::{ImageSet, Split, nll_nats_from_bpd};
+use crate::model_file::{self, FlowMeta, ImageMeta};
+use crate::presets::Preset;
+use crate::rng::Rng;
+use crate::train::images::{ImageTrainer, evaluate_bpd};
+
+/// Set by Ctrl-C; the step under way finishes, then the run saves and stops.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Images per evaluation batch.
+const EVAL_BATCH: usize = 250;
+
+/// How an epoch's loop ended.
+enum EpochEnd {
+    /// All its steps, or the run's step limit.
+    Completed,
+    /// Ctrl-C.
+    Interrupted,
+    /// `--max-minutes` ran out.
+    OutOfTime,
+}
+
+/// A training run in progress and everything it writes to.
+pub struct TrainingRun {
+    pub preset: Preset,
+    pub out: PathBuf,
+    pub trainer: ImageTrainer,
+    pub train: ImageSet,
+    pub val: ImageSet,
+    pub device: burn::tensor::Device,
+    /// The devices as the user named them (for the log and the summary).
+    pub device_names: String,
+    pub temperature: f32,
+    pub max_minutes: Option<f64>,
+    /// Epochs completed.
+    pub epoch: usize,
+    pub best: Option<f64>,
+    /// Training seconds of the earlier invocations of a resumed run.
+    pub prior_seconds: f64,
+    started: Instant,
+    step_seconds: f64,
+    step_count: usize,
+    first_step: usize,
+    metrics: File,
+}
+
+impl TrainingRun {
+    /// Opens `metrics.jsonl` for appending and installs the Ctrl-C handler.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        preset: Preset,
+        out: PathBuf,
+        trainer: ImageTrainer,
+        (train, val): (ImageSet, ImageSet),
+        device: burn::tensor::Device,
+        device_names: String,
+        state: Option<&ResumeState>,
+        (temperature, max_minutes): (f32, Option<f64>),
+    ) -> Result<Self, String> {
+        let metrics_path = out.join("metrics.jsonl");
+        let metrics = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(|e| format!("opening {}: {e}", metrics_path.display()))?;
+        let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+        Ok(Self {
+            first_step: trainer.step,
+            preset,
+            out,
+            trainer,
+            train,
+            val,
+            device,
+            device_names,
+            temperature,
+            max_minutes,
+            epoch: state.map_or(0, |s| s.epoch),
+            best: state.and_then(|s| s.best_val_bpd),
+            prior_seconds: state.map_or(0.0, |s| s.seconds),
+            started: Instant::now(),
+            step_seconds: 0.0,
+            step_count: 0,
+            metrics,
+        })
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        (self.train.len() / self.preset.train.batch).max(1)
+    }
+
+    fn total_steps(&self) -> usize {
+        let t = &self.preset.train;
+        t.max_steps
+            .unwrap_or(usize::MAX)
+            .min(t.epochs * self.steps_per_epoch())
+    }
+
+    fn seconds(&self) -> f64 {
+        self.prior_seconds + self.started.elapsed().as_secs_f64()
+    }
+
+    fn seconds_per_step(&self) -> f64 {
+        self.step_seconds / self.step_count.max(1) as f64
+    }
+
+    /// Trains epoch after epoch until the epochs, the step limit, the time or Ctrl-C end it.
+    pub fn train(&mut self) -> Result<Outcome, String> {
+        let deadline = self
+            .max_minutes
+            .map(|m| self.started + Duration::from_secs_f64(m * 60.0));
+        while self.epoch < self.preset.train.epochs && self.trainer.step < self.total_steps() {
+            let (end, window) = self.one_epoch(deadline)?;
+            if let EpochEnd::Interrupted = end {
+                self.save_state()?;
+                eprintln!(
+                    "\ninterrupted: saved {} and state.json at step {} (epoch {} restarts); continue with --resume --out {}",
+                    self.out.join("last.flow").display(),
+                    self.trainer.step,
+                    self.epoch + 1,
+                    self.out.display()
+                );
+                return Ok(Outcome::Interrupted);
+            }
+            self.epoch += 1;
+            let out_of_time = matches!(end, EpochEnd::OutOfTime);
+            let last = self.epoch == self.preset.train.epochs
+                || self.trainer.step >= self.total_steps()
+                || out_of_time;
+            if self.epoch.is_multiple_of(self.preset.train.eval_every) || last {
+                self.evaluate_and_checkpoint(window)?;
+            }
+            if out_of_time {
+                eprintln!(
+                    "--max-minutes {}: stopped after step {} (continue with --resume --out {})",
+                    self.max_minutes.unwrap_or_default(),
+                    self.trainer.step,
+                    self.out.display()
+                );
+                break;
+            }
+        }
+        self.save_state()?;
+        Ok(Outcome::Done)
+    }
+
+    /// The steps of one epoch over a fresh permutation of the training images.
+    fn one_epoch(&mut self, deadline: Option<Instant>) -> Result<(EpochEnd, EpochWindow), String> {
+        let batch = self.preset.train.batch;
+        let steps_per_epoch = self.steps_per_epoch();
+        let total = self.total_steps();
+        let tty = std::io::stderr().is_terminal();
+        let print_every = if tty { 0.5 } else { 15.0 };
+        let mut order =
+            Rng::new(self.preset.train.seed ^ (self.epoch as u64 + 1).wrapping_mul(0x5851_F42D))
+                .permutation(self.train.len());
+        order.truncate(steps_per_epoch * batch);
+        let mut window = EpochWindow::default();
+        let mut last_print = Instant::now();
+        for (i, indices) in order.chunks(batch).enumerate() {
+            if self.trainer.step >= total {
+                break;
+            }
+            if STOP.load(Ordering::SeqCst) {
+                return Ok((EpochEnd::Interrupted, window));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok((EpochEnd::OutOfTime, window));
+            }
+            let t0 = Instant::now();
+            let s = self
+                .trainer
+                .step(&self.train, indices)
+                .map_err(|e| e.to_string())?;
+            self.step_seconds += t0.elapsed().as_secs_f64();
+            self.step_count += 1;
+            if !s.rolled_back {
+                window.add(s.loss_bpd, s.recon);
+            }
+            if last_print.elapsed().as_secs_f64() > print_every {
+                last_print = Instant::now();
+                let line = ProgressLine {
+                    epoch: self.epoch + 1,
+                    epochs: self.preset.train.epochs,
+                    step_in_epoch: i + 1,
+                    steps_per_epoch,
+                    window,
+                    seconds_per_step: self.seconds_per_step(),
+                    batch,
+                    eta_seconds: self.seconds_per_step() * (total - self.trainer.step) as f64,
+                    steps_done: self.trainer.step - self.first_step,
+                };
+                if tty {
+                    eprint!("\r{line}\x1b[K");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+        }
+        if tty {
+            eprintln!();
+        }
+        Ok((EpochEnd::Completed, window))
+    }
+
+    /// Validation bits/dim, a metrics line, `model.flow` when it is the best so far, a sample
+    /// grid, and the resume state.
+    fn evaluate_and_checkpoint(&mut self, window: EpochWindow) -> Result<(), String> {
+        let model = self.trainer.inference_model();
+        let t0 = Instant::now();
+        let val_bpd =
+            evaluate_bpd(&model, &self.val, EVAL_BATCH, &self.device).map_err(|e| e.to_string())?;
+        let eval_seconds = t0.elapsed().as_secs_f64();
+        let d = self.train.shape.dim();
+        let ms_batch = 1e3 * self.seconds_per_step();
+        let mut line = serde_json::json!({
+            "epoch": self.epoch,
+            "step": self.trainer.step,
+            "train_bpd": window.mean_bpd(),
+            "recon": window.mean_recon(),
+            "lambda": self.trainer.lambda,
+            "val_bpd": val_bpd,
+            "val_nll_nats": nll_nats_from_bpd(val_bpd, d),
+            "lr": self.trainer.lr(),
+            "seconds": self.seconds(),
+            "ms_per_batch": ms_batch,
+            "ms_per_image": ms_batch / self.preset.train.batch as f64,
+            "eval_seconds": eval_seconds,
+        });
+        eprintln!(
+            "epoch {}: val {val_bpd:.4} bits/dim ({:.1} nats), {ms_batch:.0} ms/batch",
+            self.epoch,
+            nll_nats_from_bpd(val_bpd, d),
+        );
+        if val_bpd.is_finite() && self.best.is_none_or(|b| val_bpd < b) {
+            self.best = Some(val_bpd);
+            let meta = meta_for(&self.preset, &model, line.clone());
+            model_file::save(&self.out.join("model.flow"), &model, &meta)
+                .map_err(|e| e.to_string())?;
+        }
+        let t0 = Instant::now();
+        let seed = self.preset.train.seed;
+        let images = sample_images(&model, 32, self.temperature, seed, &self.device)?;
+        line["sample_ms_per_image"] = serde_json::json!(t0.elapsed().as_secs_f64() * 1e3 / 32.0);
+        writeln!(self.metrics, "{line}").map_err(|e| format!("writing metrics: {e}"))?;
+        let grid = self.out.join(format!("samples-epoch{}.png", self.epoch));
+        write_grid_png(&grid, &images, self.train.shape)?;
+        self.save_state()
+    }
+
+    /// `last.flow`, `optimizer.bpk` and `state.json`: everything `--resume` continues from.
+    fn save_state(&self) -> Result<(), String> {
+        let model = self.trainer.inference_model();
+        let summary = serde_json::json!({"epoch": self.epoch, "step": self.trainer.step});
+        let meta = meta_for(&self.preset, &model, summary);
+        model_file::save(&self.out.join("last.flow"), &model, &meta).map_err(|e| e.to_string())?;
+        let optimizer = self
+            .trainer
+            .optimizer_record()
+            .into_bytes()
+            .map_err(|e| format!("saving the optimizer state: {e:?}"))?;
+        crate::atomic_file::write(&self.out.join("optimizer.bpk"), &optimizer)
+            .map_err(|e| format!("saving the optimizer state: {e}"))?;
+        let state = ResumeState {
+            preset: self.preset.clone(),
+            epoch: self.epoch,
+            step: self.trainer.step,
+            best_val_bpd: self.best,
+            lambda: self.trainer.lambda,
+            seconds: self.seconds(),
+            param_ids: self.trainer.param_ids(),
+        };
+        let json = serde_json::to_string_pretty(&state).expect("the state serialises");
+        let path = self.out.join("state.json");
+        crate::atomic_file::write(&path, json.as_bytes())
+            .map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+
+    /// The run's summary; with `test_images > 0`, the best model's test bits/dim too (also
+    /// written into `model.flow`'s metadata).
+    pub fn summary(
+        &self,
+        test_images: usize,
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<serde_json::Value, String> {
+        let mut summary = serde_json::json!({
+            "preset": self.preset.name,
+            "epochs": self.epoch,
+            "steps": self.trainer.step,
+            "seconds": self.seconds(),
+            "params": burn::module::Module::num_params(&self.trainer.model),
+            "best_val_bpd": self.best,
+            "ms_per_batch": 1e3 * self.seconds_per_step(),
+            "device": self.device_names,
+            "steps_per_sec": self.step_count as f64 / self.step_seconds.max(1e-9),
+            // Relative to the run directory: a model file must not carry the machine's paths.
+            "model": "model.flow",
+        });
+        let best_path = self.out.join("model.flow");
+        if test_images > 0 && best_path.is_file() {
+            let (best_model, mut meta) =
+                model_file::load(&best_path, &self.device).map_err(|e| e.to_string())?;
+            let test = load(self.preset.dataset, Split::Test, data_dir)
+                .map_err(|e| e.to_string())?
+                .take(test_images);
+            let bpd = evaluate_bpd(&best_model, &test, EVAL_BATCH, &self.device)
+                .map_err(|e| e.to_string())?;
+            summary["test_bpd"] = serde_json::json!(bpd);
+            summary["test_nll_nats"] = serde_json::json!(nll_nats_from_bpd(bpd, test.shape.dim()));
+            summary["test_images"] = serde_json::json!(test.len());
+            meta.summary = Some(summary.clone());
+            model_file::save(&best_path, &best_model, &meta).map_err(|e| e.to_string())?;
+        }
+        summary["out"] = serde_json::json!(self.out.display().to_string());
+        Ok(summary)
+    }
+}
+
+/// The `.flow` metadata of an image model of preset `p`.
+fn meta_for(p: &Preset, flow: &Flow, summary: serde_json::Value) -> FlowMeta {
+    let mut meta = FlowMeta::new(flow.config().clone());
+    meta.target = Some(p.dataset.name().to_string());
+    meta.summary = Some(summary);
+    meta.image = Some(ImageMeta {
+        shape: p.spec.shape,
+        dataset: Some(p.dataset.name().to_string()),
+        preset: Some(p.name.clone()),
+    });
+    meta
+}
