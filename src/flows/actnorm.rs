@@ -11,6 +11,8 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use super::Bijection;
+use super::LayerSpec;
+use super::validate::dim;
 
 /// Config of [`ActNorm`].
 #[derive(Config, Debug, PartialEq)]
@@ -64,5 +66,23 @@ impl Bijection for ActNorm {
         let s = self.log_scale.val();
         let x = z * s.clone().neg().exp() - self.bias.val();
         (x, s.sum().neg().reshape([1]).repeat_dim(0, n))
+    }
+}
+
+impl LayerSpec for ActNormConfig {
+    fn name(&self) -> &'static str {
+        "actnorm"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("dim", self.dim)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        2 * self.dim as u128
     }
 }

@@ -12,7 +12,9 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{ImageShape, on_image, per_image, take_image};
+use super::validate::shape;
 
 /// Config of [`ActNorm2d`].
 #[derive(Config, Debug, PartialEq)]
@@ -83,5 +85,27 @@ impl Bijection for ActNorm2d {
             let x = img * self.log_scale.val().neg().exp() - self.bias.val();
             (x, self.logdet(n).neg())
         })
+    }
+}
+
+impl LayerSpec for ActNorm2dConfig {
+    fn name(&self) -> &'static str {
+        "actnorm (per channel)"
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        2 * self.shape.channels as u128
     }
 }

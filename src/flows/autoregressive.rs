@@ -18,7 +18,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::LayerSpec;
 use super::made::Made;
+use super::validate::{MAX_DENSE_DIM, conditioner, in_range, mlp, positive_finite};
 use super::{Bijection, soft_clamp, sum_rows};
 
 /// Which direction is the cheap one.
@@ -128,5 +130,30 @@ impl Bijection for Autoregressive {
         } else {
             self.denormalise_one_pass(z)
         }
+    }
+}
+
+impl LayerSpec for AutoregressiveConfig {
+    fn name(&self) -> &'static str {
+        match self.direction {
+            Direction::Maf => "MAF",
+            Direction::Iaf => "IAF",
+        }
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        in_range("dim", self.dim, 2, MAX_DENSE_DIM)?;
+        conditioner(self.hidden, self.hidden_layers)?;
+        positive_finite("scale clamp", self.scale_clamp)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        // Weights and their masks.
+        let d = self.dim as u128;
+        2 * mlp(d, self.hidden as u128, self.hidden_layers as u128, 2 * d)
     }
 }

@@ -28,7 +28,7 @@ impl FlowConfig {
         self.base.dim()
     }
 
-    /// Checks every layer's numbers ([`super::validate::check_layer`]) and that each layer fits
+    /// Checks every layer's numbers ([`LayerSpec::check`](super::LayerSpec::check)) and that each layer fits
     /// the base's dimension; loading a file and building a trainer call this before any layer
     /// is built.
     pub fn validate(&self) -> Result<(), String> {
@@ -43,7 +43,8 @@ impl FlowConfig {
             ));
         }
         for (i, layer) in self.layers.iter().enumerate() {
-            super::validate::check_layer(layer)
+            layer
+                .check()
                 .map_err(|e| format!("layer {i} ({}): {e}", layer.name()))?;
         }
         for (i, layer) in self.layers.iter().enumerate() {
@@ -64,7 +65,7 @@ impl FlowConfig {
     }
 
     /// An upper bound on the floats [`Self::init`] allocates (see
-    /// [`super::validate::allocation_bound`]); meaningful after [`Self::validate`].
+    /// [`LayerSpec::allocation_bound`](super::LayerSpec::allocation_bound)); meaningful after [`Self::validate`].
     pub fn allocation_bound(&self) -> u128 {
         let base = match &self.base {
             BaseConfig::StandardNormal { .. } => 0,
@@ -72,7 +73,7 @@ impl FlowConfig {
         };
         self.layers
             .iter()
-            .map(super::validate::allocation_bound)
+            .map(|l| l.allocation_bound())
             .sum::<u128>()
             + base
     }

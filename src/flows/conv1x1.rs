@@ -13,8 +13,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{ImageShape, on_image};
 use super::linear::{LuLinear, LuLinearConfig, NaiveLinear, NaiveLinearConfig};
+use super::validate::shape;
 
 /// Config of [`Conv1x1`].
 #[derive(Config, Debug, PartialEq)]
@@ -87,5 +89,32 @@ impl Bijection for Conv1x1 {
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         self.per_pixel(z, |l, p| l.inverse(p))
+    }
+}
+
+impl LayerSpec for Conv1x1Config {
+    fn name(&self) -> &'static str {
+        if self.lu {
+            "1×1 conv (LU)"
+        } else {
+            "1×1 conv"
+        }
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        let c = self.shape.channels as u128;
+        3 * c.pow(2) + 2 * c
     }
 }

@@ -16,8 +16,10 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{ImageShape, conv_same, on_image, per_image};
 use super::selfnorm::identity_kernel;
+use super::validate::{in_range, kernel_floats, odd_kernel, positive_finite, shape};
 
 /// Config of [`ConvExp`].
 #[derive(Config, Debug, PartialEq)]
@@ -112,5 +114,30 @@ impl Bijection for ConvExp {
             let x = self.exp_apply(centred, m.clone().neg());
             (x, per_image(self.trace(m).neg(), n))
         })
+    }
+}
+
+impl LayerSpec for ConvExpConfig {
+    fn name(&self) -> &'static str {
+        "conv exponential"
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)?;
+        odd_kernel(self.kernel)?;
+        in_range("series terms", self.terms, 1, 100)?;
+        positive_finite("norm bound", self.norm_bound)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        2 * kernel_floats(self.shape.channels, self.kernel) + self.shape.channels as u128
     }
 }

@@ -17,7 +17,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use super::LayerSpec;
 use super::mlp::Mlp;
+use super::validate::{conditioner, mask, mlp, positive_finite};
 use super::{Bijection, mask_row, soft_clamp, sum_rows, zeros_like_batch};
 use crate::rng::Rng;
 
@@ -114,5 +116,31 @@ impl Bijection for Coupling {
             }
             Some(s) => ((z - t) * s.clone().neg().exp(), sum_rows(s).neg()),
         }
+    }
+}
+
+impl LayerSpec for CouplingConfig {
+    fn name(&self) -> &'static str {
+        if self.additive {
+            "additive coupling"
+        } else {
+            "affine coupling"
+        }
+    }
+
+    fn dim(&self) -> usize {
+        self.mask.len()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        mask(&self.mask)?;
+        conditioner(self.hidden, self.hidden_layers)?;
+        positive_finite("scale clamp", self.scale_clamp)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        let d = self.mask.len() as u128;
+        let out = if self.additive { d } else { 2 * d };
+        mlp(d, self.hidden as u128, self.hidden_layers as u128, out) + d
     }
 }

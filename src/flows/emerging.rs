@@ -15,10 +15,12 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{
     ImageShape, conv_matrix, conv_same, dense_logdet_and_inverse, on_image, per_image,
 };
 use super::selfnorm::identity_kernel;
+use super::validate::{dense, kernel_floats, odd_kernel, shape};
 
 /// Config of [`EmergingConv`].
 #[derive(Config, Debug, PartialEq)]
@@ -138,5 +140,29 @@ impl Bijection for EmergingConv {
                 .reshape([n, c, s.height, s.width]);
             (x, per_image(self.logdet().neg(), n))
         })
+    }
+}
+
+impl LayerSpec for EmergingConvConfig {
+    fn name(&self) -> &'static str {
+        "emerging conv"
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)?;
+        dense("image size", self.shape.dim())?;
+        odd_kernel(self.kernel)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        8 * kernel_floats(self.shape.channels, self.kernel) + self.shape.channels as u128
     }
 }

@@ -14,7 +14,9 @@ use burn::tensor::activation::log_sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{ConvNet, ImageShape, on_image, sum_image};
+use super::validate::{MAX_CHANNELS, MAX_HIDDEN, in_range, shape};
 
 /// Config of [`GlowCoupling`].
 #[derive(Config, Debug, PartialEq)]
@@ -78,5 +80,33 @@ impl Bijection for GlowCoupling {
             let xb = zb * log_s.clone().neg().exp() - t;
             (Tensor::cat(vec![za, xb], 1), sum_image(log_s).neg())
         })
+    }
+}
+
+impl LayerSpec for GlowCouplingConfig {
+    fn name(&self) -> &'static str {
+        "Glow coupling"
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)?;
+        in_range("coupling channels", self.shape.channels, 2, MAX_CHANNELS)?;
+        in_range("hidden width", self.hidden, 1, MAX_HIDDEN)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        let ch = self.shape.channels;
+        let ca = ch.div_ceil(2) as u128;
+        let out = 2 * (ch as u128 - ca);
+        let h = self.hidden as u128;
+        9 * ca * h + h + h * h + h + 9 * h * out + out
     }
 }

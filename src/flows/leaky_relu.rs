@@ -10,7 +10,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use super::LayerSpec;
 use super::image::{join_prefix, split_prefix};
+use super::validate::dim;
 use super::{Bijection, sum_rows};
 
 /// Config of [`LeakyRelu`].
@@ -64,5 +66,35 @@ impl Bijection for LeakyRelu {
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         self.apply(z, 1.0 / self.slope)
+    }
+}
+
+impl LayerSpec for LeakyReluConfig {
+    fn name(&self) -> &'static str {
+        "leaky ReLU"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("dim", self.dim)?;
+        if self.slope > 0.0 && self.slope <= 1.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "leaky ReLU slope must be in (0, 1], got {}",
+                self.slope
+            ))
+        }
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        0
     }
 }

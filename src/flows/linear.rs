@@ -17,6 +17,8 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData, activation::softplus};
 
 use super::Bijection;
+use super::LayerSpec;
+use super::validate::dense;
 
 const DIAG_EPS: f32 = 1e-3;
 
@@ -251,6 +253,42 @@ impl Bijection for LuLinear {
         }
         let ld = diag.log().sum().reshape([1]).neg().repeat_dim(0, n);
         (Tensor::cat(x, 1), ld)
+    }
+}
+
+impl LayerSpec for NaiveLinearConfig {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dense("dim", self.dim)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        3 * (self.dim as u128).pow(2) + self.dim as u128
+    }
+}
+
+impl LayerSpec for LuLinearConfig {
+    fn name(&self) -> &'static str {
+        "LU linear"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dense("dim", self.dim)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        3 * (self.dim as u128).pow(2) + 2 * self.dim as u128
     }
 }
 

@@ -12,6 +12,8 @@ use burn::module::Module;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use super::LayerSpec;
+use super::validate::dim;
 use super::{Bijection, sum_rows};
 
 /// Config of [`Logit`].
@@ -62,5 +64,31 @@ impl Bijection for Logit {
             .add_scalar(-(d as f32) * (1.0 - 2.0 * a).ln());
         let x = sigmoid(z).sub_scalar(a).div_scalar(1.0 - 2.0 * a);
         (x, ld)
+    }
+}
+
+impl LayerSpec for LogitConfig {
+    fn name(&self) -> &'static str {
+        "logit"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("dim", self.dim)?;
+        if (0.0..0.5).contains(&self.alpha) {
+            Ok(())
+        } else {
+            Err(format!(
+                "logit alpha must be in [0, 0.5), got {}",
+                self.alpha
+            ))
+        }
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        0
     }
 }

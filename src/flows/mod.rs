@@ -60,208 +60,137 @@ pub trait Bijection {
         let (z, ld) = self.forward(x);
         (z, ld, None)
     }
-}
-
-/// The architecture of one layer: everything needed to rebuild it (weights aside).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LayerConfig {
-    Planar(planar::PlanarConfig),
-    Radial(radial::RadialConfig),
-    Coupling(coupling::CouplingConfig),
-    Spline(spline::SplineCouplingConfig),
-    Autoregressive(autoregressive::AutoregressiveConfig),
-    NaiveLinear(linear::NaiveLinearConfig),
-    LuLinear(linear::LuLinearConfig),
-    Permutation(permutation::PermutationConfig),
-    Tanh(tanh::TanhBoxConfig),
-    ActNorm(actnorm::ActNormConfig),
-    Logit(logit::LogitConfig),
-    LeakyRelu(leaky_relu::LeakyReluConfig),
-    ActNorm2d(actnorm2d::ActNorm2dConfig),
-    Conv1x1(conv1x1::Conv1x1Config),
-    GlowCoupling(glow_coupling::GlowCouplingConfig),
-    Squeeze(squeeze::SqueezeConfig),
-    SplitPrior(split_prior::SplitPriorConfig),
-    SelfNormLinear(selfnorm::SelfNormLinearConfig),
-    SelfNormConv(selfnorm::SelfNormConvConfig),
-    EmergingConv(emerging::EmergingConvConfig),
-    ConvExp(conv_exp::ConvExpConfig),
-}
-
-impl LayerConfig {
-    /// Builds the layer with fresh parameters on `device`.
-    pub fn init(&self, device: &Device) -> Layer {
-        match self {
-            Self::Planar(c) => Layer::Planar(c.init(device)),
-            Self::Radial(c) => Layer::Radial(c.init(device)),
-            Self::Coupling(c) => Layer::Coupling(c.init(device)),
-            Self::Spline(c) => Layer::Spline(c.init(device)),
-            Self::Autoregressive(c) => Layer::Autoregressive(c.init(device)),
-            Self::NaiveLinear(c) => Layer::NaiveLinear(c.init(device)),
-            Self::LuLinear(c) => Layer::LuLinear(c.init(device)),
-            Self::Permutation(c) => Layer::Permutation(c.init(device)),
-            Self::Tanh(c) => Layer::Tanh(c.init(device)),
-            Self::ActNorm(c) => Layer::ActNorm(c.init(device)),
-            Self::Logit(c) => Layer::Logit(c.init(device)),
-            Self::LeakyRelu(c) => Layer::LeakyRelu(c.init(device)),
-            Self::ActNorm2d(c) => Layer::ActNorm2d(c.init(device)),
-            Self::Conv1x1(c) => Layer::Conv1x1(c.init(device)),
-            Self::GlowCoupling(c) => Layer::GlowCoupling(c.init(device)),
-            Self::Squeeze(c) => Layer::Squeeze(c.init(device)),
-            Self::SplitPrior(c) => Layer::SplitPrior(c.init(device)),
-            Self::SelfNormLinear(c) => Layer::SelfNormLinear(c.init(device)),
-            Self::SelfNormConv(c) => Layer::SelfNormConv(c.init(device)),
-            Self::EmergingConv(c) => Layer::EmergingConv(c.init(device)),
-            Self::ConvExp(c) => Layer::ConvExp(c.init(device)),
-        }
+    /// Data-dependent initialisation from a batch `x` (ActNorm sets its scale and bias so that
+    /// `x` comes out standardised); by default the layer is returned unchanged.
+    fn data_init(self, x: Tensor<2>) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = x;
+        self
     }
+}
 
+/// What a layer's configuration says about the layer it builds. Each layer file implements
+/// it for its configuration (beside the configuration's `init(&self, &Device) -> TheLayer`), and
+/// one line in the [`layers!`] table below registers the pair; nothing else changes to add a
+/// layer.
+pub trait LayerSpec {
     /// A short human name for plots and the layer scrubber.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Planar(_) => "planar",
-            Self::Radial(_) => "radial",
-            Self::Coupling(c) if c.additive => "additive coupling",
-            Self::Coupling(_) => "affine coupling",
-            Self::Spline(_) => "RQ-spline coupling",
-            Self::Autoregressive(c) => match c.direction {
-                autoregressive::Direction::Maf => "MAF",
-                autoregressive::Direction::Iaf => "IAF",
-            },
-            Self::NaiveLinear(_) => "linear",
-            Self::LuLinear(_) => "LU linear",
-            Self::Permutation(_) => "permutation",
-            Self::Tanh(_) => "tanh box",
-            Self::ActNorm(_) => "actnorm",
-            Self::Logit(_) => "logit",
-            Self::LeakyRelu(_) => "leaky ReLU",
-            Self::ActNorm2d(_) => "actnorm (per channel)",
-            Self::Conv1x1(c) if c.lu => "1×1 conv (LU)",
-            Self::Conv1x1(_) => "1×1 conv",
-            Self::GlowCoupling(_) => "Glow coupling",
-            Self::Squeeze(_) => "squeeze",
-            Self::SplitPrior(_) => "split prior",
-            Self::SelfNormLinear(c) if c.self_normalized => "self-normalizing FC",
-            Self::SelfNormLinear(_) => "exact FC",
-            Self::SelfNormConv(c) if c.self_normalized => "self-normalizing conv",
-            Self::SelfNormConv(_) => "exact conv",
-            Self::EmergingConv(_) => "emerging conv",
-            Self::ConvExp(_) => "conv exponential",
-        }
-    }
-
-    /// The number of columns this layer acts on: the whole row, or (for image layers and the
-    /// FC layer, see [`Self::acts_on_prefix`]) the first `dim` columns.
-    pub fn dim(&self) -> usize {
-        match self {
-            Self::Planar(c) => c.dim,
-            Self::Radial(c) => c.dim,
-            Self::Coupling(c) => c.mask.len(),
-            Self::Spline(c) => c.mask.len(),
-            Self::Autoregressive(c) => c.dim,
-            Self::NaiveLinear(c) => c.dim,
-            Self::LuLinear(c) => c.dim,
-            Self::Permutation(c) => c.indices.len(),
-            Self::Tanh(c) => c.low.len(),
-            Self::ActNorm(c) => c.dim,
-            Self::Logit(c) => c.dim,
-            Self::LeakyRelu(c) => c.dim,
-            Self::ActNorm2d(c) => c.shape.dim(),
-            Self::Conv1x1(c) => c.shape.dim(),
-            Self::GlowCoupling(c) => c.shape.dim(),
-            Self::Squeeze(c) => c.shape.dim(),
-            Self::SplitPrior(c) => c.shape.dim(),
-            Self::SelfNormLinear(c) => c.dim,
-            Self::SelfNormConv(c) => c.shape.dim(),
-            Self::EmergingConv(c) => c.shape.dim(),
-            Self::ConvExp(c) => c.shape.dim(),
-        }
-    }
-
+    fn name(&self) -> &'static str;
+    /// The number of columns the layer acts on: the whole row, or (see
+    /// [`Self::acts_on_prefix`]) the first `dim` columns.
+    fn dim(&self) -> usize;
     /// Whether the layer acts on the first [`Self::dim`] columns and passes the rest through
     /// (image layers after a split prior), rather than on exactly the whole row.
+    fn acts_on_prefix(&self) -> bool {
+        false
+    }
+    /// The numbers are within what the layer can be built from; the error names the first that
+    /// is not (the caller adds which layer). Checked before any layer of a file is built
+    /// ([`validate`]).
+    fn check(&self) -> Result<(), String>;
+    /// An upper bound on the floats building the layer allocates (parameters, masks and the
+    /// temporaries of its initialisation), from its numbers alone; meaningful after
+    /// [`Self::check`]. The loader compares it with the weights a file holds before building
+    /// anything.
+    fn allocation_bound(&self) -> u128;
+}
+
+/// The registry: `Variant(config type => layer type)` for every layer. It generates
+/// [`LayerConfig`] (serialised in `.flow` files as `{"type": "<variant in snake_case>", ...}`),
+/// the module enum [`Layer`] (whose variant names key the weights), and their dispatch.
+macro_rules! layers {
+    ($($variant:ident($config:ty => $layer:ty)),* $(,)?) => {
+        /// The architecture of one layer: everything needed to rebuild it (weights aside).
+        #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        pub enum LayerConfig {
+            $($variant($config),)*
+        }
+
+        /// One layer of a flow (a Burn module enum, so a `Vec<Layer>` is a module too).
+        ///
+        /// Variants differ in size (the emerging conv holds five tensors); a flow holds tens of
+        /// layers built once, so the padding costs nothing worth boxing the variants for.
+        #[allow(clippy::large_enum_variant)]
+        #[derive(Module, Debug)]
+        pub enum Layer {
+            $($variant($layer),)*
+        }
+
+        impl LayerConfig {
+            /// Builds the layer with fresh parameters on `device`.
+            pub fn init(&self, device: &Device) -> Layer {
+                match self {
+                    $(Self::$variant(c) => Layer::$variant(c.init(device)),)*
+                }
+            }
+
+            fn spec(&self) -> &dyn LayerSpec {
+                match self {
+                    $(Self::$variant(c) => c,)*
+                }
+            }
+        }
+
+        impl Layer {
+            fn as_bijection(&self) -> &dyn Bijection {
+                match self {
+                    $(Self::$variant(l) => l,)*
+                }
+            }
+
+            /// Data-dependent initialisation (ActNorm); other layers are returned unchanged.
+            pub fn data_init(self, x: Tensor<2>) -> Self {
+                match self {
+                    $(Self::$variant(l) => Self::$variant(l.data_init(x)),)*
+                }
+            }
+        }
+    };
+}
+
+layers! {
+    Planar(planar::PlanarConfig => planar::Planar),
+    Radial(radial::RadialConfig => radial::Radial),
+    Coupling(coupling::CouplingConfig => coupling::Coupling),
+    Spline(spline::SplineCouplingConfig => spline::SplineCoupling),
+    Autoregressive(autoregressive::AutoregressiveConfig => autoregressive::Autoregressive),
+    NaiveLinear(linear::NaiveLinearConfig => linear::NaiveLinear),
+    LuLinear(linear::LuLinearConfig => linear::LuLinear),
+    Permutation(permutation::PermutationConfig => permutation::Permutation),
+    Tanh(tanh::TanhBoxConfig => tanh::TanhBox),
+    ActNorm(actnorm::ActNormConfig => actnorm::ActNorm),
+    Logit(logit::LogitConfig => logit::Logit),
+    LeakyRelu(leaky_relu::LeakyReluConfig => leaky_relu::LeakyRelu),
+    ActNorm2d(actnorm2d::ActNorm2dConfig => actnorm2d::ActNorm2d),
+    Conv1x1(conv1x1::Conv1x1Config => conv1x1::Conv1x1),
+    GlowCoupling(glow_coupling::GlowCouplingConfig => glow_coupling::GlowCoupling),
+    Squeeze(squeeze::SqueezeConfig => squeeze::Squeeze),
+    SplitPrior(split_prior::SplitPriorConfig => split_prior::SplitPrior),
+    SelfNormLinear(selfnorm::SelfNormLinearConfig => selfnorm::SelfNormLinear),
+    SelfNormConv(selfnorm::SelfNormConvConfig => selfnorm::SelfNormConv),
+    EmergingConv(emerging::EmergingConvConfig => emerging::EmergingConv),
+    ConvExp(conv_exp::ConvExpConfig => conv_exp::ConvExp),
+}
+
+/// The registered layer's [`LayerSpec`], callable without importing the trait.
+impl LayerConfig {
+    pub fn name(&self) -> &'static str {
+        self.spec().name()
+    }
+    pub fn dim(&self) -> usize {
+        self.spec().dim()
+    }
     pub fn acts_on_prefix(&self) -> bool {
-        matches!(
-            self,
-            Self::ActNorm2d(_)
-                | Self::Conv1x1(_)
-                | Self::GlowCoupling(_)
-                | Self::Squeeze(_)
-                | Self::SplitPrior(_)
-                | Self::SelfNormLinear(_)
-                | Self::SelfNormConv(_)
-                | Self::EmergingConv(_)
-                | Self::ConvExp(_)
-                | Self::LeakyRelu(_)
-        )
+        self.spec().acts_on_prefix()
     }
-}
-
-/// One layer of a flow (a Burn module enum, so a `Vec<Layer>` is a module too).
-///
-/// Variants differ in size (the emerging conv holds five tensors); a flow holds tens of layers
-/// built once, so the padding costs nothing worth boxing the variants for.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Layer {
-    Planar(planar::Planar),
-    Radial(radial::Radial),
-    Coupling(coupling::Coupling),
-    Spline(spline::SplineCoupling),
-    Autoregressive(autoregressive::Autoregressive),
-    NaiveLinear(linear::NaiveLinear),
-    LuLinear(linear::LuLinear),
-    Permutation(permutation::Permutation),
-    Tanh(tanh::TanhBox),
-    ActNorm(actnorm::ActNorm),
-    Logit(logit::Logit),
-    LeakyRelu(leaky_relu::LeakyRelu),
-    ActNorm2d(actnorm2d::ActNorm2d),
-    Conv1x1(conv1x1::Conv1x1),
-    GlowCoupling(glow_coupling::GlowCoupling),
-    Squeeze(squeeze::Squeeze),
-    SplitPrior(split_prior::SplitPrior),
-    SelfNormLinear(selfnorm::SelfNormLinear),
-    SelfNormConv(selfnorm::SelfNormConv),
-    EmergingConv(emerging::EmergingConv),
-    ConvExp(conv_exp::ConvExp),
-}
-
-impl Layer {
-    fn as_bijection(&self) -> &dyn Bijection {
-        match self {
-            Self::Planar(l) => l,
-            Self::Radial(l) => l,
-            Self::Coupling(l) => l,
-            Self::Spline(l) => l,
-            Self::Autoregressive(l) => l,
-            Self::NaiveLinear(l) => l,
-            Self::LuLinear(l) => l,
-            Self::Permutation(l) => l,
-            Self::Tanh(l) => l,
-            Self::ActNorm(l) => l,
-            Self::Logit(l) => l,
-            Self::LeakyRelu(l) => l,
-            Self::ActNorm2d(l) => l,
-            Self::Conv1x1(l) => l,
-            Self::GlowCoupling(l) => l,
-            Self::Squeeze(l) => l,
-            Self::SplitPrior(l) => l,
-            Self::SelfNormLinear(l) => l,
-            Self::SelfNormConv(l) => l,
-            Self::EmergingConv(l) => l,
-            Self::ConvExp(l) => l,
-        }
+    pub fn check(&self) -> Result<(), String> {
+        self.spec().check()
     }
-
-    /// Data-dependent initialisation (ActNorm); other layers are returned unchanged.
-    pub fn data_init(self, x: Tensor<2>) -> Self {
-        match self {
-            Self::ActNorm(l) => Self::ActNorm(l.data_init(x)),
-            Self::ActNorm2d(l) => Self::ActNorm2d(l.data_init(x)),
-            other => other,
-        }
+    pub fn allocation_bound(&self) -> u128 {
+        self.spec().allocation_bound()
     }
 }
 

@@ -9,6 +9,8 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
+use super::LayerSpec;
+use super::validate::dim;
 use super::{Bijection, zeros_like_batch};
 use crate::rng::Rng;
 
@@ -64,5 +66,36 @@ impl Bijection for Permutation {
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let ld = zeros_like_batch(&z);
         (gather_columns(z, &self.inverse), ld)
+    }
+}
+
+impl LayerSpec for PermutationConfig {
+    fn name(&self) -> &'static str {
+        "permutation"
+    }
+
+    fn dim(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("permutation length", self.indices.len())?;
+        let mut seen = vec![false; self.indices.len()];
+        for &i in &self.indices {
+            match seen.get_mut(i) {
+                Some(s) if !*s => *s = true,
+                _ => {
+                    return Err(format!(
+                        "the permutation's indices are not a permutation of 0..{} (index {i})",
+                        self.indices.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        2 * self.indices.len() as u128
     }
 }

@@ -20,6 +20,8 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor, activation::softplus};
 
 use super::Bijection;
+use super::LayerSpec;
+use super::validate::{dim, in_range};
 
 /// Config of [`Planar`].
 #[derive(Config, Debug, PartialEq)]
@@ -110,5 +112,24 @@ impl Bijection for Planar {
         let x = z + h.clone() * u_hat;
         let det = (h.square().neg().add_scalar(1.0) * c).add_scalar(1.0);
         (x, det.abs().log().squeeze_dim::<1>(1))
+    }
+}
+
+impl LayerSpec for PlanarConfig {
+    fn name(&self) -> &'static str {
+        "planar"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("dim", self.dim)?;
+        in_range("inverse iterations", self.inverse_iters, 1, 10_000)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        3 * self.dim as u128 + 1
     }
 }

@@ -17,6 +17,8 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor, activation::softplus};
 
 use super::Bijection;
+use super::LayerSpec;
+use super::validate::dim;
 
 /// Config of [`Radial`].
 #[derive(Config, Debug, PartialEq)]
@@ -92,5 +94,23 @@ impl Bijection for Radial {
         let scale = (beta.clone() / (alpha.clone() + r.clone())).add_scalar(1.0);
         let x = z0 + diff * scale;
         (x, self.log_det(r, alpha, beta, d))
+    }
+}
+
+impl LayerSpec for RadialConfig {
+    fn name(&self) -> &'static str {
+        "radial"
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("dim", self.dim)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        2 * self.dim as u128 + 2
     }
 }

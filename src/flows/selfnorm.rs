@@ -25,10 +25,12 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{
     ImageShape, conv_matrix, conv_same, dense_logdet, dense_logdet_and_inverse, join_prefix,
     on_image, per_image, split_prefix, sum_image,
 };
+use super::validate::{dense, kernel_floats, odd_kernel, shape};
 
 /// `s − sg(s)`: value 0, gradient that of `s`. How the self-normalized log-det gradient
 /// enters a loss without an `O(D³)` value.
@@ -261,5 +263,59 @@ impl Bijection for SelfNormConv {
             (centred + self.bias_image(), per_image(s.clone(), n))
         });
         (z, per_image(gradient_only(s), n), recon)
+    }
+}
+
+impl LayerSpec for SelfNormLinearConfig {
+    fn name(&self) -> &'static str {
+        if self.self_normalized {
+            "self-normalizing FC"
+        } else {
+            "exact FC"
+        }
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dense("dim", self.dim)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        4 * (self.dim as u128).pow(2) + self.dim as u128
+    }
+}
+
+impl LayerSpec for SelfNormConvConfig {
+    fn name(&self) -> &'static str {
+        if self.self_normalized {
+            "self-normalizing conv"
+        } else {
+            "exact conv"
+        }
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)?;
+        dense("image size", self.shape.dim())?;
+        odd_kernel(self.kernel)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        4 * kernel_floats(self.shape.channels, self.kernel) + self.shape.channels as u128
     }
 }

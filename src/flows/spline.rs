@@ -22,7 +22,9 @@ use burn::module::Module;
 use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::{Device, Int, Tensor};
 
+use super::LayerSpec;
 use super::mlp::Mlp;
+use super::validate::{MAX_BINS, conditioner, in_range, mask, mlp, positive_finite};
 use super::{Bijection, mask_row, sum_rows};
 
 const MIN_BIN: f32 = 1e-3;
@@ -198,5 +200,28 @@ impl Bijection for SplineCoupling {
     }
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         self.apply(z, true)
+    }
+}
+
+impl LayerSpec for SplineCouplingConfig {
+    fn name(&self) -> &'static str {
+        "RQ-spline coupling"
+    }
+
+    fn dim(&self) -> usize {
+        self.mask.len()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        mask(&self.mask)?;
+        conditioner(self.hidden, self.hidden_layers)?;
+        in_range("bins", self.bins, 2, MAX_BINS)?;
+        positive_finite("tail bound", self.tail_bound)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        let d = self.mask.len() as u128;
+        let out = d * (3 * self.bins as u128 - 1);
+        mlp(d, self.hidden as u128, self.hidden_layers as u128, out) + d
     }
 }

@@ -13,7 +13,9 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use super::LayerSpec;
 use super::image::{Conv, ImageShape, on_image, sum_image};
+use super::validate::{MAX_CHANNELS, in_range, shape};
 use super::{Bijection, soft_clamp};
 
 /// Config of [`SplitPrior`]; `shape` is the shape before the split.
@@ -80,5 +82,31 @@ impl Bijection for SplitPrior {
             let xb = zb * log_sigma.clone().exp() + mu;
             (Tensor::cat(vec![za, xb], 1), sum_image(log_sigma))
         })
+    }
+}
+
+impl LayerSpec for SplitPriorConfig {
+    fn name(&self) -> &'static str {
+        "split prior"
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)?;
+        in_range("split channels", self.shape.channels, 2, MAX_CHANNELS)
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        let ch = self.shape.channels;
+        let ca = ch.div_ceil(2) as u128;
+        let out = 2 * (ch as u128 - ca);
+        9 * ca * out + out
     }
 }

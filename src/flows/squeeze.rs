@@ -11,7 +11,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::Bijection;
+use super::LayerSpec;
 use super::image::{ImageShape, on_image};
+use super::validate::{MAX_CHANNELS, in_range, shape};
 
 /// Config of [`Squeeze`]; `shape` is the input (unsqueezed) shape.
 #[derive(Config, Debug, PartialEq)]
@@ -63,5 +65,39 @@ impl Bijection for Squeeze {
         on_image(z, self.shape.squeezed(), |img| {
             (unsqueeze(img), Tensor::zeros([n], &device))
         })
+    }
+}
+
+impl LayerSpec for SqueezeConfig {
+    fn name(&self) -> &'static str {
+        "squeeze"
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn acts_on_prefix(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> Result<(), String> {
+        shape(&self.shape)?;
+        if !self.shape.height.is_multiple_of(2) || !self.shape.width.is_multiple_of(2) {
+            return Err(format!(
+                "a 2×2 squeeze needs even sides, got {}×{}",
+                self.shape.height, self.shape.width
+            ));
+        }
+        in_range(
+            "squeezed channels",
+            self.shape.channels * 4,
+            4,
+            MAX_CHANNELS,
+        )
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        0
     }
 }

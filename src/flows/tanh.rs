@@ -16,6 +16,8 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, activation::softplus};
 
+use super::LayerSpec;
+use super::validate::dim;
 use super::{Bijection, row, sum_rows};
 
 const EDGE: f32 = 1.0 - 1e-6;
@@ -96,5 +98,42 @@ impl Bijection for TanhBox {
             .add_scalar(std::f32::consts::LN_2)
             .mul_scalar(2.0);
         (x, sum_rows(log_h + log_sech2))
+    }
+}
+
+impl LayerSpec for TanhBoxConfig {
+    fn name(&self) -> &'static str {
+        "tanh box"
+    }
+
+    fn dim(&self) -> usize {
+        self.low.len()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        dim("dim", self.low.len())?;
+        if self.high.len() != self.low.len() {
+            return Err(format!(
+                "the box has {} lower and {} upper bounds",
+                self.low.len(),
+                self.high.len()
+            ));
+        }
+        match self
+            .low
+            .iter()
+            .zip(&self.high)
+            .position(|(l, h)| !(l.is_finite() && h.is_finite() && l < h))
+        {
+            Some(j) => Err(format!(
+                "box coordinate {j}: need finite bounds with low < high, got [{}, {}]",
+                self.low[j], self.high[j]
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn allocation_bound(&self) -> u128 {
+        2 * self.low.len() as u128
     }
 }
