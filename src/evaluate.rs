@@ -5,6 +5,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::flows::Flow;
+use crate::readback::{ReadbackError, to_host_async};
 use crate::targets::Bounds;
 
 /// Rows per chunk when scoring many points.
@@ -16,21 +17,12 @@ pub async fn log_prob_rows(
     rows: &[f32],
     dim: usize,
     device: &Device,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, ReadbackError> {
     let mut out = Vec::with_capacity(rows.len() / dim);
     for chunk in rows.chunks(CHUNK * dim) {
         let n = chunk.len() / dim;
         let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [n, dim]), device);
-        let data = flow
-            .log_prob(x)
-            .into_data_async()
-            .await
-            .map_err(|e| format!("readback failed: {e:?}"))?;
-        out.extend(
-            data.convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))?,
-        );
+        out.extend(to_host_async::<f32, 1>(flow.log_prob(x)).await?);
     }
     Ok(out)
 }
@@ -41,7 +33,7 @@ pub fn log_prob_rows_blocking(
     rows: &[f32],
     dim: usize,
     device: &Device,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, ReadbackError> {
     pollster::block_on(log_prob_rows(flow, rows, dim, device))
 }
 
@@ -51,7 +43,7 @@ pub fn log_density_grid(
     bounds: &Bounds,
     res: usize,
     device: &Device,
-) -> Result<Vec<f32>, String> {
+) -> Result<Vec<f32>, ReadbackError> {
     log_prob_rows_blocking(flow, &bounds.grid(res), 2, device)
 }
 

@@ -11,6 +11,7 @@ pub mod images;
 pub mod model_file;
 pub mod plot;
 pub mod presets;
+pub mod readback;
 pub mod rng;
 pub mod targets;
 pub mod train;

@@ -295,14 +295,9 @@ pub async fn copy_to_cpu(flow: &Flow) -> Result<Flow, ModelFileError> {
     flow.visit(&mut collect);
     let mut host = Vec::with_capacity(collect.0.len());
     for (shape, t) in collect.0 {
-        let data = t
-            .into_data_async()
+        let values = crate::readback::to_host_async::<f32, 1>(t)
             .await
-            .map_err(|e| ModelFileError::Encode(format!("readback failed: {e:?}")))?;
-        let values = data
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| ModelFileError::Encode(format!("{e:?}")))?;
+            .map_err(|e| ModelFileError::Encode(e.to_string()))?;
         host.push((shape, values));
     }
     let cpu = flow.config().init(&crate::device::cpu());

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use plotters::prelude::*;
 
 use crate::flows::Flow;
@@ -21,18 +21,8 @@ pub fn sample_images(
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, String> {
     let d = flow.dim();
-    let eps: Vec<f32> = Rng::new(seed)
-        .normals_f32(n * d)
-        .into_iter()
-        .map(|v| v * temperature)
-        .collect();
-    let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, d]), device);
-    let (x, _) = flow.sample_from_standard(eps);
-    let v = x
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))?;
+    let (x, _) = flow.sample_at_temperature(n, temperature, &mut Rng::new(seed), device);
+    let v: Vec<f32> = crate::readback::to_host(x)?;
     Ok(v.chunks(d).map(|c| c.to_vec()).collect())
 }
 

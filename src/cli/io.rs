@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::evaluate::log_prob_rows_blocking;
 use crate::model_file;
+use crate::readback::to_host;
 use crate::rng::Rng;
 
 #[derive(Args, Debug)]
@@ -117,26 +118,9 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
     let mut left = a.n;
     while left > 0 {
         let m = left.min(crate::evaluate::CHUNK);
-        let eps: Vec<f32> = rng
-            .normals_f32(m * dim)
-            .into_iter()
-            .map(|v| v * a.temperature)
-            .collect();
-        let eps = burn::tensor::Tensor::<2>::from_data(
-            burn::tensor::TensorData::new(eps, [m, dim]),
-            &device,
-        );
-        let (x, log_q) = flow.sample_from_standard(eps);
-        let x: Vec<f32> = x
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .map_err(|e| format!("{e:?}"))?;
-        let lq: Vec<f32> = log_q
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .map_err(|e| format!("{e:?}"))?;
+        let (x, log_q) = flow.sample_at_temperature(m, a.temperature, &mut rng, &device);
+        let x: Vec<f32> = to_host(x)?;
+        let lq: Vec<f32> = to_host(log_q)?;
         for (row, l) in x.chunks(dim).zip(lq) {
             let cols: Vec<String> = row.iter().map(|v| v.to_string()).collect();
             writeln!(out, "{},{l}", cols.join(",")).map_err(|e| e.to_string())?;

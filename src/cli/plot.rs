@@ -53,11 +53,7 @@ pub fn run(a: PlotArgs) -> Result<(), String> {
     let res = a.res.clamp(10, 1000);
     let grid = log_density_grid(&flow, &bounds, res, &device)?;
     let (x, _) = flow.sample(a.samples, &mut Rng::new(1), &device);
-    let samples: Vec<f32> = x
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec()
-        .map_err(|e| format!("{e:?}"))?;
+    let samples: Vec<f32> = crate::readback::to_host(x)?;
     let fig = Figure {
         target,
         bounds,

@@ -16,9 +16,8 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
 use super::LayerSpec;
-use super::image::{
-    ImageShape, conv_matrix, conv_same, dense_logdet_and_inverse, on_image, per_image,
-};
+use super::dense::{conv_matrix, dense_logdet_and_inverse};
+use super::image::{ImageShape, conv_same, on_image, per_image};
 use super::selfnorm::identity_kernel;
 use super::validate::{dense, kernel_floats, odd_kernel, shape};
 

@@ -15,7 +15,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// The shape `(channels, height, width)` of the image a layer acts on.
@@ -184,52 +184,4 @@ impl ConvNet {
         let h = burn::tensor::activation::relu(self.middle.forward(h));
         self.last.forward(h)
     }
-}
-
-/// The dense matrix of the linear map `x ↦ conv_same(x, weight)` on images of shape `s`, in
-/// row-vector form: `M [D, D]` with `flat(conv(x)) = flat(x) · M`, built by convolving the `D`
-/// basis images (differentiable in `weight`). `O(D²·c·k²)` work and `D²` memory: for exact
-/// log-dets and inverses of general convolutions, the cost the self-normalizing layers avoid.
-pub(crate) fn conv_matrix(weight: Tensor<4>, s: ImageShape) -> Tensor<2> {
-    let d = s.dim();
-    let device = weight.device();
-    let basis = Tensor::<2>::eye(d, &device).reshape([d, s.channels, s.height, s.width]);
-    conv_same(basis, weight, None).reshape([d, d])
-}
-
-/// Host copy of a tensor as `f64` (synchronous: native and the CPU backend only).
-pub(crate) fn host_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .expect("float tensor")
-}
-
-/// `log|det M|` of a dense row-form matrix, `[1]`: with the exact gradient when `M` is part of
-/// an autodiff graph ([`dense_logdet_and_inverse`]), else from the LU alone (no inverse: about
-/// 4× cheaper, which is what evaluation of SNF models spends its time on).
-pub(crate) fn dense_logdet(m: Tensor<2>) -> Tensor<1> {
-    if m.is_tracked() {
-        return dense_logdet_and_inverse(m).0;
-    }
-    let [d, _] = m.dims();
-    let logdet =
-        super::linear::host_logabsdet(&host_f64(m.clone()), d).unwrap_or(f64::NEG_INFINITY);
-    Tensor::<1>::from_data(TensorData::new(vec![logdet as f32], [1]), &m.device())
-}
-
-/// `log|det M|` of a dense row-form matrix with the exact gradient `M⁻ᵀ` (through the
-/// first-order surrogate `Σ (M − sg M) ⊙ sg(M⁻ᵀ)`), and `sg(M⁻¹)` for inverses.
-/// The factorisation runs on the host in `f64` (`O(D³)`); a singular matrix gives `−∞`/NaN,
-/// which the trainers' NaN guard rolls back.
-pub(crate) fn dense_logdet_and_inverse(m: Tensor<2>) -> (Tensor<1>, Tensor<2>) {
-    let [d, _] = m.dims();
-    let device = m.device();
-    let host = host_f64(m.clone().detach());
-    let (logdet, inv) = super::linear::host_logabsdet_and_inverse(&host, d)
-        .unwrap_or((f64::NEG_INFINITY, vec![f64::NAN; d * d]));
-    let inv: Vec<f32> = inv.iter().map(|&v| v as f32).collect();
-    let inv = Tensor::<2>::from_data(TensorData::new(inv, [d, d]), &device);
-    let surrogate = ((m.clone() - m.detach()) * inv.clone().transpose()).sum();
-    (surrogate.add_scalar(logdet as f32).reshape([1]), inv)
 }

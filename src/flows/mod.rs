@@ -15,6 +15,7 @@ pub mod composite;
 pub mod conv1x1;
 pub mod conv_exp;
 pub mod coupling;
+pub mod dense;
 pub mod emerging;
 pub mod glow_coupling;
 pub mod image;

@@ -360,7 +360,7 @@ fn squeeze_places_each_pixel_and_round_trips() {
 #[test]
 fn self_normalized_gradient_matches_the_exact_one_when_r_is_the_inverse() {
     use super::Layer;
-    use super::linear::host_logabsdet_and_inverse;
+    use super::dense::host_logabsdet_and_inverse;
     use super::selfnorm::SelfNormLinearConfig;
     use burn::module::Param;
     use burn::tensor::{Tensor, TensorData};
@@ -407,8 +407,8 @@ fn self_normalized_gradient_matches_the_exact_one_when_r_is_the_inverse() {
 #[test]
 fn self_normalized_conv_gradient_matches_the_exact_one_when_r_is_the_inverse() {
     use super::Layer;
+    use super::dense::host_logabsdet_and_inverse;
     use super::image::ImageShape;
-    use super::linear::host_logabsdet_and_inverse;
     use super::selfnorm::SelfNormConvConfig;
     use burn::module::Param;
     use burn::tensor::{Tensor, TensorData};

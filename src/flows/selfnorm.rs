@@ -26,9 +26,9 @@ use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
 use super::LayerSpec;
+use super::dense::{conv_matrix, dense_logdet, dense_logdet_and_inverse};
 use super::image::{
-    ImageShape, conv_matrix, conv_same, dense_logdet, dense_logdet_and_inverse, join_prefix,
-    on_image, per_image, split_prefix, sum_image,
+    ImageShape, conv_same, join_prefix, on_image, per_image, split_prefix, sum_image,
 };
 use super::validate::{dense, kernel_floats, odd_kernel, shape};
 

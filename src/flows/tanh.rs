@@ -19,6 +19,7 @@ use burn::tensor::{Device, Tensor, activation::softplus};
 use super::LayerSpec;
 use super::validate::dim;
 use super::{Bijection, row, sum_rows};
+use crate::readback::to_host;
 
 const EDGE: f32 = 1.0 - 1e-6;
 
@@ -71,11 +72,8 @@ impl TanhBox {
     pub fn bounds(&self) -> (Vec<f32>, Vec<f32>) {
         let c = self.centre.val();
         let h = self.log_half_width.val().exp();
-        let low = (c.clone() - h.clone())
-            .to_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        let high = (c + h).to_data().try_to_vec::<f32>().unwrap_or_default();
+        let low = to_host(c.clone() - h.clone()).unwrap_or_default();
+        let high = to_host(c + h).unwrap_or_default();
         (low, high)
     }
 }

@@ -6,7 +6,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use super::Bijection;
-use super::linear::host_logabsdet_and_inverse;
+use super::dense::host_logabsdet_and_inverse;
 use crate::rng::Rng;
 
 /// Serialises tests that draw from a device's random generator: the generator is shared by

@@ -105,7 +105,7 @@ mod tests {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
                 if let Some(t) = self.0.get::<D>(param.id) {
                     self.1
-                        .extend(t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+                        .extend(crate::readback::to_host::<f32, D>(t).unwrap());
                 }
             }
         }

@@ -201,13 +201,8 @@ mod tests {
         struct All(Vec<f32>);
         impl ModuleVisitor for All {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0.extend(
-                    p.val()
-                        .into_data()
-                        .convert::<f32>()
-                        .try_to_vec::<f32>()
-                        .expect("floats"),
-                );
+                self.0
+                    .extend(crate::readback::to_host::<f32, D>(p.val()).expect("floats"));
             }
         }
         let mut all = All(Vec::new());

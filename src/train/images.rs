@@ -346,12 +346,7 @@ pub fn evaluate_bpd_with_progress(
     let indices: Vec<usize> = (0..set.len()).collect();
     for batch in indices.chunks(chunk.max(1)) {
         let x = dequantize_batch(set, batch, Some(&mut rng), device);
-        let lp = flow
-            .log_prob(x)
-            .into_data()
-            .convert::<f64>()
-            .try_to_vec::<f64>()
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let lp = crate::readback::to_host::<f64, 1>(flow.log_prob(x))?;
         for v in lp {
             total += bits_per_dim(v, d);
             count += 1;

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::optim::GuardedAdam;
 use super::{History, HistoryPoint, Objective};
 use crate::flows::{Flow, FlowConfig};
+use crate::readback::scalar_async;
 use crate::rng::Rng;
 
 /// Optimiser and loop settings.
@@ -53,8 +54,8 @@ pub enum TrainError {
         "training diverged: the loss was NaN/Inf on {consecutive} consecutive steps (last at step {step}); the last good parameters were kept"
     )]
     Diverged { step: usize, consecutive: usize },
-    #[error("reading a value back from the device failed: {0}")]
-    Readback(String),
+    #[error(transparent)]
+    Readback(#[from] crate::readback::ReadbackError),
     #[error("invalid training setup: {0}")]
     Setup(String),
 }
@@ -185,11 +186,7 @@ impl Trainer {
             &mut self.rng,
             &self.device,
         );
-        let value: f32 = loss
-            .clone()
-            .into_scalar_async()
-            .await
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let value = scalar_async(loss.clone()).await?;
         if !value.is_finite() {
             self.history.nan_events.push(self.step);
             let rolled = self.optim.roll_back();
@@ -265,9 +262,8 @@ impl Trainer {
     /// Mean negative log-likelihood (nats) of rows `data [n, dim]` under the current model.
     pub async fn mean_nll(&self, data: &[f32], dim: usize) -> Result<f64, TrainError> {
         let device = self.device.clone().without_autodiff();
-        let lp = crate::evaluate::log_prob_rows(&self.inference_model(), data, dim, &device)
-            .await
-            .map_err(TrainError::Readback)?;
+        let lp =
+            crate::evaluate::log_prob_rows(&self.inference_model(), data, dim, &device).await?;
         Ok(-lp.iter().map(|&v| v as f64).sum::<f64>() / lp.len() as f64)
     }
 
@@ -281,11 +277,7 @@ impl Trainer {
         let device = self.device.clone().without_autodiff();
         let mut rng = Rng::new(self.settings.seed ^ 0xE5);
         let (x, log_q) = model.sample(n, &mut rng, &device);
-        let v: f32 = (log_q + energy.energy_tensor(x))
-            .mean()
-            .into_scalar_async()
-            .await
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let v = scalar_async((log_q + energy.energy_tensor(x)).mean()).await?;
         Ok(Some(v as f64))
     }
 

@@ -244,12 +244,7 @@ impl Session {
 }
 
 async fn read(t: Tensor<2>) -> Result<Vec<f32>, String> {
-    t.into_data_async()
-        .await
-        .map_err(|e| format!("readback failed: {e:?}"))?
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))
+    Ok(crate::readback::to_host_async(t).await?)
 }
 
 /// The target's box, widened to hold user-drawn data with a margin.

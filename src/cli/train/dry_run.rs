@@ -26,11 +26,7 @@ pub fn run(
     let t0 = Instant::now();
     let (z, ld) = flow.transform_to_noise(x.clone());
     let lp = flow.base.log_prob(z.clone()) + ld;
-    let lp: Vec<f32> = lp
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))?;
+    let lp: Vec<f32> = crate::readback::to_host(lp)?;
     let forward_ms = t0.elapsed().as_secs_f64() * 1e3;
     let t1 = Instant::now();
     let (x_back, _) = flow.inverse(z);
