@@ -1,8 +1,9 @@
 //! Affine coupling (RealNVP: Dinh, Sohl-Dickstein & Bengio 2017, arXiv:1605.08803) and
 //! additive coupling (NICE: Dinh, Krueger & Bengio 2015, arXiv:1410.8516).
 //!
-//! With a binary mask `m` (1 = conditioning dimension, passed through unchanged) and a
-//! conditioner network `(s, t) = NN(m ⊙ x)`:
+//! The masked-coupling shell ([`super::masked_coupling`]) with a binary mask `m` (1 =
+//! conditioning dimension, passed through unchanged) and a conditioner network
+//! `(s, t) = NN(m ⊙ x)`:
 //! - affine, data → noise: `z = m ⊙ x + (1 − m) ⊙ (x ⊙ exp(s) + t)`,
 //!   `log|det| = Σ_j (1 − m_j) s_j`; noise → data: `x = m ⊙ z + (1 − m) ⊙ (z − t) ⊙ exp(−s)`.
 //! - additive: `s ≡ 0`, so `log|det| = 0` (NICE relies on a final scaling or ActNorm to change volume).
@@ -18,9 +19,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::LayerSpec;
+use super::masked_coupling::{Transformer, couple};
 use super::mlp::Mlp;
 use super::validate::{conditioner, mask, mlp, positive_finite};
-use super::{Bijection, mask_row, soft_clamp, sum_rows, zeros_like_batch};
+use super::{Bijection, mask_row, soft_clamp};
 use crate::rng::Rng;
 
 /// Config of [`Coupling`].
@@ -79,43 +81,37 @@ pub struct Coupling {
     pub scale_clamp: f32,
 }
 
-impl Coupling {
-    /// `(s, t)` for the transformed dims (zero on conditioning dims).
-    fn shift_and_log_scale(&self, conditioner: Tensor<2>) -> (Option<Tensor<2>>, Tensor<2>) {
-        let d = self.mask.dims()[1];
-        let free = self.mask.clone().neg().add_scalar(1.0);
-        let out = self.net.forward(conditioner * self.mask.clone());
+/// RealNVP's affine map `τ(v) = v·exp(s) + t` (`θ = [s | t]`, `s` soft-clamped to
+/// `±scale_clamp`), or NICE's shift `τ(v) = v + t` (`θ = t`).
+impl Transformer for Coupling {
+    fn transform(
+        &self,
+        theta: Tensor<2>,
+        v: Tensor<2>,
+        inverse: bool,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
         if self.additive {
-            (None, out * free)
+            let t = theta;
+            return (if inverse { v - t } else { v + t }, None);
+        }
+        let d = v.dims()[1];
+        let s = soft_clamp(theta.clone().narrow(1, 0, d), self.scale_clamp);
+        let t = theta.narrow(1, d, d);
+        if inverse {
+            ((v - t) * s.clone().neg().exp(), Some(s.neg()))
         } else {
-            let s = soft_clamp(out.clone().narrow(1, 0, d), self.scale_clamp) * free.clone();
-            let t = out.narrow(1, d, d) * free;
-            (Some(s), t)
+            (v * s.clone().exp() + t, Some(s))
         }
     }
 }
 
 impl Bijection for Coupling {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let (s, t) = self.shift_and_log_scale(x.clone());
-        match s {
-            None => {
-                let ld = zeros_like_batch(&x);
-                (x + t, ld)
-            }
-            Some(s) => (x * s.clone().exp() + t, sum_rows(s)),
-        }
+        couple(&self.net, &self.mask, self, x, false)
     }
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let (s, t) = self.shift_and_log_scale(z.clone());
-        match s {
-            None => {
-                let ld = zeros_like_batch(&z);
-                (z - t, ld)
-            }
-            Some(s) => ((z - t) * s.clone().neg().exp(), sum_rows(s).neg()),
-        }
+        couple(&self.net, &self.mask, self, z, true)
     }
 }
 

@@ -23,6 +23,7 @@ pub mod leaky_relu;
 pub mod linear;
 pub mod logit;
 pub mod made;
+pub mod masked_coupling;
 pub mod mlp;
 pub mod multiscale;
 pub mod permutation;
@@ -30,6 +31,7 @@ pub mod planar;
 #[cfg(test)]
 mod properties;
 pub mod radial;
+pub mod rq_spline;
 pub mod selfnorm;
 pub mod spline;
 pub mod split_prior;

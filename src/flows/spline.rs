@@ -1,34 +1,24 @@
-//! Rational-quadratic spline coupling with linear tails (Neural Spline Flows: Durkan, Bekasov,
-//! Murray & Papamakarios 2019, arXiv:1906.04032; formulas of §3.1 and Appendix A).
-//!
-//! On `[−B, B]` each transformed coordinate goes through a monotone rational-quadratic spline
-//! with `K` bins whose widths, heights and interior knot derivatives come from a conditioner
-//! `NN(m ⊙ x)`; outside it is the identity (linear tails; boundary derivatives are 1 so the map
-//! is C¹). In bin `k` with `ξ = (x − x_k)/w_k`, `s_k = h_k/w_k`:
-//!
-//! `y = y_k + h_k [s_k ξ² + δ_k ξ(1−ξ)] / [s_k + (δ_{k+1} + δ_k − 2 s_k) ξ(1−ξ)]`,
-//! `dy/dx = s_k² [δ_{k+1} ξ² + 2 s_k ξ(1−ξ) + δ_k (1−ξ)²] / [s_k + (δ_{k+1} + δ_k − 2 s_k) ξ(1−ξ)]²`;
-//! the inverse solves the quadratic `aξ² + bξ + c = 0` (paper eq. 6–8) with the stable root
-//! `ξ = 2c / (−b − √(b² − 4ac))`.
-//!
-//! Zero conditioner output gives uniform bins and unit derivatives: the identity.
+//! Rational-quadratic spline coupling (Neural Spline Flows: Durkan, Bekasov, Murray &
+//! Papamakarios 2019, arXiv:1906.04032): the masked-coupling shell
+//! ([`super::masked_coupling`]) whose elementwise map is a monotone rational-quadratic spline
+//! with `K` bins on `[−B, B]` and identity tails ([`super::rq_spline`]), its widths, heights and
+//! interior derivatives from the conditioner `NN(m ⊙ x)`. Zero conditioner output gives the
+//! identity.
 //!
 //! # Shapes
-//! `NN: [batch, D] → [batch, D·(3K − 1)]`, reshaped `[batch, D, 3K − 1]` = widths `K`,
-//! heights `K`, interior derivatives `K − 1`; knots `[batch, D, K + 1]`; log-dets `[batch]`.
+//! `NN: [batch, D] → [batch, D·(3K − 1)]` (widths `K`, heights `K`, interior derivatives
+//! `K − 1` per coordinate); inputs `[batch, D]`, log-dets `[batch]`.
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::tensor::activation::{softmax, softplus};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::LayerSpec;
+use super::masked_coupling::{Transformer, couple};
 use super::mlp::Mlp;
+use super::rq_spline::rq_spline;
 use super::validate::{MAX_BINS, conditioner, in_range, mask, mlp, positive_finite};
-use super::{Bijection, mask_row, sum_rows};
-
-const MIN_BIN: f32 = 1e-3;
-const MIN_DERIVATIVE: f32 = 1e-3;
+use super::{Bijection, mask_row};
 
 /// Config of [`SplineCoupling`].
 #[derive(Config, Debug, PartialEq)]
@@ -74,132 +64,25 @@ pub struct SplineCoupling {
     pub tail_bound: f32,
 }
 
-/// Knot positions `[batch, D, K+1]` from unnormalised bin sizes `[batch, D, K]`.
-fn knots(raw: Tensor<3>, bound: f32) -> Tensor<3> {
-    let [n, d, k] = raw.dims();
-    let device = raw.device();
-    let sizes = softmax(raw, 2)
-        .mul_scalar(1.0 - MIN_BIN * k as f32)
-        .add_scalar(MIN_BIN);
-    let inner = sizes
-        .narrow(2, 0, k - 1)
-        .cumsum(2)
-        .mul_scalar(2.0 * bound)
-        .sub_scalar(bound);
-    let lo = Tensor::<3>::full([n, d, 1], -bound, &device);
-    let hi = Tensor::<3>::full([n, d, 1], bound, &device);
-    Tensor::cat(vec![lo, inner, hi], 2)
-}
-
-struct Bin {
-    x_k: Tensor<2>,
-    w_k: Tensor<2>,
-    y_k: Tensor<2>,
-    h_k: Tensor<2>,
-    d_k: Tensor<2>,
-    d_k1: Tensor<2>,
-}
-
-impl SplineCoupling {
-    /// Knots `(xs, ys, derivatives)`, each `[batch, D, K+1]`.
-    fn spline_params(&self, x: Tensor<2>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
-        let [n, d] = x.dims();
-        let k = self.bins;
-        let out = self
-            .net
-            .forward(x * self.mask.clone())
-            .reshape([n, d, 3 * k - 1]);
-        let xs = knots(out.clone().narrow(2, 0, k), self.tail_bound);
-        let ys = knots(out.clone().narrow(2, k, k), self.tail_bound);
-        // softplus(0 + c) = 1 − MIN_DERIVATIVE, so zero output gives unit derivatives.
-        let c = ((1.0 - MIN_DERIVATIVE).exp() - 1.0).ln();
-        let inner =
-            softplus(out.narrow(2, 2 * k, k - 1).add_scalar(c), 1.0).add_scalar(MIN_DERIVATIVE);
-        let one = Tensor::<3>::ones([n, d, 1], &inner.device());
-        let derivs = Tensor::cat(vec![one.clone(), inner, one], 2);
-        (xs, ys, derivs)
-    }
-
-    /// The bin of each coordinate of `v [batch, D]` among `knots [batch, D, K+1]`, and its values.
-    fn locate(
+/// The rational-quadratic spline ([`rq_spline`]) of each transformed coordinate.
+impl Transformer for SplineCoupling {
+    fn transform(
         &self,
-        v: &Tensor<2>,
-        along: &Tensor<3>,
-        xs: &Tensor<3>,
-        ys: &Tensor<3>,
-        ds: &Tensor<3>,
-    ) -> Bin {
-        let k = self.bins;
-        let [n, d] = v.dims();
-        let interior = along.clone().narrow(2, 1, k - 1);
-        let v3 = v.clone().unsqueeze_dim::<3>(2).repeat_dim(2, k - 1);
-        let idx: Tensor<3, Int> = v3.greater_equal(interior).int().sum_dim(2); // [n,d,1] in 0..K-1
-        let idx1 = idx.clone().add_scalar(1);
-        let pick = |t: &Tensor<3>, i: &Tensor<3, Int>| -> Tensor<2> {
-            t.clone().gather(2, i.clone()).reshape([n, d])
-        };
-        let x_k = pick(xs, &idx);
-        let y_k = pick(ys, &idx);
-        Bin {
-            w_k: pick(xs, &idx1) - x_k.clone(),
-            h_k: pick(ys, &idx1) - y_k.clone(),
-            d_k: pick(ds, &idx),
-            d_k1: pick(ds, &idx1),
-            x_k,
-            y_k,
-        }
-    }
-
-    /// Applies the spline (or its inverse) to every coordinate, identity outside `[−B, B]`,
-    /// then keeps the conditioning coordinates unchanged. Returns `(output, log|det|)`.
-    fn apply(&self, v: Tensor<2>, inverse: bool) -> (Tensor<2>, Tensor<1>) {
-        let b = self.tail_bound;
-        let (xs, ys, ds) = self.spline_params(v.clone());
-        let inside = v.clone().abs().lower_equal_elem(b);
-        let vc = v.clone().clamp(-b, b);
-        let along = if inverse { &ys } else { &xs };
-        let bin = self.locate(&vc, along, &xs, &ys, &ds);
-        let s = bin.h_k.clone() / bin.w_k.clone();
-        let sum_d = bin.d_k1.clone() + bin.d_k.clone() - s.clone().mul_scalar(2.0);
-        let (out, xi) = if inverse {
-            let dy = vc - bin.y_k.clone();
-            let a = bin.h_k.clone() * (s.clone() - bin.d_k.clone()) + dy.clone() * sum_d.clone();
-            let bq = bin.h_k.clone() * bin.d_k.clone() - dy.clone() * sum_d.clone();
-            let c = s.clone().neg() * dy;
-            let disc = (bq.clone().square() - a.mul_scalar(4.0) * c.clone()).clamp_min(0.0);
-            let xi = c.mul_scalar(2.0) / (bq.neg() - disc.sqrt());
-            (xi.clone() * bin.w_k.clone() + bin.x_k.clone(), xi)
-        } else {
-            let xi = (vc - bin.x_k.clone()) / bin.w_k.clone();
-            let xi1 = xi.clone() * xi.clone().neg().add_scalar(1.0);
-            let num =
-                bin.h_k.clone() * (s.clone() * xi.clone().square() + bin.d_k.clone() * xi1.clone());
-            let den = s.clone() + sum_d.clone() * xi1;
-            (bin.y_k.clone() + num / den, xi)
-        };
-        let xi1 = xi.clone() * xi.clone().neg().add_scalar(1.0);
-        let one_minus = xi.clone().neg().add_scalar(1.0);
-        let dnum = s.clone().square()
-            * (bin.d_k1 * xi.square()
-                + s.clone().mul_scalar(2.0) * xi1.clone()
-                + bin.d_k * one_minus.square());
-        let den = s + sum_d * xi1;
-        let ld = dnum.log() - den.log().mul_scalar(2.0);
-        let ld = if inverse { ld.neg() } else { ld };
-        let free = self.mask.clone().neg().add_scalar(1.0);
-        let out = v.clone().mask_where(inside.clone(), out);
-        let out = v.clone() * self.mask.clone() + out * free.clone();
-        let ld = Tensor::zeros_like(&ld).mask_where(inside, ld) * free;
-        (out, sum_rows(ld))
+        theta: Tensor<2>,
+        v: Tensor<2>,
+        inverse: bool,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
+        let (y, ld) = rq_spline(theta, v, self.bins, self.tail_bound, inverse);
+        (y, Some(ld))
     }
 }
 
 impl Bijection for SplineCoupling {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.apply(x, false)
+        couple(&self.net, &self.mask, self, x, false)
     }
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.apply(z, true)
+        couple(&self.net, &self.mask, self, z, true)
     }
 }
 

@@ -1,0 +1,51 @@
+//! The shell every coupling layer shares (nflows' `CouplingTransform`, zuko's
+//! `GeneralCouplingTransform`): a binary mask `m` (1 = conditioning coordinate, passed through),
+//! a conditioner network `θ = NN(m ⊙ v)`, and an elementwise invertible map `τ(·; θ)` applied
+//! to the other coordinates:
+//!
+//! `y = m ⊙ v + (1 − m) ⊙ τ(v; θ)`,  `log|det ∂y/∂v| = Σ_j (1 − m_j) log|τ'_j(v_j; θ_j)|`.
+//!
+//! Because `θ` depends only on `m ⊙ v`, which `y` keeps, the inverse is the same shell with
+//! `τ⁻¹`. The affine and additive couplings ([`super::coupling`]) and the rational-quadratic
+//! spline coupling ([`super::spline`]) are this shell with their own [`Transformer`].
+//!
+//! # Shapes
+//! `mask: [1, D]`; `v, y: [batch, D]`; `θ: [batch, D·P]` (the conditioner's raw output,
+//! `P` numbers per coordinate, laid out as the transformer reads them); log-dets `[batch]`.
+
+use burn::tensor::Tensor;
+
+use super::mlp::Mlp;
+use super::{sum_rows, zeros_like_batch};
+
+/// The elementwise map `τ` of a coupling.
+pub trait Transformer {
+    /// `τ(v; θ)` (or `τ⁻¹` when `inverse`) of every coordinate of `v [batch, D]`, and the
+    /// elementwise `log|∂τ/∂v|` `[batch, D]` of the map applied (`None` where it is 0, as for
+    /// an additive shift).
+    fn transform(
+        &self,
+        theta: Tensor<2>,
+        v: Tensor<2>,
+        inverse: bool,
+    ) -> (Tensor<2>, Option<Tensor<2>>);
+}
+
+/// One coupling step: `(y [batch, D], log|det| [batch])` of the shell around `transformer`.
+pub fn couple(
+    net: &Mlp,
+    mask: &Tensor<2>,
+    transformer: &impl Transformer,
+    v: Tensor<2>,
+    inverse: bool,
+) -> (Tensor<2>, Tensor<1>) {
+    let theta = net.forward(v.clone() * mask.clone());
+    let (tau, log_abs_det) = transformer.transform(theta, v.clone(), inverse);
+    let free = mask.clone().neg().add_scalar(1.0);
+    let y = v * mask.clone() + tau * free.clone();
+    let ld = match log_abs_det {
+        Some(l) => sum_rows(l * free),
+        None => zeros_like_batch(&y),
+    };
+    (y, ld)
+}
