@@ -68,7 +68,7 @@ pub fn run(a: DataArgs) -> Result<(), String> {
                         flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
                     gz.write_all(&bytes).map_err(|e| e.to_string())?;
                     let data = gz.finish().map_err(|e| e.to_string())?;
-                    std::fs::write(&path, data)
+                    crate::atomic_file::write(&path, &data)
                         .map_err(|e| format!("writing {}: {e}", path.display()))?;
                 }
                 eprintln!("{}: {} {split:?} images", out.display(), set.len());

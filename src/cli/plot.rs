@@ -63,9 +63,10 @@ pub fn run(a: PlotArgs) -> Result<(), String> {
         meta,
     };
     let size = (420 * fig.panels() as u32, 420);
+    let pending = crate::atomic_file::PendingFile::new(&a.out);
     match a.out.extension().and_then(|e| e.to_str()) {
-        Some("png") => fig.draw(BitMapBackend::new(&a.out, size).into_drawing_area())?,
-        Some("svg") => fig.draw(SVGBackend::new(&a.out, size).into_drawing_area())?,
+        Some("png") => fig.draw(BitMapBackend::new(pending.path(), size).into_drawing_area())?,
+        Some("svg") => fig.draw(SVGBackend::new(pending.path(), size).into_drawing_area())?,
         _ => {
             return Err(format!(
                 "--out must end in .png or .svg: {}",
@@ -73,6 +74,9 @@ pub fn run(a: PlotArgs) -> Result<(), String> {
             ));
         }
     }
+    pending
+        .commit()
+        .map_err(|e| format!("writing {}: {e}", a.out.display()))?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }

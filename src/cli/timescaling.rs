@@ -104,7 +104,11 @@ pub fn run(args: TimescalingArgs) -> Result<(), String> {
     let dir = args.out.unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let png = dir.join("timescaling.png");
-    draw(&png, &rows)?;
+    let pending = crate::atomic_file::PendingFile::new(&png);
+    draw(pending.path(), &rows)?;
+    pending
+        .commit()
+        .map_err(|e| format!("writing {}: {e}", png.display()))?;
     eprintln!("figure: {}", png.display());
     let json = serde_json::json!({
         "dims": rows.iter().map(|r| r.0).collect::<Vec<_>>(),
