@@ -76,22 +76,42 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
+/// A device that could not be started.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    #[error(
+        "device {device} is not compiled into this binary: rebuild with `--features {feature}`"
+    )]
+    NotCompiled {
+        device: BackendChoice,
+        feature: &'static str,
+    },
+    #[error("{0}")]
+    Start(String),
+}
+
+impl From<DeviceError> for String {
+    fn from(e: DeviceError) -> Self {
+        e.to_string()
+    }
+}
+
 /// Builds the inference device for `choice`, or says why it is not available in this build.
-pub fn inference_device(choice: BackendChoice) -> Result<Device, String> {
+pub fn inference_device(choice: BackendChoice) -> Result<Device, DeviceError> {
     match choice {
         BackendChoice::Cpu => Ok(cpu()),
         #[cfg(all(feature = "wgpu", not(target_arch = "wasm32")))]
-        BackendChoice::Wgpu(index) => native_wgpu::init(index),
+        BackendChoice::Wgpu(index) => native_wgpu::init(index).map_err(DeviceError::Start),
         #[cfg(feature = "cuda")]
         BackendChoice::Cuda(n) => Ok(Device::cuda(n)),
         #[allow(unreachable_patterns)]
-        other => Err(format!(
-            "device {other} is not compiled into this binary: rebuild with `--features {}`",
-            match other {
+        other => Err(DeviceError::NotCompiled {
+            device: other,
+            feature: match other {
                 BackendChoice::Cuda(_) => "cuda",
                 _ => "wgpu",
-            }
-        )),
+            },
+        }),
     }
 }
 

@@ -120,66 +120,14 @@ pub fn save(path: &Path, flow: &Flow, meta: &FlowMeta) -> Result<(), ModelFileEr
 
 /// Reads only the metadata of `.flow` bytes, validating the safetensors structure.
 pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
-    if bytes.len() < 8 {
-        return Err(ModelFileError::Truncated(format!(
-            "{} bytes, shorter than the 8-byte safetensors header length",
-            bytes.len()
-        )));
-    }
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
-    if header_len > bytes.len() - 8 {
-        return Err(ModelFileError::Truncated(format!(
-            "the header claims {header_len} bytes but only {} follow",
-            bytes.len() - 8
-        )));
-    }
-    let header: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(&bytes[8..8 + header_len])
-            .map_err(|e| ModelFileError::Corrupt(format!("header is not valid JSON ({e})")))?;
-    let data_len = bytes.len() - 8 - header_len;
+    let (header, data_len) = read_header(bytes)?;
     let mut metadata = None;
     let mut file_values = 0usize;
     for (name, value) in header {
         if name == "__metadata__" {
             metadata = Some(value);
-            continue;
-        }
-        let entry: TensorEntry = serde_json::from_value(value)
-            .map_err(|e| ModelFileError::Corrupt(format!("tensor '{name}' entry: {e}")))?;
-        let [start, end] = entry.data_offsets;
-        let width = match entry.dtype.as_str() {
-            "F32" | "I32" | "U32" => 4,
-            "F64" | "I64" | "U64" => 8,
-            "F16" | "BF16" | "I16" | "U16" => 2,
-            "U8" | "I8" | "BOOL" => 1,
-            other => {
-                return Err(ModelFileError::Corrupt(format!(
-                    "tensor '{name}' has unknown dtype {other}"
-                )));
-            }
-        };
-        let elements = entry
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        let expected = elements.and_then(|n| n.checked_mul(width));
-        let Some(expected) = expected else {
-            return Err(ModelFileError::Corrupt(format!(
-                "tensor '{name}' claims a shape of {:?}, more than any file holds",
-                entry.shape
-            )));
-        };
-        file_values = file_values.saturating_add(expected / width);
-        if end < start || end - start != expected {
-            return Err(ModelFileError::Corrupt(format!(
-                "tensor '{name}' of shape {:?} spans bytes {start}..{end}, expected {expected} bytes",
-                entry.shape
-            )));
-        }
-        if end > data_len {
-            return Err(ModelFileError::Truncated(format!(
-                "tensor '{name}' ends at byte {end} but the data section has {data_len} bytes"
-            )));
+        } else {
+            file_values = file_values.saturating_add(check_tensor_entry(&name, value, data_len)?);
         }
     }
     let json = metadata
@@ -199,7 +147,83 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
             meta.format_version
         )));
     }
-    meta.config.validate().map_err(ModelFileError::Mismatch)?;
+    check_architecture(&meta, file_values)?;
+    Ok(meta)
+}
+
+/// The safetensors header (`u64` length, then JSON) and the length of the data after it.
+fn read_header(
+    bytes: &[u8],
+) -> Result<(BTreeMap<String, serde_json::Value>, usize), ModelFileError> {
+    if bytes.len() < 8 {
+        return Err(ModelFileError::Truncated(format!(
+            "{} bytes, shorter than the 8-byte safetensors header length",
+            bytes.len()
+        )));
+    }
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    if header_len > bytes.len() - 8 {
+        return Err(ModelFileError::Truncated(format!(
+            "the header claims {header_len} bytes but only {} follow",
+            bytes.len() - 8
+        )));
+    }
+    let header = serde_json::from_slice(&bytes[8..8 + header_len])
+        .map_err(|e| ModelFileError::Corrupt(format!("header is not valid JSON ({e})")))?;
+    Ok((header, bytes.len() - 8 - header_len))
+}
+
+/// Checks one tensor entry of the header against its dtype, shape and the data section;
+/// returns its number of values.
+fn check_tensor_entry(
+    name: &str,
+    value: serde_json::Value,
+    data_len: usize,
+) -> Result<usize, ModelFileError> {
+    let entry: TensorEntry = serde_json::from_value(value)
+        .map_err(|e| ModelFileError::Corrupt(format!("tensor '{name}' entry: {e}")))?;
+    let [start, end] = entry.data_offsets;
+    let width = match entry.dtype.as_str() {
+        "F32" | "I32" | "U32" => 4,
+        "F64" | "I64" | "U64" => 8,
+        "F16" | "BF16" | "I16" | "U16" => 2,
+        "U8" | "I8" | "BOOL" => 1,
+        other => {
+            return Err(ModelFileError::Corrupt(format!(
+                "tensor '{name}' has unknown dtype {other}"
+            )));
+        }
+    };
+    let elements = entry
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    let Some(expected) = elements.and_then(|n| n.checked_mul(width)) else {
+        return Err(ModelFileError::Corrupt(format!(
+            "tensor '{name}' claims a shape of {:?}, more than any file holds",
+            entry.shape
+        )));
+    };
+    if end < start || end - start != expected {
+        return Err(ModelFileError::Corrupt(format!(
+            "tensor '{name}' of shape {:?} spans bytes {start}..{end}, expected {expected} bytes",
+            entry.shape
+        )));
+    }
+    if end > data_len {
+        return Err(ModelFileError::Truncated(format!(
+            "tensor '{name}' ends at byte {end} but the data section has {data_len} bytes"
+        )));
+    }
+    Ok(expected / width)
+}
+
+/// The architecture is buildable, needs about as many values as the file holds, and matches
+/// the image shape it claims.
+fn check_architecture(meta: &FlowMeta, file_values: usize) -> Result<(), ModelFileError> {
+    meta.config
+        .validate()
+        .map_err(|e| ModelFileError::Mismatch(e.to_string()))?;
     // Refuse before allocating: building the layers must not need far more than the file holds.
     let bound = meta.config.allocation_bound();
     if bound > 8 * file_values as u128 + (1 << 22) {
@@ -211,18 +235,16 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
     if let Some(image) = &meta.image {
         crate::flows::validate::shape(&image.shape)
             .map_err(|e| ModelFileError::Mismatch(format!("image shape: {e}")))?;
+        if image.shape.dim() != meta.config.dim() {
+            return Err(ModelFileError::Mismatch(format!(
+                "image shape {} has {} values but the flow models {}",
+                image.shape,
+                image.shape.dim(),
+                meta.config.dim()
+            )));
+        }
     }
-    if let Some(image) = &meta.image
-        && image.shape.dim() != meta.config.dim()
-    {
-        return Err(ModelFileError::Mismatch(format!(
-            "image shape {} has {} values but the flow models {}",
-            image.shape,
-            image.shape.dim(),
-            meta.config.dim()
-        )));
-    }
-    Ok(meta)
+    Ok(())
 }
 
 /// Rebuilds a flow from `.flow` bytes on `device`.

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flows::FlowConfig;
 use crate::flows::multiscale::{ImageFlowSpec, Mixer, conv_flow, fc_flow, glow};
+use crate::flows::validate::ArchitectureError;
 use crate::images::Dataset;
 use crate::train::images::{GecoSettings, ImageTrainSettings};
 
@@ -38,7 +39,7 @@ pub struct Preset {
 
 impl Preset {
     /// The architecture this preset builds.
-    pub fn flow_config(&self) -> Result<FlowConfig, String> {
+    pub fn flow_config(&self) -> Result<FlowConfig, ArchitectureError> {
         match self.arch {
             Arch::Glow => glow(&self.spec),
             Arch::Cnn => conv_flow(&self.spec),
@@ -265,14 +266,29 @@ pub fn names() -> Vec<String> {
     n
 }
 
+/// A preset name that is not one of ours.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("unknown preset '{name}'; known presets: {}", known.join(", "))]
+pub struct UnknownPreset {
+    pub name: String,
+    pub known: Vec<String>,
+}
+
+impl From<UnknownPreset> for String {
+    fn from(e: UnknownPreset) -> Self {
+        e.to_string()
+    }
+}
+
 /// The preset called `name`, or an error listing the known names.
-pub fn find(name: &str) -> Result<Preset, String> {
-    all().into_iter().find(|p| p.name == name).ok_or_else(|| {
-        format!(
-            "unknown preset '{name}'; known presets: {}",
-            names().join(", ")
-        )
-    })
+pub fn find(name: &str) -> Result<Preset, UnknownPreset> {
+    all()
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| UnknownPreset {
+            name: name.to_string(),
+            known: names(),
+        })
 }
 
 #[cfg(test)]
@@ -289,7 +305,7 @@ mod tests {
             c.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
             assert_eq!(c.dim(), p.dataset.shape().dim(), "{}", p.name);
         }
-        let err = find("glow_mnist_huge").unwrap_err();
+        let err = find("glow_mnist_huge").unwrap_err().to_string();
         assert!(
             err.contains("glow_mnist_small") && err.contains(TIMESCALING),
             "{err}"

@@ -56,7 +56,7 @@ fn train(
         let idx: Vec<usize> = (0..s.batch)
             .map(|i| (k * s.batch + i) % train.len())
             .collect();
-        let out = t.step(&train, &idx).unwrap();
+        let out = t.train_step(&train, &idx).unwrap();
         assert!(!out.rolled_back, "step {k} rolled back");
     }
     let after = evaluate_bpd(&t.inference_model(), &test, 100, &device).unwrap();
@@ -90,7 +90,7 @@ fn self_normalized_training_lowers_exact_bits_per_dim() {
     let train_set = sample_split(Split::Train);
     let mut t = t;
     let idx: Vec<usize> = (0..32).collect();
-    let s = t.step(&train_set, &idx).unwrap();
+    let s = t.train_step(&train_set, &idx).unwrap();
     // Summed over 784 dimensions whose inputs (logit pixels) have variance ≈ 40: a mean squared
     // error per dimension under 0.05 means R inverts W to about 0.1 %.
     assert!(
@@ -122,7 +122,7 @@ fn geco_raises_lambda_above_its_tolerance_and_lowers_it_below() {
         let mut lambdas = vec![t.lambda];
         for k in 0..3 {
             let idx: Vec<usize> = (k * s.batch..(k + 1) * s.batch).collect();
-            let out = t.step(&train, &idx).unwrap();
+            let out = t.train_step(&train, &idx).unwrap();
             assert!(out.recon > 0.0, "no reconstruction error to constrain");
             lambdas.push(t.lambda);
         }

@@ -237,7 +237,7 @@ fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
     )
     .unwrap();
     for _ in 0..5 {
-        pollster::block_on(t.step()).unwrap();
+        pollster::block_on(t.train_step()).unwrap();
     }
     let probe = Tensor::<2>::from_data(TensorData::new(good[..64].to_vec(), [32, 2]), &device);
     let before: Vec<f32> = t
@@ -249,7 +249,7 @@ fn a_nan_loss_rolls_back_to_the_last_good_parameters() {
     if let Objective::ForwardKl { train, .. } = &mut t.objective {
         train.iter_mut().for_each(|v| *v = f32::NAN);
     }
-    let outcome = pollster::block_on(t.step()).unwrap();
+    let outcome = pollster::block_on(t.train_step()).unwrap();
     assert_eq!(outcome, StepOutcome::RolledBack);
     let after: Vec<f32> = t
         .inference_model()

@@ -76,7 +76,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     );
     pollster::block_on(async {
         for _ in 0..a.warmup {
-            trainer.step().await?;
+            trainer.train_step().await?;
         }
         Ok::<_, crate::train::TrainError>(())
     })
@@ -84,7 +84,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let t = Instant::now();
     pollster::block_on(async {
         for _ in 0..a.steps {
-            trainer.step().await?;
+            trainer.train_step().await?;
         }
         Ok::<_, crate::train::TrainError>(())
     })

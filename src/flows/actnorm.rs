@@ -36,9 +36,9 @@ pub struct ActNorm {
     pub log_scale: Param<Tensor<2>>,
 }
 
-impl ActNorm {
+impl Bijection for ActNorm {
     /// Sets `b = −mean(x)`, `s = −log std(x)` from a batch `x [batch, D]`.
-    pub fn data_init(self, x: Tensor<2>) -> Self {
+    fn data_init(self, x: Tensor<2>) -> Self {
         let x = x.detach();
         let mean = x.clone().mean_dim(0);
         let std = (x - mean.clone())
@@ -51,9 +51,7 @@ impl ActNorm {
             log_scale: Param::from_tensor(std.log().neg()),
         }
     }
-}
 
-impl Bijection for ActNorm {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let [n, _] = x.dims();
         let s = self.log_scale.val();

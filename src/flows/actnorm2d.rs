@@ -43,8 +43,20 @@ pub struct ActNorm2d {
 }
 
 impl ActNorm2d {
+    /// `h·w·Σ_c s_c`, repeated for `n` images.
+    fn logdet(&self, n: usize) -> Tensor<1> {
+        let s = self
+            .log_scale
+            .val()
+            .sum()
+            .mul_scalar(self.shape.positions() as f32);
+        per_image(s, n)
+    }
+}
+
+impl Bijection for ActNorm2d {
     /// Sets `b = −mean`, `s = −log std` per channel from rows `x [batch, D]`.
-    pub fn data_init(self, x: Tensor<2>) -> Self {
+    fn data_init(self, x: Tensor<2>) -> Self {
         let (img, _) = take_image(x.detach(), self.shape);
         let mean = img.clone().mean_dim(0).mean_dim(2).mean_dim(3);
         let var = (img - mean.clone())
@@ -60,17 +72,6 @@ impl ActNorm2d {
         }
     }
 
-    fn logdet(&self, n: usize) -> Tensor<1> {
-        let s = self
-            .log_scale
-            .val()
-            .sum()
-            .mul_scalar(self.shape.positions() as f32);
-        per_image(s, n)
-    }
-}
-
-impl Bijection for ActNorm2d {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let [n, _] = x.dims();
         on_image(x, self.shape, |img| {

@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::validate::ArchitectureError;
 use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
 use crate::rng::Rng;
 
@@ -31,21 +32,25 @@ impl FlowConfig {
     /// Checks every layer's numbers ([`LayerSpec::check`](super::LayerSpec::check)) and that each layer fits
     /// the base's dimension; loading a file and building a trainer call this before any layer
     /// is built.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ArchitectureError> {
         let d = self.dim();
         if d == 0 {
-            return Err("flow dimension is 0".into());
+            return Err(ArchitectureError::Flow("flow dimension is 0".into()));
         }
         if d > super::validate::MAX_DIM {
-            return Err(format!(
+            return Err(ArchitectureError::Flow(format!(
                 "flow dimension {d} is above the limit of {}",
                 super::validate::MAX_DIM
-            ));
+            )));
         }
+        let layer_error =
+            |index: usize, layer: &LayerConfig, reason: String| ArchitectureError::Layer {
+                index,
+                name: layer.name(),
+                reason,
+            };
         for (i, layer) in self.layers.iter().enumerate() {
-            layer
-                .check()
-                .map_err(|e| format!("layer {i} ({}): {e}", layer.name()))?;
+            layer.check().map_err(|e| layer_error(i, layer, e))?;
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let fits = if layer.acts_on_prefix() {
@@ -54,11 +59,11 @@ impl FlowConfig {
                 layer.dim() == d
             };
             if !fits {
-                return Err(format!(
-                    "layer {i} ({}) acts on dimension {} but the base has dimension {d}",
-                    layer.name(),
+                let reason = format!(
+                    "acts on dimension {} but the base has dimension {d}",
                     layer.dim()
-                ));
+                );
+                return Err(layer_error(i, layer, reason));
             }
         }
         Ok(())

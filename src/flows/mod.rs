@@ -8,9 +8,9 @@
 
 pub mod actnorm;
 pub mod actnorm2d;
+pub mod architectures;
 pub mod autoregressive;
 pub mod base;
-pub mod build;
 pub mod composite;
 pub mod conv1x1;
 pub mod conv_exp;
@@ -45,8 +45,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+pub use architectures::{FlowKind, FlowSpec};
 pub use base::{Base, BaseConfig};
-pub use build::{FlowKind, FlowSpec};
 pub use composite::{Flow, FlowConfig};
 
 /// A bijection with a tractable log-determinant.

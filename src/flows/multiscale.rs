@@ -23,6 +23,7 @@ use super::logit::LogitConfig;
 use super::selfnorm::{SelfNormConvConfig, SelfNormLinearConfig};
 use super::split_prior::SplitPriorConfig;
 use super::squeeze::SqueezeConfig;
+use super::validate::ArchitectureError;
 use super::{BaseConfig, FlowConfig, LayerConfig};
 
 /// The linear (channel- or pixel-mixing) layer of a flow step.
@@ -129,15 +130,15 @@ fn head(spec: &ImageFlowSpec) -> Vec<LayerConfig> {
 fn multiscale(
     spec: &ImageFlowSpec,
     step: impl Fn(ImageShape, &mut Vec<LayerConfig>),
-) -> Result<FlowConfig, String> {
+) -> Result<FlowConfig, ArchitectureError> {
     let mut shape = spec.shape;
     let factor = 1 << spec.levels;
     if !shape.height.is_multiple_of(factor) || !shape.width.is_multiple_of(factor) {
-        return Err(format!(
+        return Err(ArchitectureError::Flow(format!(
             "{} levels need height and width divisible by {}, the image is {shape}",
             spec.levels,
             1 << spec.levels
-        ));
+        )));
     }
     let mut layers = head(spec);
     for level in 0..spec.levels {
@@ -161,7 +162,7 @@ fn multiscale(
 }
 
 /// Glow (see the module docs).
-pub fn glow(spec: &ImageFlowSpec) -> Result<FlowConfig, String> {
+pub fn glow(spec: &ImageFlowSpec) -> Result<FlowConfig, ArchitectureError> {
     multiscale(spec, |shape, layers| {
         layers.push(LayerConfig::ActNorm2d(ActNorm2dConfig::new(shape)));
         layers.push(spec.mixer.layer(shape, spec.symmetric));
@@ -172,7 +173,7 @@ pub fn glow(spec: &ImageFlowSpec) -> Result<FlowConfig, String> {
 }
 
 /// SNF's CNN flow (see the module docs).
-pub fn conv_flow(spec: &ImageFlowSpec) -> Result<FlowConfig, String> {
+pub fn conv_flow(spec: &ImageFlowSpec) -> Result<FlowConfig, ArchitectureError> {
     multiscale(spec, |shape, layers| {
         layers.push(spec.mixer.layer(shape, spec.symmetric));
         layers.push(LayerConfig::ActNorm2d(ActNorm2dConfig::new(shape)));

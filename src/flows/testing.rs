@@ -37,10 +37,7 @@ pub fn perturb<M: Module>(module: M, scale: f64) -> M {
 
 /// Host values of a tensor.
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 data")
+    crate::readback::to_host(t).expect("f32 data")
 }
 
 /// A `[n, d]` tensor of seeded `N(0, std²)` values.

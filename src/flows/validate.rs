@@ -10,6 +10,28 @@
 
 use super::image::ImageShape;
 
+/// An architecture that cannot be built, and why.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ArchitectureError {
+    /// The flow as a whole: its dimension, or an image that the levels cannot divide.
+    #[error("{0}")]
+    Flow(String),
+    /// One layer: a number out of range (as its [`check`](super::LayerSpec::check) names it),
+    /// or a dimension that does not fit the base.
+    #[error("layer {index} ({name}): {reason}")]
+    Layer {
+        index: usize,
+        name: &'static str,
+        reason: String,
+    },
+}
+
+impl From<ArchitectureError> for String {
+    fn from(e: ArchitectureError) -> Self {
+        e.to_string()
+    }
+}
+
 /// Most values in one row (a 3×512×512 image is 786 432).
 pub const MAX_DIM: usize = 1 << 20;
 /// Largest side of a dense `D×D` matrix a layer may hold or build (naive/LU linear, the

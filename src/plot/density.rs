@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{PlotResult, colormap};
+use super::{PlotError, PlotResult, colormap};
 use crate::targets::Bounds;
 
 /// What to draw.
@@ -33,13 +33,13 @@ pub fn draw_density<DB: DrawingBackend>(
         .x_label_area_size(28)
         .y_label_area_size(36)
         .build_cartesian_2d(b.x.0..b.x.1, b.y.0..b.y.1)
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     chart
         .configure_mesh()
         .disable_mesh()
         .label_style(("sans-serif", 12))
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     let max = plot
         .log_density
         .iter()
@@ -57,7 +57,7 @@ pub fn draw_density<DB: DrawingBackend>(
         let t = ((lp as f64) - max).exp();
         Rectangle::new([(x0, y1), (x0 + dx, y1 - dy)], colormap(t).filled())
     });
-    chart.draw_series(cells).map_err(|e| e.to_string())?;
+    chart.draw_series(cells).map_err(PlotError::from_backend)?;
     let points = |pts: &[f32]| -> Vec<(f64, f64)> {
         pts.chunks(2)
             .map(|p| (p[0] as f64, p[1] as f64))
@@ -70,13 +70,13 @@ pub fn draw_density<DB: DrawingBackend>(
                 .into_iter()
                 .map(|p| Circle::new(p, 1, RED.mix(0.5).filled())),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     chart
         .draw_series(
             points(plot.samples)
                 .into_iter()
                 .map(|p| Circle::new(p, 1, WHITE.mix(0.7).filled())),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     Ok(())
 }

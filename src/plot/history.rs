@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::PlotResult;
+use super::{PlotError, PlotResult};
 use crate::train::History;
 
 /// Draws the history into `area`; the y range covers every finite value.
@@ -48,7 +48,7 @@ pub fn draw_history<DB: DrawingBackend>(
         .x_label_area_size(28)
         .y_label_area_size(44)
         .build_cartesian_2d(0.0..max_step, (lo - pad)..(hi + pad))
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     chart
         .configure_mesh()
         .x_desc("step")
@@ -58,16 +58,16 @@ pub fn draw_history<DB: DrawingBackend>(
         .light_line_style(WHITE)
         .label_style(("sans-serif", 12))
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     chart
         .draw_series(LineSeries::new(train, BLUE.stroke_width(2)))
-        .map_err(|e| e.to_string())?
+        .map_err(PlotError::from_backend)?
         .label("train loss")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
     if !val.is_empty() {
         chart
             .draw_series(LineSeries::new(val, RED.stroke_width(2)))
-            .map_err(|e| e.to_string())?
+            .map_err(PlotError::from_backend)?
             .label("validation NLL")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED));
     }
@@ -77,6 +77,6 @@ pub fn draw_history<DB: DrawingBackend>(
         .border_style(BLACK)
         .label_font(("sans-serif", 12))
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(PlotError::from_backend)?;
     Ok(())
 }

@@ -3,6 +3,8 @@
 
 use plotters::prelude::*;
 
+use super::{PlotError, PlotResult};
+
 /// Draws `images` (each `c·h·w` values in `[0, 1]`, channel-major) as a grid with `cols`
 /// columns, each image scaled up by `scale` pixels per pixel, with a 2-pixel gap.
 pub fn draw_image_grid<DB: DrawingBackend>(
@@ -11,8 +13,8 @@ pub fn draw_image_grid<DB: DrawingBackend>(
     (c, h, w): (usize, usize, usize),
     cols: usize,
     scale: u32,
-) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| format!("drawing failed: {e:?}");
+) -> PlotResult {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| PlotError(format!("{e:?}"));
     area.fill(&RGBColor(40, 40, 40)).map_err(err)?;
     let gap = 2i32;
     let s = scale as i32;

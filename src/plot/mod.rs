@@ -8,8 +8,27 @@ pub mod image_grid;
 pub use density::{DensityPlot, draw_density};
 pub use history::draw_history;
 
-/// A plotting error, as text (plotters' error type is generic over the backend).
-pub type PlotResult = Result<(), String>;
+/// A drawing that failed (plotters' error type is generic over the backend, so it is kept as
+/// its message).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("drawing failed: {0}")]
+pub struct PlotError(pub String);
+
+impl PlotError {
+    /// Wraps any backend's error.
+    pub fn from_backend(e: impl std::fmt::Display) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<PlotError> for String {
+    fn from(e: PlotError) -> Self {
+        e.to_string()
+    }
+}
+
+/// The result of a drawing function.
+pub type PlotResult = Result<(), PlotError>;
 
 /// Viridis-like colour map on `t ∈ [0, 1]` (five anchor colours, linearly interpolated).
 pub fn colormap(t: f64) -> plotters::style::RGBColor {

@@ -21,6 +21,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
+use super::TrainError;
 use crate::flows::Flow;
 
 /// The replicas of a model on its devices (the first device is the primary's).
@@ -50,9 +51,11 @@ pub struct ParallelGradients {
 
 impl Replicas {
     /// Replicas of `primary` (already on the autodiff version of `devices[0]`) on every device.
-    pub fn new(primary: &Flow, devices: &[Device]) -> Result<Self, String> {
+    pub fn new(primary: &Flow, devices: &[Device]) -> Result<Self, TrainError> {
         if devices.is_empty() {
-            return Err("data parallel training needs at least one device".into());
+            return Err(TrainError::Setup(
+                "data parallel training needs at least one device".into(),
+            ));
         }
         let devices: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
         let models = devices[1..]
@@ -87,16 +90,16 @@ impl Replicas {
         primary: &Flow,
         x: Tensor<2>,
         loss: F,
-    ) -> Result<ParallelGradients, String>
+    ) -> Result<ParallelGradients, TrainError>
     where
         F: Fn(&Flow, Tensor<2>) -> ShardLoss + Sync,
     {
         let k = self.len();
         let [n, d] = x.dims();
         if !n.is_multiple_of(k) || n == 0 {
-            return Err(format!(
+            return Err(TrainError::Setup(format!(
                 "a batch of {n} cannot be split evenly over {k} devices: use a multiple of {k}"
-            ));
+            )));
         }
         let block = n / k;
         let shards: Vec<Tensor<2>> = (0..k)
@@ -275,7 +278,8 @@ mod tests {
         let err = replicas
             .gradients(&model, x, loss_of)
             .err()
-            .expect("refused");
+            .expect("refused")
+            .to_string();
         assert!(
             err.contains("batch of 10") && err.contains("3 devices"),
             "{err}"

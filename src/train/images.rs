@@ -119,7 +119,7 @@ impl ImageTrainer {
         train: &ImageSet,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Setup)?;
+        config.validate()?;
         if config.dim() != train.shape.dim() {
             return Err(TrainError::Setup(format!(
                 "the flow models {} values per image, the data has {} ({})",
@@ -198,7 +198,7 @@ impl ImageTrainer {
                     devices.len()
                 )));
             }
-            self.replicas = Some(Replicas::new(&self.model, devices).map_err(TrainError::Setup)?);
+            self.replicas = Some(Replicas::new(&self.model, devices)?);
         }
         Ok(self)
     }
@@ -209,7 +209,11 @@ impl ImageTrainer {
     }
 
     /// One step on images `indices` of `set` (freshly dequantised).
-    pub fn step(&mut self, set: &ImageSet, indices: &[usize]) -> Result<ImageStep, TrainError> {
+    pub fn train_step(
+        &mut self,
+        set: &ImageSet,
+        indices: &[usize],
+    ) -> Result<ImageStep, TrainError> {
         let d = set.shape.dim() as f64;
         let x = dequantize_batch(set, indices, Some(&mut self.rng), &self.device);
         let lambda = self.lambda;
@@ -226,9 +230,7 @@ impl ImageTrainer {
                 (value, recon, Update::Loss(Box::new(loss)))
             }
             Some(replicas) => {
-                let g = replicas
-                    .gradients(&self.model, x, loss_fn)
-                    .map_err(TrainError::Setup)?;
+                let g = replicas.gradients(&self.model, x, loss_fn)?;
                 let recon = g.reported.first().copied().unwrap_or(0.0);
                 (g.loss, recon, Update::Grads(g.grads))
             }

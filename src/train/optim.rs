@@ -5,6 +5,7 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};
 
+use super::TrainError;
 use crate::flows::{Flow, Layer, LayerConfig};
 
 /// Adam; clipping is done on the global gradient norm by [`GuardedAdam`] (see
@@ -61,13 +62,13 @@ pub fn param_ids(flow: &Flow) -> Vec<u64> {
 
 /// `flow` with its parameters' ids set, in visiting order, to `ids` (so a saved optimizer record
 /// matches a model rebuilt from a file). Fails when the counts differ.
-pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, String> {
+pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, TrainError> {
     let have = param_ids(&flow).len();
     if have != ids.len() {
-        return Err(format!(
+        return Err(TrainError::Setup(format!(
             "the model has {have} parameters, the saved optimizer state {}",
             ids.len()
-        ));
+        )));
     }
     struct SetIds<'a>(std::slice::Iter<'a, u64>);
     impl ModuleMapper for SetIds<'_> {

@@ -58,6 +58,8 @@ pub enum TrainError {
     Readback(#[from] crate::readback::ReadbackError),
     #[error("invalid training setup: {0}")]
     Setup(String),
+    #[error("invalid training setup: {0}")]
+    Architecture(#[from] crate::flows::validate::ArchitectureError),
 }
 
 /// What one step did.
@@ -128,7 +130,7 @@ impl Trainer {
         objective: &Objective,
         settings: &TrainSettings,
     ) -> Result<(), TrainError> {
-        config.validate().map_err(TrainError::Setup)?;
+        config.validate()?;
         if settings.batch == 0 || settings.eval_every == 0 {
             return Err(TrainError::Setup(
                 "batch and eval_every must be positive".into(),
@@ -178,7 +180,7 @@ impl Trainer {
     }
 
     /// One optimisation step.
-    pub async fn step(&mut self) -> Result<StepOutcome, TrainError> {
+    pub async fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
         let loss = self.objective.loss(
             &self.model,
             self.step,
@@ -243,7 +245,7 @@ impl Trainer {
     pub async fn step_and_record(
         &mut self,
     ) -> Result<(StepOutcome, Option<HistoryPoint>), TrainError> {
-        let outcome = self.step().await?;
+        let outcome = self.train_step().await?;
         let due =
             self.step.is_multiple_of(self.settings.eval_every) || self.step == self.settings.steps;
         let point = if due {

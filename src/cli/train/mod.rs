@@ -171,8 +171,19 @@ pub fn configured_preset(args: &TrainArgs) -> Result<Preset, String> {
     Ok(p)
 }
 
-/// Splits the training split into (train, validation).
-fn split_train_val(all: ImageSet, p: &Preset) -> Result<(ImageSet, ImageSet), String> {
+/// The preset's training split, checked against its image shape and split into (train,
+/// validation): the validation images are held out from the end.
+fn load_train_val(
+    p: &Preset,
+    data_dir: Option<&std::path::Path>,
+) -> Result<(ImageSet, ImageSet), String> {
+    let all = load(p.dataset, Split::Train, data_dir).map_err(|e| e.to_string())?;
+    if all.shape != p.spec.shape {
+        return Err(format!(
+            "the data has images of shape {}, preset '{}' expects {}",
+            all.shape, p.name, p.spec.shape
+        ));
+    }
     let n = all.len();
     let val = p.train.val_images.min(n / 5);
     let train_end = n - val;
@@ -196,6 +207,27 @@ fn list_presets() {
     );
 }
 
+/// The preset to train, with this invocation's epochs and step limit: a fresh one with the
+/// command line's overrides, or (with `--resume`) the saved one and its state.
+fn preset_and_state(
+    args: &TrainArgs,
+    out: &std::path::Path,
+) -> Result<(Preset, Option<ResumeState>), String> {
+    let (mut p, state) = if args.resume {
+        resume::refuse_overrides(args)?;
+        let state = resume::load_state(out, args.preset.as_deref())?;
+        (state.preset.clone(), Some(state))
+    } else {
+        (configured_preset(args)?, None)
+    };
+    if let Some(e) = args.epochs {
+        p.train.epochs = e;
+    }
+    // A step limit belongs to one invocation: a resumed run is not held to the first one's.
+    p.train.max_steps = args.max_steps;
+    Ok((p, state))
+}
+
 pub fn run(args: TrainArgs) -> Result<Outcome, String> {
     if args.list {
         list_presets();
@@ -213,18 +245,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome, String> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(args.preset.as_deref().unwrap_or("run")));
-    let (mut p, state) = if args.resume {
-        resume::refuse_overrides(&args)?;
-        let state = resume::load_state(&out, args.preset.as_deref())?;
-        (state.preset.clone(), Some(state))
-    } else {
-        (configured_preset(&args)?, None)
-    };
-    if let Some(e) = args.epochs {
-        p.train.epochs = e;
-    }
-    // A step limit belongs to one invocation: a resumed run is not held to the first one's.
-    p.train.max_steps = args.max_steps;
+    let (p, state) = preset_and_state(&args, &out)?;
     let choices = match &args.devices {
         Some(list) => crate::device::parse_device_list(list)?,
         None => vec![args.device],
@@ -237,14 +258,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome, String> {
         return Err(format!("--max-minutes must be a positive number, got {m}"));
     }
     let config = p.flow_config()?;
-    let all = load(p.dataset, Split::Train, args.data_dir.as_deref()).map_err(|e| e.to_string())?;
-    if all.shape != p.spec.shape {
-        return Err(format!(
-            "the data has images of shape {}, preset '{}' expects {}",
-            all.shape, p.name, p.spec.shape
-        ));
-    }
-    let (train, val) = split_train_val(all, &p)?;
+    let (train, val) = load_train_val(&p, args.data_dir.as_deref())?;
     config.validate()?;
     if args.dry_run {
         dry_run::run(&p, &config, &train, &device)?;

@@ -186,7 +186,7 @@ impl TrainingRun {
             let t0 = Instant::now();
             let s = self
                 .trainer
-                .step(&self.train, indices)
+                .train_step(&self.train, indices)
                 .map_err(|e| e.to_string())?;
             self.step_seconds += t0.elapsed().as_secs_f64();
             self.step_count += 1;
