@@ -6,6 +6,7 @@ pub mod atomic_file;
 pub mod cli;
 pub mod device;
 pub mod evaluate;
+pub mod explore;
 pub mod flows;
 pub mod images;
 pub mod model_file;

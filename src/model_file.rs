@@ -120,6 +120,11 @@ pub fn save(path: &Path, flow: &Flow, meta: &FlowMeta) -> Result<(), ModelFileEr
 
 /// Reads only the metadata of `.flow` bytes, validating the safetensors structure.
 pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
+    inspect(bytes).map(|(meta, _)| meta)
+}
+
+/// [`read_meta`], with the number of weight values the file holds.
+pub fn inspect(bytes: &[u8]) -> Result<(FlowMeta, usize), ModelFileError> {
     let (header, data_len) = read_header(bytes)?;
     let mut metadata = None;
     let mut file_values = 0usize;
@@ -148,7 +153,7 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
         )));
     }
     check_architecture(&meta, file_values)?;
-    Ok(meta)
+    Ok((meta, file_values))
 }
 
 /// The safetensors header (`u64` length, then JSON) and the length of the data after it.

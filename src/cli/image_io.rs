@@ -26,9 +26,14 @@ pub fn sample_images(
     Ok(v.chunks(d).map(|c| c.to_vec()).collect())
 }
 
-/// Writes `images` of `shape` as a PNG grid (8 columns, 3× scale) to `path`, atomically.
-pub fn write_grid_png(path: &Path, images: &[Vec<f32>], shape: ImageShape) -> Result<(), String> {
-    let cols = 8.min(images.len().max(1));
+/// Writes `images` of `shape` as a PNG grid (`cols` columns, 3× scale) to `path`, atomically.
+pub fn write_grid_png(
+    path: &Path,
+    images: &[Vec<f32>],
+    shape: ImageShape,
+    cols: usize,
+) -> Result<(), String> {
+    let cols = cols.clamp(1, images.len().max(1));
     let scale = 3;
     let size = grid_size(images.len(), (shape.height, shape.width), cols, scale);
     let pending = crate::atomic_file::PendingFile::new(path);

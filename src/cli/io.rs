@@ -100,7 +100,7 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
             )
         })?;
         let images = super::image_io::sample_images(&flow, a.n, a.temperature, a.seed, &device)?;
-        super::image_io::write_grid_png(out, &images, image.shape)?;
+        super::image_io::write_grid_png(out, &images, image.shape, 8)?;
         eprintln!("wrote {} samples to {}", a.n, out.display());
         return Ok(());
     }

@@ -1,11 +1,14 @@
 //! The native command line (`flowplay`): one file per command.
 
+pub mod anomaly;
 pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod fit2d;
 pub mod image_io;
+pub mod interpolate;
 pub mod io;
+pub mod models;
 pub mod plot;
 pub mod timescaling;
 pub mod train;
@@ -41,6 +44,13 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Exact test bits/dim and nats of an image model.
     Eval(eval::EvalArgs),
+    /// Out-of-distribution detection with an image model: AUROC of the raw and the
+    /// complexity-corrected likelihood score.
+    Anomaly(anomaly::AnomalyArgs),
+    /// Straight and spherical latent interpolation between two images, as a PNG.
+    Interpolate(interpolate::InterpolateArgs),
+    /// The page's model gallery: `models index DIR` writes DIR/index.json.
+    Models(models::ModelsArgs),
 }
 
 /// How a command that can be stopped ended.
@@ -64,6 +74,9 @@ pub fn main() -> ExitCode {
         Command::Data(a) => done(data::run(a)),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => done(eval::run(a)),
+        Command::Anomaly(a) => done(anomaly::run(a)),
+        Command::Interpolate(a) => done(interpolate::run(a)),
+        Command::Models(a) => done(models::run(a)),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

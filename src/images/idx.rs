@@ -11,23 +11,26 @@ use crate::flows::image::ImageShape;
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
+    let raw = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let raw = std::fs::read(path).map_err(io)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::Format {
-                path: path.display().to_string(),
-                reason: format!("corrupt gzip stream ({e})"),
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    })?;
+    gunzip_if_gz(raw).map_err(|reason| DataError::Format {
+        path: path.display().to_string(),
+        reason,
+    })
+}
+
+/// `raw` decompressed when it starts with the gzip magic, else unchanged.
+pub fn gunzip_if_gz(raw: Vec<u8>) -> Result<Vec<u8>, String> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| format!("corrupt gzip stream ({e})"))?;
+    Ok(out)
 }
 
 /// Parses IDX bytes of unsigned bytes: `(dimensions, data)`.
@@ -86,26 +89,41 @@ pub fn parse_u8(bytes: &[u8], what: &str) -> Result<(Vec<usize>, Vec<u8>), Strin
 
 /// Reads an image file and its label file into an [`ImageSet`] (1 channel).
 pub fn read_pair(images: &Path, labels: &Path) -> Result<ImageSet, DataError> {
-    let fmt = |path: &Path, reason: String| DataError::Format {
-        path: path.display().to_string(),
+    let image_bytes = read_maybe_gz(images)?;
+    let label_bytes = read_maybe_gz(labels)?;
+    pair_from_bytes(&image_bytes, &label_bytes).map_err(|(which, reason)| DataError::Format {
+        path: match which {
+            Part::Images => images.display().to_string(),
+            Part::Labels => labels.display().to_string(),
+        },
         reason,
-    };
-    let (dims, pixels) = parse_u8(&read_maybe_gz(images)?, "images").map_err(|r| fmt(images, r))?;
+    })
+}
+
+/// Which of the two files of a pair is wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Images,
+    Labels,
+}
+
+/// An [`ImageSet`] (1 channel) from IDX image and label bytes (already gunzipped; see
+/// [`gunzip_if_gz`]); the error says which part is wrong and why.
+pub fn pair_from_bytes(images: &[u8], labels: &[u8]) -> Result<ImageSet, (Part, String)> {
+    let (dims, pixels) = parse_u8(images, "images").map_err(|r| (Part::Images, r))?;
     if dims.len() != 3 {
-        return Err(fmt(
-            images,
+        return Err((
+            Part::Images,
             format!("an image file has 3 dimensions [n, rows, cols], this one {dims:?}"),
         ));
     }
-    let (ldims, labels_v) =
-        parse_u8(&read_maybe_gz(labels)?, "labels").map_err(|r| fmt(labels, r))?;
+    let (ldims, labels_v) = parse_u8(labels, "labels").map_err(|r| (Part::Labels, r))?;
     if ldims.len() != 1 || ldims[0] != dims[0] {
-        return Err(fmt(
-            labels,
+        return Err((
+            Part::Labels,
             format!(
-                "label dimensions {ldims:?} do not match {} images in {}",
-                dims[0],
-                images.display()
+                "label dimensions {ldims:?} do not match the {} images",
+                dims[0]
             ),
         ));
     }

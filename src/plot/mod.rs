@@ -1,6 +1,7 @@
 //! Drawings shared by the CLI (PNG/SVG) and the page (canvas): every function is generic over a
 //! plotters `DrawingBackend`.
 
+pub mod anomaly;
 pub mod density;
 pub mod history;
 pub mod image_grid;

@@ -1,6 +1,10 @@
 //! The page's URL contract: the whole configuration lives in the fragment,
 //! `#target=moons&flow=realnvp&layers=8&hidden=64&lr=0.001&batch=512&backend=cpu&seed=0`,
 //! plus `autostart=1`, `steps=N` (stop after N steps) and `embed=1` (also accepted in the query).
+//! The image views add `view=samples|interpolate|arithmetic|anomaly`, `model=NAME` (a file stem
+//! under `models/`), `temperature`, `a`, `b` (image indices), `to` (a class), `alpha`,
+//! `score=raw|complexity` and `limit`:
+//! `#view=samples&model=mnist-glow-small&temperature=0.9&seed=3`.
 //! Unknown or malformed parameters fall back to their defaults and produce a notice.
 
 use crate::flows::FlowKind;
@@ -25,6 +29,107 @@ impl BackendPref {
     }
 }
 
+/// Which part of the page is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The 2D playground (train a flow live).
+    Playground,
+    /// An image model's samples at a temperature.
+    Samples,
+    /// Straight and spherical interpolation between two images' latent codes.
+    Interpolate,
+    /// An image moved along the direction between two class means.
+    Arithmetic,
+    /// Likelihood-based out-of-distribution detection: histograms, ROC, AUROC.
+    Anomaly,
+}
+
+impl View {
+    pub const IMAGE_VIEWS: [View; 4] = [
+        View::Samples,
+        View::Interpolate,
+        View::Arithmetic,
+        View::Anomaly,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Playground => "playground",
+            Self::Samples => "samples",
+            Self::Interpolate => "interpolate",
+            Self::Arithmetic => "arithmetic",
+            Self::Anomaly => "anomaly",
+        }
+    }
+
+    pub fn is_image(self) -> bool {
+        self != Self::Playground
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Playground]
+            .into_iter()
+            .chain(Self::IMAGE_VIEWS)
+            .find(|v| v.name() == s)
+    }
+}
+
+/// The anomaly view's score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreKind {
+    /// Bits per dimension.
+    Raw,
+    /// Bits per dimension minus the image's PNG bits per dimension (Serrà et al. 2020).
+    Complexity,
+}
+
+impl ScoreKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Complexity => "complexity",
+        }
+    }
+}
+
+/// The settings of the image views.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageViewConfig {
+    /// The model's file stem under `models/`.
+    pub model: String,
+    /// Sampling temperature (standard deviation of the base noise).
+    pub temperature: f32,
+    /// The first and second image (indices into the bundled test subset).
+    pub a: usize,
+    pub b: usize,
+    /// Latent arithmetic: the class to move towards, and how far (`0` = the image itself).
+    pub to: u8,
+    pub alpha: f32,
+    pub score: ScoreKind,
+    /// Images scored per set in the anomaly view.
+    pub limit: usize,
+}
+
+impl Default for ImageViewConfig {
+    fn default() -> Self {
+        Self {
+            model: "mnist-glow-small".to_string(),
+            temperature: 0.9,
+            a: 0,
+            b: 1,
+            to: 1,
+            alpha: 1.0,
+            score: ScoreKind::Complexity,
+            limit: 500,
+        }
+    }
+}
+
+/// Largest image index the views accept (the bundled subsets hold 500 test images each).
+pub const MAX_IMAGE_INDEX: usize = 9_999;
+pub const MAX_TEMPERATURE: f32 = 1.2;
+pub const MAX_ALPHA: f32 = 2.0;
+
 /// Everything the URL can set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PageConfig {
@@ -42,6 +147,8 @@ pub struct PageConfig {
     /// Stop after this many steps (none = train until paused).
     pub steps: Option<usize>,
     pub embed: bool,
+    pub view: View,
+    pub images: ImageViewConfig,
 }
 
 impl Default for PageConfig {
@@ -59,6 +166,8 @@ impl Default for PageConfig {
             autostart: false,
             steps: None,
             embed: false,
+            view: View::Playground,
+            images: ImageViewConfig::default(),
         }
     }
 }
@@ -153,6 +262,41 @@ impl PageConfig {
                 .is_some(),
             "autostart" => parse_bool(value).map(|v| c.autostart = v).is_some(),
             "embed" => parse_bool(value).map(|v| c.embed = v).is_some(),
+            "view" => View::parse(value).map(|v| c.view = v).is_some(),
+            "model" => {
+                let ok = !value.is_empty()
+                    && value.len() <= 64
+                    && value
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+                if ok {
+                    c.images.model = value.to_string();
+                }
+                ok
+            }
+            "temperature" => parse_in(value, 0.0, MAX_TEMPERATURE)
+                .map(|v| c.images.temperature = v)
+                .is_some(),
+            "a" => parse_in(value, 0, MAX_IMAGE_INDEX)
+                .map(|v| c.images.a = v)
+                .is_some(),
+            "b" => parse_in(value, 0, MAX_IMAGE_INDEX)
+                .map(|v| c.images.b = v)
+                .is_some(),
+            "to" => parse_in(value, 0, 9).map(|v| c.images.to = v).is_some(),
+            "alpha" => parse_in(value, -MAX_ALPHA, MAX_ALPHA)
+                .map(|v| c.images.alpha = v)
+                .is_some(),
+            "limit" => parse_in(value, 10, 10_000)
+                .map(|v| c.images.limit = v)
+                .is_some(),
+            "score" => match value {
+                "raw" => Some(ScoreKind::Raw),
+                "complexity" => Some(ScoreKind::Complexity),
+                _ => None,
+            }
+            .map(|v| c.images.score = v)
+            .is_some(),
             "backend" => match value {
                 "auto" => Some(BackendPref::Auto),
                 "cpu" => Some(BackendPref::Cpu),
@@ -198,6 +342,9 @@ impl PageConfig {
 
     /// The fragment that reproduces this configuration (without `embed`).
     pub fn to_fragment(&self) -> String {
+        if self.view.is_image() {
+            return self.image_fragment();
+        }
         let mut s = format!(
             "target={}&flow={}&layers={}&hidden={}&lr={}&batch={}&backend={}&seed={}",
             if self.drawing {
@@ -219,6 +366,24 @@ impl PageConfig {
         if self.autostart {
             s.push_str("&autostart=1");
         }
+        s
+    }
+
+    /// The fragment of an image view: the view, the model, what that view uses, the backend.
+    fn image_fragment(&self) -> String {
+        let i = &self.images;
+        let mut s = format!("view={}&model={}", self.view.name(), i.model);
+        match self.view {
+            View::Samples => s.push_str(&format!(
+                "&temperature={}&seed={}",
+                i.temperature, self.seed
+            )),
+            View::Interpolate => s.push_str(&format!("&a={}&b={}", i.a, i.b)),
+            View::Arithmetic => s.push_str(&format!("&a={}&to={}&alpha={}", i.a, i.to, i.alpha)),
+            View::Anomaly => s.push_str(&format!("&score={}&limit={}", i.score.name(), i.limit)),
+            View::Playground => {}
+        }
+        s.push_str(&format!("&backend={}", self.backend.name()));
         s
     }
 }
@@ -328,6 +493,32 @@ mod tests {
                 "{url}"
             );
         }
+    }
+
+    /// Each image view's documented link parses, and its fragment parses back to the same
+    /// configuration; bad view parameters fall back with notices.
+    #[test]
+    fn image_view_links_round_trip() {
+        for link in [
+            "#view=samples&model=mnist-glow-small&temperature=0.9&seed=3",
+            "#view=interpolate&model=fashion-mnist-glow-small&a=12&b=40",
+            "#view=arithmetic&model=mnist-glow-gpu&a=7&to=3&alpha=0.75",
+            "#view=anomaly&model=mnist-glow-small&score=raw&limit=100",
+        ] {
+            let (c, notices) = PageConfig::from_url_parts("?embed=1", link);
+            assert!(notices.is_empty(), "{link}: {notices:?}");
+            assert!(c.view.is_image() && c.embed, "{link}");
+            let (back, notices) = PageConfig::from_url_parts("?embed=1", &c.to_fragment());
+            assert!(notices.is_empty(), "{link}: {notices:?}");
+            assert_eq!(back, c, "{link} → {}", c.to_fragment());
+        }
+        let (c, notices) = PageConfig::from_url_parts(
+            "",
+            "#view=gallery&model=../etc/passwd&temperature=5&to=12&score=best",
+        );
+        assert_eq!(c.view, View::Playground);
+        assert_eq!(c.images, ImageViewConfig::default());
+        assert_eq!(notices.len(), 5, "{notices:?}");
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Page {
         if let Some(image) = &meta.image {
             return self.fail(format!(
                 "{name} is an image model ({} images{}); the playground trains and shows 2D \
-                 flows — draw its samples with `flowplay sample --model {name} --out grid.png`",
+                 flows — open it under \"Image models\" (Import .flow there)",
                 image.shape,
                 image
                     .dataset

@@ -260,7 +260,7 @@ impl TrainingRun {
         line["sample_ms_per_image"] = serde_json::json!(t0.elapsed().as_secs_f64() * 1e3 / 32.0);
         writeln!(self.metrics, "{line}").map_err(|e| format!("writing metrics: {e}"))?;
         let grid = self.out.join(format!("samples-epoch{}.png", self.epoch));
-        write_grid_png(&grid, &images, self.train.shape)?;
+        write_grid_png(&grid, &images, self.train.shape, 8)?;
         self.save_state()
     }
 

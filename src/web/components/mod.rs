@@ -11,6 +11,8 @@ mod status;
 
 use leptos::prelude::*;
 
+use super::config::View;
+use super::image_views::ImageViews;
 use super::runner::Command;
 use super::state::{Page, sync_url_with_config};
 use controls::{Buttons, Controls, Formula};
@@ -19,6 +21,24 @@ use model_files::ModelFiles;
 use scrubber::Scrubber;
 use status::{Health, Status};
 
+/// The two modes of the page, as links in the header.
+#[component]
+fn ModeNav() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let image_mode = move || page.config.with(|c| c.view.is_image());
+    view! {
+        <nav class="modes">
+            <button id="mode-playground" aria-pressed=move || (!image_mode()).to_string()
+                on:click=move |_| page.configure(|c| c.view = View::Playground)>"2D playground"</button>
+            <button id="mode-images" aria-pressed=move || image_mode().to_string()
+                on:click=move |_| {
+                    page.send(Command::Pause);
+                    page.config.update(|c| if !c.view.is_image() { c.view = View::Samples });
+                }>"Image models"</button>
+        </nav>
+    }
+}
+
 /// The whole page (or its compact embed view).
 #[component]
 pub fn App() -> impl IntoView {
@@ -26,7 +46,7 @@ pub fn App() -> impl IntoView {
     provide_context(page);
     sync_url_with_config(page);
     let embed = page.config.get_untracked().embed;
-    if page.config.get_untracked().autostart {
+    if page.config.get_untracked().autostart && !page.config.get_untracked().view.is_image() {
         page.send(Command::Train);
     }
     let notices = move || {
@@ -39,13 +59,21 @@ pub fn App() -> impl IntoView {
             .get()
             .map(|e| view! { <div id="error" class="error" role="alert">{e}</div> })
     };
+    // Re-rendered only when the mode changes, not on every configuration change.
+    let image_mode = Memo::new(move |_| page.config.with(|c| c.view.is_image()));
     if embed {
         return view! {
             <main class="embed">
                 {notices}{error}
-                <canvas id="density-canvas" width="400" height="400"></canvas>
-                <Buttons />
-                <Status />
+                {move || if image_mode.get() {
+                    view! { <ImageViews /> }.into_any()
+                } else {
+                    view! {
+                        <canvas id="density-canvas" width="400" height="400"></canvas>
+                        <Buttons />
+                        <Status />
+                    }.into_any()
+                }}
             </main>
         }
         .into_any();
@@ -53,11 +81,32 @@ pub fn App() -> impl IntoView {
     view! {
         <header>
             <h1>"flowplay"</h1>
-            <p>"Train a normalizing flow in your browser and watch it learn a density."</p>
+            <p>"Train a normalizing flow in your browser and watch it learn a density, or explore pretrained image flows."</p>
+            <ModeNav />
         </header>
+        {notices}
+        {move || if image_mode.get() {
+            view! { <main class="layout images">{error}<ImageViews /></main> }.into_any()
+        } else {
+            view! { <Playground /> }.into_any()
+        }}
+    }
+    .into_any()
+}
+
+/// The 2D playground: controls and live views.
+#[component]
+fn Playground() -> impl IntoView {
+    let page = expect_context::<Page>();
+    let error = move || {
+        page.error
+            .get()
+            .map(|e| view! { <div id="error" class="error" role="alert">{e}</div> })
+    };
+    view! {
         <main class="layout">
             <section class="panel">
-                {notices}{error}
+                {error}
                 <Controls />
                 <Buttons />
                 <Status />
@@ -79,5 +128,4 @@ pub fn App() -> impl IntoView {
             </section>
         </main>
     }
-    .into_any()
 }

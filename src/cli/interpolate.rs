@@ -1,0 +1,102 @@
+//! `flowplay interpolate --model M --data mnist-test --a 12 --b 40`: encodes two images with
+//! an image flow, walks between their latent codes in a straight line and along the sphere,
+//! decodes every frame, and writes both rows as one PNG (straight above, spherical below; the
+//! two end images are the reconstructions of the inputs). The page's interpolation view draws
+//! the same frames with the same code ([`crate::explore::latent`]).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::image_io::write_grid_png;
+use crate::device::{BackendChoice, inference_device};
+use crate::explore::latent::{decode, encode, path};
+use crate::images::fetch::load;
+use crate::images::parse_dataset_split;
+use crate::model_file;
+
+#[derive(Args, Debug)]
+pub struct InterpolateArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data set and split to take the two images from (mnist-test, fashion-mnist-test, …).
+    #[arg(long)]
+    pub data: String,
+    /// Directory with the IDX files (default: the `flowplay data fetch` cache).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Index of the first image.
+    #[arg(long, default_value_t = 0)]
+    pub a: usize,
+    /// Index of the second image.
+    #[arg(long, default_value_t = 1)]
+    pub b: usize,
+    /// Frames per path, the two ends included.
+    #[arg(long, default_value_t = 10)]
+    pub frames: usize,
+    /// The PNG to write.
+    #[arg(long, default_value = "interpolation.png")]
+    pub out: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: BackendChoice,
+}
+
+pub fn run(a: InterpolateArgs) -> Result<(), String> {
+    if !(2..=64).contains(&a.frames) {
+        return Err(format!("--frames must be in 2..=64, got {}", a.frames));
+    }
+    let device = inference_device(a.device)?;
+    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    let shape = meta
+        .image
+        .ok_or_else(|| format!("{} is not an image model", a.model.display()))?
+        .shape;
+    let (dataset, split) = parse_dataset_split(&a.data)?;
+    let set = load(dataset, split, a.data_dir.as_deref()).map_err(|e| e.to_string())?;
+    if set.shape != shape {
+        return Err(format!(
+            "{} holds images of shape {}, the model was trained on {shape}",
+            a.data, set.shape
+        ));
+    }
+    for (name, i) in [("--a", a.a), ("--b", a.b)] {
+        if i >= set.len() {
+            return Err(format!(
+                "{name} {i} is past the {} images of {}",
+                set.len(),
+                a.data
+            ));
+        }
+    }
+    let codes = pollster::block_on(encode(&flow, &set, &[a.a, a.b], &device))?;
+    let mut frames = path(&codes[0], &codes[1], a.frames, false);
+    frames.extend(path(&codes[0], &codes[1], a.frames, true));
+    let images = pollster::block_on(decode(&flow, &frames, &device))?;
+    // The mean absolute pixel error of the two ends against the inputs (bin centres).
+    let end_error = [(0, a.a), (a.frames - 1, a.b)]
+        .iter()
+        .map(|&(f, i)| {
+            let img = set.image(i);
+            images[f]
+                .iter()
+                .zip(img)
+                .map(|(v, &k)| (v - (k as f32 + 0.5) / 256.0).abs() as f64)
+                .sum::<f64>()
+                / img.len() as f64
+        })
+        .fold(0.0, f64::max);
+    write_grid_png(&a.out, &images, shape, a.frames)?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "model": a.model.display().to_string(),
+            "a": a.a,
+            "b": a.b,
+            "labels": [set.labels[a.a], set.labels[a.b]],
+            "frames": a.frames,
+            "end_mean_abs_error": end_error,
+            "out": a.out.display().to_string(),
+        })
+    );
+    Ok(())
+}
