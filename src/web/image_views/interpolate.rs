@@ -13,7 +13,7 @@ use crate::web::state::Page;
 /// Frames per path, the two ends included.
 pub const FRAMES: usize = 10;
 /// Test images shown in the strip to pick from.
-pub const STRIP: usize = 24;
+pub const STRIP: usize = 16;
 
 /// Mean absolute pixel error of the decoded ends against the inputs, for the status line.
 fn end_error(ends: &[&Vec<f32>; 2], inputs: [&[u8]; 2]) -> f64 {
@@ -120,7 +120,7 @@ pub fn InterpolateView() -> impl IntoView {
              Gaussian codes have their mass. Click the strip to pick image a, then b."
         </p>
         <p>"a = " <span id="interp-a">{num(|i| i.a)}</span> ", b = " <span id="interp-b">{num(|i| i.b)}</span>
-           {move || images.end_error.get().map(|e| format!(" · ends reconstruct the inputs to {e:.4} mean |Δpixel|"))}</p>
+           {move || images.end_error.get().map(|e| format!(" · ends reconstruct the inputs to {e:.2e} mean |Δpixel|"))}</p>
         <canvas id="strip-canvas" width="900" height="60" on:click=pick tabindex="0"
             aria-label="test images to interpolate between; click to pick a, then b"></canvas>
         <canvas id="interp-canvas" width="600" height="130"></canvas>

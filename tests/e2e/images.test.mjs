@@ -1,0 +1,234 @@
+// End-to-end tests of the page's image views (gallery, samples, interpolation, latent
+// arithmetic, anomaly detection, imports, embedding) in Debian's Chromium (headless; WebGPU on
+// SwiftShader). Usage: node images.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
+// Every check prints PASS/FAIL; the exit code is the number of failures.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [base = 'http://127.0.0.1:8080/', cli = 'flowplay', artifacts = 'e2e-artifacts'] = process.argv.slice(2);
+mkdirSync(artifacts, { recursive: true });
+let failures = 0;
+const check = (name, ok, detail = '') => {
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ': ' + detail : ''}`);
+  if (!ok) failures++;
+};
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--no-first-run', '--disable-dev-shm-usage', '--allow-file-access-from-files'],
+});
+
+async function open(path, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on('pageerror', e => console.log('[pageerror]', String(e).slice(0, 500)));
+  page.on('console', m => { if (m.type() === 'error') console.log('[console.error]', m.text().slice(0, 300)); });
+  await page.goto(base + path);
+  return page;
+}
+
+const status = page => page.$eval('#flow-status', el => ({ ...el.dataset, text: el.textContent }));
+
+async function waitState(page, states, timeoutS) {
+  await page.waitForFunction(s => s.includes(document.querySelector('#flow-status')?.dataset.state),
+    states, { timeout: timeoutS * 1000, polling: 100 });
+  return status(page);
+}
+
+// Variance of the grey values of a canvas (0 for a blank canvas), and how many pixels are not
+// finite-looking (NaN decodes to black; an all-black or all-white grid has variance ≈ 0).
+const pixelVariance = (page, id) => page.$eval(id, c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { const v = d[i] / 255; s += v; s2 += v * v; n++; }
+  const m = s / n;
+  return s2 / n - m * m;
+});
+
+const run = args => JSON.parse(execFileSync(cli, args, { encoding: 'utf8' }).trim().split('\n').pop());
+
+// 1. The gallery lists the shipped image models; 64 samples of the small MNIST model on the CPU.
+{
+  const page = await open('#view=samples&model=mnist-glow-small&backend=cpu&temperature=0.9&seed=3');
+  const s = await waitState(page, ['done', 'error'], 180);
+  check('64 MNIST samples on the CPU', s.state === 'done' && s.samples === '64', JSON.stringify(s));
+  const cards = await page.$$eval('#gallery .model-card', els => els.map(e => e.id));
+  check('the gallery lists the image models', ['model-mnist-glow-small', 'model-fashion-mnist-glow-small', 'model-mnist-glow-gpu'].every(id => cards.includes(id)), cards.join(', '));
+  const v = await pixelVariance(page, '#samples-canvas');
+  check('the samples are images, not a blank grid', v > 0.01, `pixel variance ${v.toFixed(4)}`);
+  const ms = Number((s.text.match(/· (\d+) ms/) || [])[1]);
+  console.log(`FIGURE samples: 64 MNIST samples (mnist-glow-small) on the CPU backend in ${ms} ms`);
+  await page.screenshot({ path: join(artifacts, 'image-samples.png'), fullPage: true });
+
+  // Stop answers while the model works: start new samples and, once some are drawn, ask the
+  // page to press Stop; the time until the click is handled is the event loop's latency (one
+  // slice of sampling at most), and the state must be "stopped".
+  await page.click('#new-samples');
+  await page.waitForFunction(() => { const d = document.querySelector('#flow-status').dataset;
+    return d.state === 'working' && Number(d.samples) >= 8; }, null, { timeout: 20000, polling: 'raf' });
+  const asked = Date.now();
+  const handled = await page.evaluate(() => { document.querySelector('#stop').click(); return Date.now(); });
+  const after = await status(page);
+  const answered = handled - asked;
+  check('Stop answers within 100 ms while sampling', answered <= 100 && after.state === 'stopped',
+    `${answered} ms, state ${after.state} after ${after.samples} samples`);
+  const url = page.url();
+  check('the URL follows the view', url.includes('view=samples') && url.includes('model=mnist-glow-small'), url);
+  await page.context().close();
+}
+
+// 2. A few samples on WebGPU (SwiftShader).
+{
+  const page = await open('#view=samples&model=mnist-glow-small&backend=webgpu&temperature=0.9&seed=1');
+  await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.samples) >= 4
+    || document.querySelector('#flow-status')?.dataset.state === 'error', null, { timeout: 240000, polling: 250 });
+  const s = await status(page);
+  check('samples on WebGPU', s.backend.startsWith('webgpu') && Number(s.samples) >= 4, JSON.stringify(s));
+  const v = await pixelVariance(page, '#samples-canvas');
+  check('WebGPU samples are images', v > 0.01, `pixel variance ${v.toFixed(4)}`);
+  await page.context().close();
+}
+
+// 3. Interpolation: the ends decode back to the inputs.
+{
+  const page = await open('#view=interpolate&model=mnist-glow-small&a=3&b=7&backend=cpu');
+  const s = await waitState(page, ['done', 'error'], 120);
+  check('interpolation draws 2 × 10 frames', s.state === 'done' && s.samples === '20', JSON.stringify(s));
+  const text = await page.textContent('body');
+  const err = Number((text.match(/reconstruct the inputs to ([0-9.eE+-]+)/) || [])[1]);
+  check('the interpolation ends reconstruct the inputs', err < 0.01, `mean |Δpixel| ${err}`);
+  // Image 5 of the strip: cells are 2 + 28·2 = 58 canvas pixels wide after a 2-pixel margin.
+  const pos = await page.$eval('#strip-canvas', c => ({ k: c.getBoundingClientRect().width / c.width, h: c.getBoundingClientRect().height }));
+  await page.click('#strip-canvas', { position: { x: (2 + 5 * 58 + 28) * pos.k, y: pos.h / 2 } });
+  await waitState(page, ['done', 'error'], 60);
+  const a = await page.textContent('#interp-a');
+  check('clicking the strip picks image a', a === '5', `a = ${a}`);
+  await page.screenshot({ path: join(artifacts, 'image-interpolate.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 4. Latent arithmetic.
+{
+  const page = await open('#view=arithmetic&model=mnist-glow-small&a=0&to=1&alpha=1&backend=cpu');
+  const s = await waitState(page, ['done', 'error'], 180);
+  check('latent arithmetic draws its steps', s.state === 'done' && s.samples === '6', JSON.stringify(s));
+  const v = await pixelVariance(page, '#arith-canvas');
+  check('the arithmetic frames are images', v > 0.01, `pixel variance ${v.toFixed(4)}`);
+  await page.context().close();
+}
+
+// 5. Anomaly detection in both directions, against `flowplay anomaly` on the same subsets.
+for (const [model, own, other] of [['mnist-glow-small', 'mnist', 'fashion-mnist'], ['fashion-mnist-glow-small', 'fashion-mnist', 'mnist']]) {
+  for (const score of ['raw', 'complexity']) {
+    const page = await open(`#view=anomaly&model=${model}&score=${score}&limit=100&backend=cpu`);
+    const s = await waitState(page, ['done', 'error'], 240);
+    const cliOut = run(['anomaly', '--model', `www/models/${model}.flow`, '--inliers', `${own}-test`,
+      '--inliers-dir', `www/data/${own}-sample`, '--outliers', `${other}-test`, '--outliers-dir', `www/data/${other}-sample`, '--limit', '100']);
+    const want = score === 'raw' ? cliOut.auroc_raw : cliOut.auroc_complexity;
+    const got = Number(s.auroc);
+    check(`anomaly ${own} → ${other}, ${score}: page AUROC matches the CLI`, s.state === 'done' && Math.abs(got - want) < 1e-3,
+      `page ${got}, CLI ${want}`);
+    console.log(`FIGURE anomaly ${model} ${own}→${other} ${score}: AUROC ${got}`);
+    if (score === 'complexity') await page.screenshot({ path: join(artifacts, `image-anomaly-${own}.png`), fullPage: true });
+    await page.context().close();
+  }
+}
+
+// 6. Drawing pad: draw a stroke with the mouse and the keyboard, score it.
+{
+  const page = await open('#view=anomaly&model=mnist-glow-small&score=complexity&limit=50&backend=cpu');
+  await waitState(page, ['done', 'error'], 120);
+  const box = await page.$eval('#digit-pad', c => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width }; });
+  await page.mouse.move(box.x + box.w * 0.5, box.y + box.w * 0.2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.w * 0.5, box.y + box.w * 0.8, { steps: 12 });
+  await page.mouse.up();
+  await page.focus('#digit-pad');
+  for (const k of ['ArrowLeft', ' ', 'ArrowLeft', ' ']) await page.keyboard.press(k);
+  await page.click('#score-drawing');
+  await page.waitForFunction(() => document.querySelector('#drawing-score').textContent.includes('%'), null, { timeout: 30000 });
+  const verdict = await page.textContent('#drawing-score');
+  check('a drawn digit is scored with its percentile', /bits\/dim.*%/.test(verdict), verdict);
+  await page.context().close();
+}
+
+// 7. Corrupt and truncated imports are named; the page keeps working.
+{
+  const page = await open('#view=samples&model=mnist-glow-small&backend=cpu');
+  await waitState(page, ['done', 'error'], 180);
+  const good = readFileSync('www/models/mnist-glow-small.flow');
+  const bad = [
+    ['truncated.flow', good.subarray(0, 5000)],
+    ['random.flow', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256))],
+    ['moons.flow', readFileSync('www/models/moons-realnvp.flow')],
+  ];
+  for (const [name, bytes] of bad) {
+    await page.setInputFiles('#import-image', { name, mimeType: 'application/octet-stream', buffer: bytes });
+    const s = await waitState(page, ['error'], 30);
+    const msg = await page.textContent('#image-error');
+    check(`image import of ${name} is refused with a message`, s.state === 'error' && msg.includes(name), msg);
+  }
+  await page.click('#model-fashion-mnist-glow-small');
+  await page.waitForFunction(() => document.querySelector('#flow-status').dataset.model === 'fashion-mnist-glow-small'
+    && document.querySelector('#flow-status').dataset.state === 'done', null, { timeout: 180000 });
+  check('the page loads a gallery model after bad imports', true);
+  await page.context().close();
+}
+
+// 8. An embedded view inside a plain HTML page.
+{
+  const html = `<!DOCTYPE html><html><body><h1>A blog post</h1>
+<iframe id="demo" src="${base}?embed=1#view=samples&model=mnist-glow-small&backend=cpu&temperature=0.8&seed=2" width="520" height="560"></iframe>
+</body></html>`;
+  const file = join(artifacts, 'embed.html');
+  writeFileSync(file, html);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto('file://' + (file.startsWith('/') ? file : join(process.cwd(), file)));
+  const frame = page.frameLocator('#demo');
+  await frame.locator('#flow-status[data-state="done"]').waitFor({ timeout: 180000 });
+  const samples = await frame.locator('#flow-status').getAttribute('data-samples');
+  const gallery = await frame.locator('#gallery').count();
+  check('an embedded samples view loads in a plain HTML page', samples === '64' && gallery === 0, `samples ${samples}, gallery shown: ${gallery}`);
+  await page.screenshot({ path: join(artifacts, 'image-embed.png') });
+  await context.close();
+}
+
+// 9. The built page served from a sub-path (a blog at https://user.example/flowplay/): assets,
+//    models and data load by relative URLs.
+{
+  const { createServer } = await import('node:http');
+  const { extname, normalize } = await import('node:path');
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css', '.json': 'application/json' };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(req.url.split(/[?#]/)[0]);
+    if (!path.startsWith('/flowplay/')) { res.writeHead(404); return res.end(); }
+    let file = normalize(join('dist', path.slice('/flowplay/'.length) || 'index.html'));
+    if (!file.startsWith('dist')) { res.writeHead(403); return res.end(); }
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' });
+      res.end(body);
+    } catch { res.writeHead(404); res.end(); }
+  });
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  const prefixed = `http://127.0.0.1:${server.address().port}/flowplay/`;
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(prefixed + '#view=samples&model=mnist-glow-small&backend=cpu&seed=5');
+  await page.waitForFunction(() => ['done', 'error'].includes(document.querySelector('#flow-status')?.dataset.state),
+    null, { timeout: 180000, polling: 250 });
+  const s = await status(page);
+  check('the page works from a sub-path (/flowplay/)', s.state === 'done' && s.samples === '64', JSON.stringify(s));
+  await context.close();
+  server.close();
+}
+
+await browser.close();
+console.log(failures === 0 ? 'ALL PASSED' : `${failures} FAILED`);
+process.exit(failures);
