@@ -199,7 +199,17 @@ for (const [model, own, other] of [['mnist-glow-small', 'mnist', 'fashion-mnist'
   await context.close();
 }
 
-// 9. The built page served from a sub-path (a blog at https://user.example/flowplay/): assets,
+// 9. Bad view parameters fall back with a visible notice, and the view still works.
+{
+  const page = await open('#view=samples&model=no-such-model&temperature=9&seed=x&backend=cpu');
+  const s = await waitState(page, ['done', 'error'], 180);
+  const notice = await page.textContent('#notices');
+  check('bad image-view parameters fall back with a notice', s.state === 'done' && s.model === 'mnist-glow-small'
+    && notice.includes('temperature=9') && notice.includes("no model 'no-such-model'"), `${notice} | ${JSON.stringify(s)}`);
+  await page.context().close();
+}
+
+// 10. The built page served from a sub-path (a blog at https://user.example/flowplay/): assets,
 //    models and data load by relative URLs.
 {
   const { createServer } = await import('node:http');

@@ -233,6 +233,10 @@ fn DrawDigit() -> impl IntoView {
     };
     Effect::new(move |_| repaint());
     view! {
+        <p class="explain">
+            "Draw a digit (white on black, 28×28; mouse, touch, or the arrow keys and Space) and score it: its bits/dim, \
+             its corrected score, and where it falls among the inliers' scores."
+        </p>
         <div class="digit-pad">
             <canvas id="digit-pad" width=PAD * PAD_SCALE height=PAD * PAD_SCALE tabindex="0"
                 aria-label="28 by 28 drawing pad: drag, touch, or move with the arrow keys and paint with Space"
@@ -262,6 +266,8 @@ pub fn AnomalyView() -> impl IntoView {
     });
     let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |a| format!("{a:.3}"));
     let names = move || {
+        // The subsets arrive with the model: re-read them whenever one finishes loading.
+        images.loaded.get();
         images
             .data()
             .map(|d| (d.inlier_name.clone(), d.outlier_name.clone()))

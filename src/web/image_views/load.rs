@@ -11,7 +11,7 @@ use crate::images::idx::{Part, gunzip_if_gz, pair_from_bytes};
 use crate::model_file;
 use crate::web::backend;
 use crate::web::config::BackendPref;
-use crate::web::files::fetch_bytes;
+use crate::web::files::{fetch_bytes, fetch_bytes_with_progress};
 use crate::web::runner::now_ms;
 use leptos::prelude::*;
 
@@ -62,7 +62,14 @@ impl ImagePage {
         self.download_bytes.set(entry.as_ref().map(|e| e.bytes));
         self.work.set(Work::Loading);
         let file = entry.map_or_else(|| format!("{name}.flow"), |e| e.file);
-        match fetch_bytes(&format!("models/{file}")).await {
+        self.progress.set(0.0);
+        let on_chunk = |done: usize, total: Option<usize>| {
+            if let Some(t) = total.or(self.download_bytes.get_untracked()) {
+                self.progress.set(done as f64 / t.max(1) as f64);
+            }
+            self.downloaded.set(done);
+        };
+        match fetch_bytes_with_progress(&format!("models/{file}"), on_chunk).await {
             Ok(bytes) => self.load_bytes(bytes, name, pref).await,
             Err(e) => self.fail(format!("could not fetch models/{file}: {e}")),
         }

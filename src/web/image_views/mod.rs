@@ -17,7 +17,7 @@ mod state;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::web::config::View;
+use crate::web::config::{ImageViewConfig, View};
 use crate::web::files::read_file;
 use crate::web::state::Page;
 use anomaly::AnomalyView;
@@ -121,8 +121,12 @@ fn Gallery() -> impl IntoView {
         </div>
         <p class="download" style:display=move || if images.work.get() == Work::Loading { "block" } else { "none" }>
             {move || match images.download_bytes.get() {
-                Some(b) => format!("loading the model ({:.1} MB) and the test subsets…", b as f64 / 1e6),
-                None => "loading…".to_string(),
+                Some(b) => format!(
+                    "downloading the model: {:.1} of {:.1} MB, then the test subsets…",
+                    images.downloaded.get() as f64 / 1e6,
+                    b as f64 / 1e6
+                ),
+                None => format!("downloading: {:.1} MB…", images.downloaded.get() as f64 / 1e6),
             }}
         </p>
     }
@@ -161,9 +165,27 @@ pub fn ImageViews() -> impl IntoView {
             Ok(index) => images.index.set(Some(index)),
             Err(e) => images.fail(e),
         }
-        let (name, pref) = page
+        let (mut name, pref) = page
             .config
             .with_untracked(|c| (c.images.model.clone(), c.backend));
+        // A link may name a model this site does not serve: say so, and show the default.
+        let known = images.index.with_untracked(|i| {
+            i.as_ref().map(|i| {
+                let files: Vec<String> = i.image_models().map(|m| m.file.clone()).collect();
+                (i.find(&name).is_some(), files)
+            })
+        });
+        if let Some((false, files)) = known {
+            let fallback = ImageViewConfig::default().model;
+            page.notices.update(|n| {
+                n.push(format!(
+                    "no model '{name}' here ({}); showing {fallback}",
+                    files.join(", ")
+                ))
+            });
+            page.config.update(|c| c.images.model = fallback.clone());
+            name = fallback;
+        }
         images.load_named(name, pref).await;
     });
     let view = Memo::new(move |_| page.config.with(|c| c.view));

@@ -70,6 +70,8 @@ pub struct ImagePage {
     pub loaded: RwSignal<u64>,
     /// Bytes of the model being downloaded (from the index), for the progress line.
     pub download_bytes: RwSignal<Option<usize>>,
+    /// Bytes of the model downloaded so far.
+    pub downloaded: RwSignal<usize>,
     pub work: RwSignal<Work>,
     /// Backend name and how long the last piece of work took.
     pub backend: RwSignal<String>,
@@ -101,6 +103,7 @@ impl ImagePage {
             model_name: RwSignal::new(String::new()),
             loaded: RwSignal::new(0),
             download_bytes: RwSignal::new(None),
+            downloaded: RwSignal::new(0),
             work: RwSignal::new(Work::Idle),
             backend: RwSignal::new(String::new()),
             took_ms: RwSignal::new(None),
