@@ -121,10 +121,7 @@ pub fn pair_from_bytes(images: &[u8], labels: &[u8]) -> Result<ImageSet, (Part, 
     if ldims.len() != 1 || ldims[0] != dims[0] {
         return Err((
             Part::Labels,
-            format!(
-                "label dimensions {ldims:?} do not match the {} images",
-                dims[0]
-            ),
+            format!("label dimensions {ldims:?} do not match {} images", dims[0]),
         ));
     }
     Ok(ImageSet {

@@ -1,6 +1,8 @@
 // Page benchmark (printed, never asserted): bundle size (raw and gzip), time to first paint and
 // to an interactive page, and in-page training speed of the `flowplay bench` model (RealNVP,
-// 8 couplings, MLP 128, batch 1024) on the CPU backend, for comparison with the native figure.
+// 8 couplings, MLP 128, batch 1024) on the CPU backend, for comparison with the native figure;
+// then the image views on the largest shipped model (mnist-glow-gpu, 2.58 M parameters): its
+// download and the time to 64 samples on the CPU backend and on WebGPU (SwiftShader here).
 // Usage: node bench.mjs BASE_URL DIST_DIR
 import { chromium } from 'playwright-core';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -19,7 +21,7 @@ for (const f of files) {
 console.log(`bundle total: ${(raw / 1e6).toFixed(2)} MB raw, ${(gz / 1e6).toFixed(2)} MB gzip`);
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
-  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'] });
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'] });
 const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 const t0 = Date.now();
 await page.goto(base + '#target=moons&flow=realnvp&layers=8&hidden=128&batch=1024&backend=cpu&autostart=1&steps=120');
@@ -41,4 +43,25 @@ const result = {
   cpu_train_steps_per_sec_incl_drawing: steps / seconds,
 };
 console.log(JSON.stringify(result));
+
+// 64 samples of the 2.58 M-parameter Glow, on each backend: download + load, then the grid.
+for (const backend of ['cpu', 'webgpu']) {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const opened = Date.now();
+  await p.goto(base + `#view=samples&model=mnist-glow-gpu&backend=${backend}&temperature=0.85&seed=1`);
+  await p.waitForFunction(() => ['working', 'error'].includes(document.querySelector('#flow-status')?.dataset.state),
+    null, { timeout: 300000, polling: 50 });
+  const loaded = Date.now() - opened;
+  await p.waitForFunction(() => ['done', 'error'].includes(document.querySelector('#flow-status')?.dataset.state),
+    null, { timeout: 600000, polling: 100 });
+  const s = await p.$eval('#flow-status', el => ({ ...el.dataset, text: el.textContent }));
+  const ms = Number((s.text.match(/· (\d+) ms/) || [])[1]);
+  console.log(JSON.stringify({
+    bench: 'page-image-samples', model: 'mnist-glow-gpu', params: 2581476,
+    download_mb: statSync(join(dist, 'models', 'mnist-glow-gpu.flow')).size / 1e6,
+    backend: s.backend, state: s.state, samples: Number(s.samples),
+    open_to_loaded_ms: loaded, samples_64_ms: ms,
+  }));
+  await p.close();
+}
 await browser.close();

@@ -173,6 +173,16 @@ for (const [model, own, other] of [['mnist-glow-small', 'mnist', 'fashion-mnist'
     const msg = await page.textContent('#image-error');
     check(`image import of ${name} is refused with a message`, s.state === 'error' && msg.includes(name), msg);
   }
+  // A file dropped on the gallery loads like an imported one.
+  const dropped = await page.evaluateHandle(bytes => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], 'dropped.flow'));
+    return dt;
+  }, Array.from(good));
+  await page.dispatchEvent('#gallery', 'drop', { dataTransfer: dropped });
+  await page.waitForFunction(() => document.querySelector('#flow-status').dataset.model === 'dropped.flow'
+    && document.querySelector('#flow-status').dataset.state === 'done', null, { timeout: 120000 });
+  check('a .flow dropped on the gallery loads and samples', true);
   await page.click('#model-fashion-mnist-glow-small');
   await page.waitForFunction(() => document.querySelector('#flow-status').dataset.model === 'fashion-mnist-glow-small'
     && document.querySelector('#flow-status').dataset.state === 'done', null, { timeout: 180000 });

@@ -84,6 +84,26 @@ fn Gallery() -> impl IntoView {
             }
         });
     };
+    // A `.flow` dropped anywhere on the gallery loads like an imported one.
+    let drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        let files = js_sys::Reflect::get(&ev, &"dataTransfer".into())
+            .and_then(|dt| js_sys::Reflect::get(&dt, &"files".into()))
+            .ok()
+            .filter(|f| !f.is_undefined() && !f.is_null())
+            .map(wasm_bindgen::JsCast::unchecked_into::<web_sys::FileList>);
+        let Some(file) = files.and_then(|f| f.get(0)) else {
+            return;
+        };
+        let pref = page.config.with_untracked(|c| c.backend);
+        spawn_local(async move {
+            let name = file.name();
+            match read_file(file).await {
+                Ok(bytes) => images.load_bytes(bytes, name, pref).await,
+                Err(e) => images.fail(e),
+            }
+        });
+    };
     let entries = move || {
         images
             .index
@@ -92,7 +112,9 @@ fn Gallery() -> impl IntoView {
             .unwrap_or_default()
     };
     view! {
-        <div class="gallery" id="gallery">
+        <div class="gallery" id="gallery"
+            on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=drop>
             <For each=entries key=|e| e.file.clone() let:e>
                 {
                     let stem = e.file.trim_end_matches(".flow").to_string();
@@ -116,7 +138,7 @@ fn Gallery() -> impl IntoView {
                     }
                 }
             </For>
-            <label for="import-image">"Import .flow"</label>
+            <label for="import-image">"Import (or drop) a .flow"</label>
             <input id="import-image" type="file" accept=".flow" on:change=import />
         </div>
         <p class="download" style:display=move || if images.work.get() == Work::Loading { "block" } else { "none" }>
