@@ -10,13 +10,13 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
+use super::image_io::load_image_model;
 use crate::device::{BackendChoice, inference_device};
 use crate::explore::complexity::corrected_score;
 use crate::explore::roc::auroc;
 use crate::explore::scoring::bits_per_dim_all;
 use crate::images::fetch::load;
 use crate::images::{ImageSet, parse_dataset_split};
-use crate::model_file;
 
 /// Which score ranks the images (higher = more anomalous).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -86,11 +86,7 @@ fn mean(v: &[f64]) -> f64 {
 
 pub fn run(a: AnomalyArgs) -> Result<(), String> {
     let device = inference_device(a.device)?;
-    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
-    let shape = meta
-        .image
-        .ok_or_else(|| format!("{} is not an image model", a.model.display()))?
-        .shape;
+    let (flow, shape) = load_image_model(&a.model, &device)?;
     let inliers = load_set(&a.inliers, a.inliers_dir.as_deref(), a.limit, shape)?;
     let outliers = load_set(&a.outliers, a.outliers_dir.as_deref(), a.limit, shape)?;
     let t0 = Instant::now();

@@ -11,6 +11,15 @@ use crate::flows::image::ImageShape;
 use crate::plot::image_grid::{draw_image_grid, grid_size};
 use crate::rng::Rng;
 
+/// Loads an image model: the flow on `device` and its image shape; a 2D model is refused.
+pub fn load_image_model(path: &Path, device: &Device) -> Result<(Flow, ImageShape), String> {
+    let (flow, meta) = crate::model_file::load(path, device).map_err(|e| e.to_string())?;
+    let image = meta
+        .image
+        .ok_or_else(|| format!("{} is not an image model", path.display()))?;
+    Ok((flow, image.shape))
+}
+
 /// `n` images from `flow` with base noise scaled by `temperature` (Glow's "temperature"
 /// sampling), as `[0, 1]` pixel values, channel-major.
 pub fn sample_images(

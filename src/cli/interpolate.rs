@@ -8,12 +8,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::image_io::write_grid_png;
+use super::image_io::{load_image_model, write_grid_png};
 use crate::device::{BackendChoice, inference_device};
 use crate::explore::latent::{decode, encode, path};
 use crate::images::fetch::load;
 use crate::images::parse_dataset_split;
-use crate::model_file;
 
 #[derive(Args, Debug)]
 pub struct InterpolateArgs {
@@ -46,11 +45,7 @@ pub fn run(a: InterpolateArgs) -> Result<(), String> {
         return Err(format!("--frames must be in 2..=64, got {}", a.frames));
     }
     let device = inference_device(a.device)?;
-    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
-    let shape = meta
-        .image
-        .ok_or_else(|| format!("{} is not an image model", a.model.display()))?
-        .shape;
+    let (flow, shape) = load_image_model(&a.model, &device)?;
     let (dataset, split) = parse_dataset_split(&a.data)?;
     let set = load(dataset, split, a.data_dir.as_deref()).map_err(|e| e.to_string())?;
     if set.shape != shape {

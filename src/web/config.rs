@@ -340,51 +340,76 @@ impl PageConfig {
         (c, notices)
     }
 
-    /// The fragment that reproduces this configuration (without `embed`).
-    pub fn to_fragment(&self) -> String {
-        if self.view.is_image() {
-            return self.image_fragment();
-        }
-        let mut s = format!(
-            "target={}&flow={}&layers={}&hidden={}&lr={}&batch={}&backend={}&seed={}",
-            if self.drawing {
-                "draw"
-            } else {
-                self.target.name()
-            },
-            self.flow.name(),
-            self.layers,
-            self.hidden,
-            self.lr,
-            self.batch,
-            self.backend.name(),
-            self.seed
-        );
-        if let Some(n) = self.steps {
-            s.push_str(&format!("&steps={n}"));
-        }
-        if self.autostart {
-            s.push_str("&autostart=1");
-        }
-        s
+    /// Every parameter the fragment can carry: `(key, value, whether it is the default)`.
+    fn params(&self) -> Vec<(&'static str, String, bool)> {
+        let d = Self::default();
+        let (i, di) = (&self.images, &d.images);
+        let target = if self.drawing {
+            "draw".to_string()
+        } else {
+            self.target.name().to_string()
+        };
+        vec![
+            ("view", self.view.name().to_string(), self.view == d.view),
+            ("target", target, self.target == d.target && !self.drawing),
+            ("flow", self.flow.name().to_string(), self.flow == d.flow),
+            ("layers", self.layers.to_string(), self.layers == d.layers),
+            ("hidden", self.hidden.to_string(), self.hidden == d.hidden),
+            ("lr", self.lr.to_string(), self.lr == d.lr),
+            ("batch", self.batch.to_string(), self.batch == d.batch),
+            ("model", i.model.clone(), i.model == di.model),
+            (
+                "temperature",
+                i.temperature.to_string(),
+                i.temperature == di.temperature,
+            ),
+            ("a", i.a.to_string(), i.a == di.a),
+            ("b", i.b.to_string(), i.b == di.b),
+            ("to", i.to.to_string(), i.to == di.to),
+            ("alpha", i.alpha.to_string(), i.alpha == di.alpha),
+            ("score", i.score.name().to_string(), i.score == di.score),
+            ("limit", i.limit.to_string(), i.limit == di.limit),
+            (
+                "backend",
+                self.backend.name().to_string(),
+                self.backend == d.backend,
+            ),
+            ("seed", self.seed.to_string(), self.seed == d.seed),
+            (
+                "steps",
+                self.steps.map(|n| n.to_string()).unwrap_or_default(),
+                self.steps.is_none(),
+            ),
+            ("autostart", "1".to_string(), !self.autostart),
+        ]
     }
 
-    /// The fragment of an image view: the view, the model, what that view uses, the backend.
-    fn image_fragment(&self) -> String {
-        let i = &self.images;
-        let mut s = format!("view={}&model={}", self.view.name(), i.model);
-        match self.view {
-            View::Samples => s.push_str(&format!(
-                "&temperature={}&seed={}",
-                i.temperature, self.seed
-            )),
-            View::Interpolate => s.push_str(&format!("&a={}&b={}", i.a, i.b)),
-            View::Arithmetic => s.push_str(&format!("&a={}&to={}&alpha={}", i.a, i.to, i.alpha)),
-            View::Anomaly => s.push_str(&format!("&score={}&limit={}", i.score.name(), i.limit)),
-            View::Playground => {}
-        }
-        s.push_str(&format!("&backend={}", self.backend.name()));
-        s
+    /// The fragment that reproduces this configuration (without `embed`): the parameters the
+    /// shown view is about, always (the playground's flow and training settings; an image
+    /// view's model and its own settings), then any other that differs from its default.
+    pub fn to_fragment(&self) -> String {
+        let always: &[&str] = match self.view {
+            View::Playground => &[
+                "target", "flow", "layers", "hidden", "lr", "batch", "backend", "seed",
+            ],
+            View::Samples => &["view", "model", "temperature", "seed", "backend"],
+            View::Interpolate => &["view", "model", "a", "b", "backend"],
+            View::Arithmetic => &["view", "model", "a", "to", "alpha", "backend"],
+            View::Anomaly => &["view", "model", "score", "limit", "backend"],
+        };
+        let params = self.params();
+        let value = |key: &str| params.iter().find(|p| p.0 == key).map(|p| p.1.clone());
+        let mut parts: Vec<String> = always
+            .iter()
+            .filter_map(|k| value(k).map(|v| format!("{k}={v}")))
+            .collect();
+        parts.extend(
+            params
+                .iter()
+                .filter(|(k, _, default)| !default && !always.contains(k))
+                .map(|(k, v, _)| format!("{k}={v}")),
+        );
+        parts.join("&")
     }
 }
 

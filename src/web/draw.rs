@@ -3,6 +3,7 @@
 
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use wasm_bindgen::JsCast;
 
 use super::session::{GRID_RES, Session, Snapshot};
 use crate::plot::{DensityPlot, draw_density, draw_history};
@@ -88,4 +89,24 @@ pub fn stage(id: &str, stages: &[super::session::StageView], k: usize) -> Result
         )
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// The canvas `#id` and its 2D context, if both exist.
+pub fn canvas_2d(
+    id: &str,
+) -> Option<(
+    web_sys::HtmlCanvasElement,
+    web_sys::CanvasRenderingContext2d,
+)> {
+    let canvas = gloo_utils::document()
+        .get_element_by_id(id)?
+        .dyn_into::<web_sys::HtmlCanvasElement>()
+        .ok()?;
+    let ctx = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()?
+        .dyn_into::<web_sys::CanvasRenderingContext2d>()
+        .ok()?;
+    Some((canvas, ctx))
 }

@@ -17,14 +17,7 @@ pub const BUNDLED_MODEL: &str = "models/moons-realnvp.flow";
 
 /// `fetch(url)` → bytes; an HTTP error status is an error.
 pub async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = gloo_net::http::Request::get(url)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.ok() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    response.binary().await.map_err(|e| e.to_string())
+    fetch_bytes_with_progress(url, |_, _| {}).await
 }
 
 /// `fetch(url)` → bytes, calling `progress(bytes so far, total if the server said)` as the body

@@ -1,43 +1,12 @@
 // End-to-end tests of the playground page in Debian's Chromium (headless, WebGPU on SwiftShader).
 // Usage: node page.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
 // Every check prints PASS/FAIL; the exit code is the number of failures.
-import { chromium } from 'playwright-core';
+import { harness } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [base = 'http://127.0.0.1:8080/', cli = 'flowplay', artifacts = 'e2e-artifacts'] = process.argv.slice(2);
-mkdirSync(artifacts, { recursive: true });
-let failures = 0;
-const check = (name, ok, detail = '') => {
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ': ' + detail : ''}`);
-  if (!ok) failures++;
-};
-
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--disable-dev-shm-usage'],
-});
-
-async function open(path, viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
-  const page = await context.newPage();
-  page.on('pageerror', e => console.log('[pageerror]', String(e).slice(0, 500)));
-  page.on('console', m => { if (m.type() === 'error') console.log('[console.error]', m.text().slice(0, 300)); });
-  await page.goto(base + path);
-  return page;
-}
-
-const status = page => page.$eval('#flow-status', el => ({ ...el.dataset }));
-
-async function waitState(page, states, timeoutS) {
-  await page.waitForFunction(s => s.includes(document.querySelector('#flow-status')?.dataset.state),
-    states, { timeout: timeoutS * 1000, polling: 250 });
-  return status(page);
-}
+const { base, cli, artifacts, browser, check, open, status, waitState, finish } = await harness();
 
 // Fraction of pixels of a canvas that differ from its top-left pixel: 0 for a blank canvas.
 const canvasVariety = (page, id) => page.$eval(id, c => {
@@ -242,6 +211,4 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   await page.context().close();
 }
 
-await browser.close();
-console.log(failures === 0 ? 'ALL PASSED' : `${failures} FAILED`);
-process.exit(failures);
+await finish();

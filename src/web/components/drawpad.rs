@@ -2,25 +2,14 @@
 //! data.
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
+use crate::web::draw::canvas_2d;
 use crate::web::session::DRAW_BOUNDS;
 use crate::web::state::Page;
 
 /// Repaints the pad: axes and the drawn points.
 fn paint(page: &Page) {
-    let Some(canvas) = gloo_utils::document()
-        .get_element_by_id("draw-canvas")
-        .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
-    else {
-        return;
-    };
-    let Some(ctx) = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
-    else {
+    let Some((canvas, ctx)) = canvas_2d("draw-canvas") else {
         return;
     };
     let (w, h) = (canvas.width() as f64, canvas.height() as f64);

@@ -3,10 +3,10 @@
 //! (bits/dim) and of the complexity-corrected score (Serrà et al. 2020) side by side. A 28×28
 //! pad scores the visitor's own drawing against the inliers.
 
+use crate::web::draw::canvas_2d;
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 
 use super::canvas::draw_anomaly;
 use super::state::{ImagePage, Work};
@@ -153,18 +153,7 @@ fn DrawDigit() -> impl IntoView {
     let cursor = RwSignal::new((PAD / 2, PAD / 2));
     let down = RwSignal::new(false);
     let repaint = move || {
-        let Some(el) = gloo_utils::document()
-            .get_element_by_id("digit-pad")
-            .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
-        else {
-            return;
-        };
-        let Some(ctx) = el
-            .get_context("2d")
-            .ok()
-            .flatten()
-            .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
-        else {
+        let Some((_, ctx)) = canvas_2d("digit-pad") else {
             return;
         };
         let s = PAD_SCALE as f64;

@@ -4,17 +4,11 @@
 
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::Clamped;
 
 use crate::flows::image::ImageShape;
 use crate::plot::anomaly::{draw_roc, draw_score_histograms};
-
-fn canvas(id: &str) -> Result<web_sys::HtmlCanvasElement, String> {
-    gloo_utils::document()
-        .get_element_by_id(id)
-        .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
-        .ok_or_else(|| format!("no canvas #{id}"))
-}
+use crate::web::draw::canvas_2d;
 
 /// Draws `images` (values in `[0, 1]`, channel-major) as a grid of `cols` columns, each pixel
 /// `scale`×`scale`, with 2-pixel gaps; the canvas is resized to fit.
@@ -25,7 +19,7 @@ pub fn draw_images(
     cols: usize,
     scale: usize,
 ) -> Result<(), String> {
-    let el = canvas(id)?;
+    let (el, ctx) = canvas_2d(id).ok_or_else(|| format!("no canvas #{id}"))?;
     let cols = cols.max(1);
     let rows = images.len().div_ceil(cols).max(1);
     let (h, w, c) = (shape.height, shape.width, shape.channels);
@@ -61,12 +55,6 @@ pub fn draw_images(
     }
     el.set_width(width as u32);
     el.set_height(height as u32);
-    let ctx = el
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
-        .ok_or("no 2D context")?;
     let data = web_sys::ImageData::new_with_u8_clamped_array_and_sh(
         Clamped(&rgba),
         width as u32,

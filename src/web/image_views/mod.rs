@@ -70,11 +70,7 @@ fn Gallery() -> impl IntoView {
         let pref = page.config.with_untracked(|c| c.backend);
         spawn_local(images.load_named(name, pref));
     };
-    let import = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(file) = input.files().and_then(|f| f.get(0)) else {
-            return;
-        };
+    let load_file = move |file: web_sys::File| {
         let pref = page.config.with_untracked(|c| c.backend);
         spawn_local(async move {
             let name = file.name();
@@ -84,6 +80,12 @@ fn Gallery() -> impl IntoView {
             }
         });
     };
+    let import = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            load_file(file);
+        }
+    };
     // A `.flow` dropped anywhere on the gallery loads like an imported one.
     let drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
@@ -92,17 +94,9 @@ fn Gallery() -> impl IntoView {
             .ok()
             .filter(|f| !f.is_undefined() && !f.is_null())
             .map(wasm_bindgen::JsCast::unchecked_into::<web_sys::FileList>);
-        let Some(file) = files.and_then(|f| f.get(0)) else {
-            return;
-        };
-        let pref = page.config.with_untracked(|c| c.backend);
-        spawn_local(async move {
-            let name = file.name();
-            match read_file(file).await {
-                Ok(bytes) => images.load_bytes(bytes, name, pref).await,
-                Err(e) => images.fail(e),
-            }
-        });
+        if let Some(file) = files.and_then(|f| f.get(0)) {
+            load_file(file);
+        }
     };
     let entries = move || {
         images

@@ -1,0 +1,44 @@
+// What every browser test shares: Debian's Chromium (headless; WebGPU on SwiftShader), PASS/FAIL
+// checks counted for the exit code, opening the page, and reading `#flow-status`.
+// Usage in a test: const { base, cli, artifacts, browser, check, open, status, waitState, finish }
+//   = await harness(); … await finish();
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+export async function harness() {
+  const [base = 'http://127.0.0.1:8080/', cli = 'flowplay', artifacts = 'e2e-artifacts'] = process.argv.slice(2);
+  mkdirSync(artifacts, { recursive: true });
+  let failures = 0;
+  const check = (name, ok, detail = '') => {
+    console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ': ' + detail : ''}`);
+    if (!ok) failures++;
+  };
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--no-first-run', '--disable-dev-shm-usage', '--allow-file-access-from-files'],
+  });
+  // A fresh context per page: no state leaks between checks.
+  async function open(path, viewport = { width: 1280, height: 900 }) {
+    const context = await browser.newContext({ viewport, acceptDownloads: true });
+    const page = await context.newPage();
+    page.on('pageerror', e => console.log('[pageerror]', String(e).slice(0, 500)));
+    page.on('console', m => { if (m.type() === 'error') console.log('[console.error]', m.text().slice(0, 300)); });
+    await page.goto(base + path);
+    return page;
+  }
+  const status = page => page.$eval('#flow-status', el => ({ ...el.dataset, text: el.textContent }));
+  async function waitState(page, states, timeoutS) {
+    await page.waitForFunction(s => s.includes(document.querySelector('#flow-status')?.dataset.state),
+      states, { timeout: timeoutS * 1000, polling: 100 });
+    return status(page);
+  }
+  async function finish() {
+    await browser.close();
+    console.log(failures === 0 ? 'ALL PASSED' : `${failures} FAILED`);
+    process.exit(failures);
+  }
+  return { base, cli, artifacts, browser, check, open, status, waitState, finish };
+}
