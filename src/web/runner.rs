@@ -241,8 +241,40 @@ impl Page {
                 }
             }
             Command::Step => self.step_once(),
-            Command::Reset => self.clear_run(),
+            Command::Reset => {
+                self.clear_run();
+                self.preview();
+            }
         }
+    }
+
+    /// Before the first step: builds the run and draws the target (its data, or the energy's
+    /// box) with the untrained flow, so the page shows what it is about at once. Nothing is
+    /// trained and the status stays idle; a Train, Step or configuration change that comes
+    /// first wins.
+    pub fn preview(self) {
+        let cfg = self.config.get_untracked();
+        let busy = self.status.get_untracked() != RunStatus::Idle
+            || self.runner.with_value(|r| r.is_some());
+        if busy || cfg.drawing || cfg.view.is_image() {
+            return;
+        }
+        let generation = self.generation.get_untracked();
+        spawn_local(async move {
+            // A configuration that cannot be built is reported when the visitor trains it.
+            let Ok((runner, started)) = Runner::start(&cfg, None).await else {
+                return;
+            };
+            let superseded = self.generation.get_untracked() != generation
+                || self.status.get_untracked() != RunStatus::Idle
+                || self.runner.with_value(|r| r.is_some());
+            if superseded {
+                return;
+            }
+            self.runner.set_value(Some(runner));
+            self.apply(started);
+            self.draw_now().await;
+        });
     }
 
     /// Builds a runner for the current configuration if there is none.

@@ -211,4 +211,23 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   await page.context().close();
 }
 
+// 9. Before the first step the heatmap shows the target and the untrained flow (the status
+//    stays idle at step 0); on a phone-width screen the plots come before the controls.
+{
+  const page = await open('#target=8gaussians&flow=realnvp&layers=2&hidden=16&backend=cpu', { width: 390, height: 844 });
+  await page.waitForFunction(() => document.querySelector('#flow-status')?.dataset.backend === 'cpu', null, { timeout: 60000 });
+  await page.waitForTimeout(500);
+  const variety = await canvasVariety(page, '#density-canvas');
+  const s = await status(page);
+  check('before training the heatmap shows the target and the untrained flow', variety > 0.2 && s.state === 'idle' && s.step === '0',
+    `${(variety * 100).toFixed(1)}% of pixels vary, ${JSON.stringify({ state: s.state, step: s.step })}`);
+  const tops = await page.evaluate(() => ({
+    heatmap: document.querySelector('#density-canvas').getBoundingClientRect().top,
+    controls: document.querySelector('fieldset.controls').getBoundingClientRect().top,
+  }));
+  check('on a phone the heatmap comes before the controls', tops.heatmap < tops.controls, JSON.stringify(tops));
+  await page.screenshot({ path: join(artifacts, 'phone-first-sight.png') });
+  await page.context().close();
+}
+
 await finish();

@@ -61,6 +61,14 @@ pub fn App() -> impl IntoView {
     };
     // Re-rendered only when the mode changes, not on every configuration change.
     let image_mode = Memo::new(move |_| page.config.with(|c| c.view.is_image()));
+    // The playground shows its target and untrained flow before the first step, and again
+    // after each configuration change.
+    Effect::new(move |_| {
+        page.config.track();
+        if !image_mode.get() {
+            page.preview();
+        }
+    });
     if embed {
         return view! {
             <main class="embed">
