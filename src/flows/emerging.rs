@@ -19,7 +19,7 @@ use super::LayerSpec;
 use super::dense::{conv_matrix, dense_logdet_and_inverse};
 use super::image::{ImageShape, conv_same, on_image, per_image};
 use super::selfnorm::identity_kernel;
-use super::validate::{dense, kernel_floats, odd_kernel, shape};
+use super::validate::{dense_conv, kernel_floats};
 
 /// Config of [`EmergingConv`].
 #[derive(Config, Debug, PartialEq)]
@@ -156,9 +156,7 @@ impl LayerSpec for EmergingConvConfig {
     }
 
     fn check(&self) -> Result<(), String> {
-        shape(&self.shape)?;
-        dense("image size", self.shape.dim())?;
-        odd_kernel(self.kernel)
+        dense_conv(&self.shape, self.kernel)
     }
 
     fn allocation_bound(&self) -> u128 {

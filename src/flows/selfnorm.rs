@@ -30,7 +30,7 @@ use super::dense::{conv_matrix, dense_logdet, dense_logdet_and_inverse};
 use super::image::{
     ImageShape, conv_same, join_prefix, on_image, per_image, split_prefix, sum_image,
 };
-use super::validate::{dense, kernel_floats, odd_kernel, shape};
+use super::validate::{dense, dense_conv, kernel_floats};
 
 /// `s − sg(s)`: value 0, gradient that of `s`. How the self-normalized log-det gradient
 /// enters a loss without an `O(D³)` value.
@@ -310,9 +310,7 @@ impl LayerSpec for SelfNormConvConfig {
     }
 
     fn check(&self) -> Result<(), String> {
-        shape(&self.shape)?;
-        dense("image size", self.shape.dim())?;
-        odd_kernel(self.kernel)
+        dense_conv(&self.shape, self.kernel)
     }
 
     fn allocation_bound(&self) -> u128 {

@@ -104,6 +104,14 @@ pub(crate) fn odd_kernel(k: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A convolution whose exact log-det or inverse builds its dense `D×D` matrix: a valid image
+/// shape, `D` within [`MAX_DENSE_DIM`], an odd kernel.
+pub(crate) fn dense_conv(s: &ImageShape, kernel: usize) -> Result<(), String> {
+    shape(s)?;
+    dense("image size", s.dim())?;
+    odd_kernel(kernel)
+}
+
 pub(crate) fn mask(m: &[bool]) -> Result<(), String> {
     dim("mask length", m.len())?;
     if !m.iter().any(|&b| b) || m.iter().all(|&b| b) {
