@@ -10,13 +10,12 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::image_io::load_image_model;
+use super::image_io::{load_image_model, load_split};
 use crate::device::{BackendChoice, inference_device};
 use crate::explore::complexity::corrected_score;
 use crate::explore::roc::auroc;
 use crate::explore::scoring::bits_per_dim_all;
-use crate::images::fetch::load;
-use crate::images::{ImageSet, parse_dataset_split};
+use crate::images::ImageSet;
 
 /// Which score ranks the images (higher = more anomalous).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -59,27 +58,6 @@ pub struct AnomalyArgs {
     pub device: BackendChoice,
 }
 
-/// A named split from the cache or a directory, checked against the model's image shape.
-fn load_set(
-    name: &str,
-    dir: Option<&std::path::Path>,
-    limit: Option<usize>,
-    shape: crate::flows::image::ImageShape,
-) -> Result<ImageSet, String> {
-    let (dataset, split) = parse_dataset_split(name)?;
-    let set = load(dataset, split, dir).map_err(|e| e.to_string())?;
-    if set.shape != shape {
-        return Err(format!(
-            "{name} holds images of shape {}, the model was trained on {shape}",
-            set.shape
-        ));
-    }
-    Ok(match limit {
-        Some(n) => set.take(n),
-        None => set,
-    })
-}
-
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -87,8 +65,8 @@ fn mean(v: &[f64]) -> f64 {
 pub fn run(a: AnomalyArgs) -> Result<(), String> {
     let device = inference_device(a.device)?;
     let (flow, shape) = load_image_model(&a.model, &device)?;
-    let inliers = load_set(&a.inliers, a.inliers_dir.as_deref(), a.limit, shape)?;
-    let outliers = load_set(&a.outliers, a.outliers_dir.as_deref(), a.limit, shape)?;
+    let inliers = load_split(&a.inliers, a.inliers_dir.as_deref(), a.limit, shape)?;
+    let outliers = load_split(&a.outliers, a.outliers_dir.as_deref(), a.limit, shape)?;
     let t0 = Instant::now();
     let raw_in = bits_per_dim_all(&flow, &inliers, &device)?;
     let raw_out = bits_per_dim_all(&flow, &outliers, &device)?;

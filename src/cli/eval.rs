@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use clap::Args;
 
+use super::image_io::{load_image_model, load_split};
 use crate::device::{BackendChoice, inference_device};
-use crate::images::fetch::load;
-use crate::images::{nll_nats_from_bpd, parse_dataset_split};
-use crate::model_file;
+use crate::images::nll_nats_from_bpd;
 use crate::train::images::evaluate_bpd_with_progress;
 
 #[derive(Args, Debug)]
@@ -36,25 +35,9 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<(), String> {
-    let (dataset, split) = parse_dataset_split(&a.data)?;
     let device = inference_device(a.device)?;
-    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
-    let image = meta.image.ok_or_else(|| {
-        format!(
-            "{} is not an image model (its metadata has no image shape)",
-            a.model.display()
-        )
-    })?;
-    let mut set = load(dataset, split, a.data_dir.as_deref()).map_err(|e| e.to_string())?;
-    if set.shape != image.shape {
-        return Err(format!(
-            "{} holds images of shape {}, the model was trained on {}",
-            a.data, set.shape, image.shape
-        ));
-    }
-    if let Some(n) = a.limit {
-        set = set.take(n);
-    }
+    let (flow, shape) = load_image_model(&a.model, &device)?;
+    let set = load_split(&a.data, a.data_dir.as_deref(), a.limit, shape)?;
     let t0 = Instant::now();
     let mut last = Instant::now();
     let bpd = evaluate_bpd_with_progress(&flow, &set, a.batch, &device, |done, total| {

@@ -8,6 +8,8 @@ use plotters::prelude::*;
 
 use crate::flows::Flow;
 use crate::flows::image::ImageShape;
+use crate::images::fetch::load;
+use crate::images::{ImageSet, parse_dataset_split};
 use crate::plot::image_grid::{draw_image_grid, grid_size};
 use crate::rng::Rng;
 
@@ -20,8 +22,31 @@ pub fn load_image_model(path: &Path, device: &Device) -> Result<(Flow, ImageShap
     Ok((flow, image.shape))
 }
 
+/// A data set split named like `mnist-test` (from the `flowplay data fetch` cache, or `dir`),
+/// checked against the model's image shape; its first `limit` images when given.
+pub fn load_split(
+    name: &str,
+    dir: Option<&Path>,
+    limit: Option<usize>,
+    shape: ImageShape,
+) -> Result<ImageSet, String> {
+    let (dataset, split) = parse_dataset_split(name)?;
+    let set = load(dataset, split, dir).map_err(|e| e.to_string())?;
+    if set.shape != shape {
+        return Err(format!(
+            "{name} holds images of shape {}, the model was trained on {shape}",
+            set.shape
+        ));
+    }
+    Ok(match limit {
+        Some(n) => set.take(n),
+        None => set,
+    })
+}
+
 /// `n` images from `flow` with base noise scaled by `temperature` (Glow's "temperature"
-/// sampling), as `[0, 1]` pixel values, channel-major.
+/// sampling), as `[0, 1]` pixel values, channel-major: the page's sampler
+/// ([`crate::explore::latent::sample`]), blocking.
 pub fn sample_images(
     flow: &Flow,
     n: usize,
@@ -29,10 +54,9 @@ pub fn sample_images(
     seed: u64,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, String> {
-    let d = flow.dim();
-    let (x, _) = flow.sample_at_temperature(n, temperature, &mut Rng::new(seed), device);
-    let v: Vec<f32> = crate::readback::to_host(x)?;
-    Ok(v.chunks(d).map(|c| c.to_vec()).collect())
+    let mut rng = Rng::new(seed);
+    let images = crate::explore::latent::sample(flow, n, temperature, &mut rng, device);
+    Ok(pollster::block_on(images)?)
 }
 
 /// Writes `images` of `shape` as a PNG grid (`cols` columns, 3× scale) to `path`, atomically.

@@ -8,11 +8,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::image_io::{load_image_model, write_grid_png};
+use super::image_io::{load_image_model, load_split, write_grid_png};
 use crate::device::{BackendChoice, inference_device};
-use crate::explore::latent::{decode, encode, path};
-use crate::images::fetch::load;
-use crate::images::parse_dataset_split;
+use crate::explore::latent::{decode, encode, path, reconstruction_error};
 
 #[derive(Args, Debug)]
 pub struct InterpolateArgs {
@@ -46,14 +44,7 @@ pub fn run(a: InterpolateArgs) -> Result<(), String> {
     }
     let device = inference_device(a.device)?;
     let (flow, shape) = load_image_model(&a.model, &device)?;
-    let (dataset, split) = parse_dataset_split(&a.data)?;
-    let set = load(dataset, split, a.data_dir.as_deref()).map_err(|e| e.to_string())?;
-    if set.shape != shape {
-        return Err(format!(
-            "{} holds images of shape {}, the model was trained on {shape}",
-            a.data, set.shape
-        ));
-    }
+    let set = load_split(&a.data, a.data_dir.as_deref(), None, shape)?;
     for (name, i) in [("--a", a.a), ("--b", a.b)] {
         if i >= set.len() {
             return Err(format!(
@@ -67,19 +58,9 @@ pub fn run(a: InterpolateArgs) -> Result<(), String> {
     let mut frames = path(&codes[0], &codes[1], a.frames, false);
     frames.extend(path(&codes[0], &codes[1], a.frames, true));
     let images = pollster::block_on(decode(&flow, &frames, &device))?;
-    // The mean absolute pixel error of the two ends against the inputs (bin centres).
-    let end_error = [(0, a.a), (a.frames - 1, a.b)]
-        .iter()
-        .map(|&(f, i)| {
-            let img = set.image(i);
-            images[f]
-                .iter()
-                .zip(img)
-                .map(|(v, &k)| (v - (k as f32 + 0.5) / 256.0).abs() as f64)
-                .sum::<f64>()
-                / img.len() as f64
-        })
-        .fold(0.0, f64::max);
+    // The larger reconstruction error of the two ends against the inputs.
+    let end_error = reconstruction_error(&images[0], set.image(a.a))
+        .max(reconstruction_error(&images[a.frames - 1], set.image(a.b)));
     write_grid_png(&a.out, &images, shape, a.frames)?;
     println!(
         "{}",

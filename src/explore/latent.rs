@@ -54,8 +54,38 @@ pub async fn decode(
     let flat: Vec<f32> = codes.iter().flatten().copied().collect();
     let z = Tensor::<2>::from_data(TensorData::new(flat, [codes.len(), d]), device);
     let (x, _) = flow.inverse(z);
+    to_images(x).await
+}
+
+/// `n` images sampled at `temperature`: base noise `T·ε` drawn from `rng`, decoded by `f⁻¹`
+/// ([`Flow::sample_at_temperature`]), values in `[0, 1]`.
+pub async fn sample(
+    flow: &Flow,
+    n: usize,
+    temperature: f32,
+    rng: &mut crate::rng::Rng,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, ReadbackError> {
+    let (x, _) = flow.sample_at_temperature(n, temperature, rng, device);
+    to_images(x).await
+}
+
+/// Rows `x [n, D]` as `n` images with values clamped to `[0, 1]`.
+async fn to_images(x: Tensor<2>) -> Result<Vec<Vec<f32>>, ReadbackError> {
+    let [_, d] = x.dims();
     let x: Vec<f32> = to_host_async(x.clamp(0.0, 1.0)).await?;
     Ok(x.chunks(d).map(<[f32]>::to_vec).collect())
+}
+
+/// Mean `|x − (k + ½)/256|` of a decoded image `x` against the 8-bit image `k` it encodes (bin
+/// centres): how well encoding then decoding gives an image back.
+pub fn reconstruction_error(decoded: &[f32], pixels: &[u8]) -> f64 {
+    decoded
+        .iter()
+        .zip(pixels)
+        .map(|(v, &k)| (v - (k as f32 + 0.5) / 256.0).abs() as f64)
+        .sum::<f64>()
+        / pixels.len().max(1) as f64
 }
 
 /// `(1 − t)·a + t·b`.
@@ -193,7 +223,16 @@ mod tests {
                     "image {i} pixel {j}: {v} vs {want}"
                 );
             }
+            assert!(reconstruction_error(img, set.image(i)) < 1e-3);
         }
+        let blank = vec![0.0f32; 64];
+        let expected = set
+            .image(0)
+            .iter()
+            .map(|&k| (k as f64 + 0.5) / 256.0)
+            .sum::<f64>()
+            / 64.0;
+        assert!((reconstruction_error(&blank, set.image(0)) - expected).abs() < 1e-6);
         let err = pollster::block_on(decode(&flow, &[vec![0.0; 3]], &device)).unwrap_err();
         assert!(err.to_string().contains("3 values"), "{err}");
     }

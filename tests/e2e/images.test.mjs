@@ -111,7 +111,15 @@ for (const [model, own, other] of [['mnist-glow-small', 'mnist', 'fashion-mnist'
 // 6. Drawing pad: draw a stroke with the mouse and the keyboard, score it.
 {
   const page = await open('#view=anomaly&model=mnist-glow-small&score=complexity&limit=50&backend=cpu');
-  await waitState(page, ['done', 'error'], 120);
+  const scored = await waitState(page, ['done', 'error'], 120);
+  // Switching the score redraws from the stored scores: the other AUROC, from the table.
+  const rawInTable = await page.textContent('#auroc-raw');
+  await page.selectOption('#score-kind', 'raw');
+  await page.waitForFunction(a => document.querySelector('#flow-status').dataset.auroc !== a, scored.auroc, { timeout: 10000 });
+  const switched = await status(page);
+  check('switching the score shows the other AUROC without scoring again', switched.state === 'done'
+    && Math.abs(Number(switched.auroc) - Number(rawInTable)) < 1e-3 && switched.text === scored.text,
+    `${scored.auroc} → ${switched.auroc} (table ${rawInTable})`);
   const box = await page.$eval('#digit-pad', c => { const r = c.getBoundingClientRect(); return { x: r.left, y: r.top, w: r.width }; });
   await page.mouse.move(box.x + box.w * 0.5, box.y + box.w * 0.2);
   await page.mouse.down();

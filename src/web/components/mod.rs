@@ -21,6 +21,17 @@ use model_files::ModelFiles;
 use scrubber::Scrubber;
 use status::{Health, Status};
 
+/// The page's error, when there is one (`#error`).
+#[component]
+fn ErrorBanner() -> impl IntoView {
+    let page = expect_context::<Page>();
+    move || {
+        page.error
+            .get()
+            .map(|e| view! { <div id="error" class="error" role="alert">{e}</div> })
+    }
+}
+
 /// The two modes of the page, as links in the header.
 #[component]
 fn ModeNav() -> impl IntoView {
@@ -54,11 +65,6 @@ pub fn App() -> impl IntoView {
         (!n.is_empty())
             .then(|| view! { <div id="notices" class="notice" role="status">{n.join("; ")}</div> })
     };
-    let error = move || {
-        page.error
-            .get()
-            .map(|e| view! { <div id="error" class="error" role="alert">{e}</div> })
-    };
     // Re-rendered only when the mode changes, not on every configuration change.
     let image_mode = Memo::new(move |_| page.config.with(|c| c.view.is_image()));
     // The playground shows its target and untrained flow before the first step, and again
@@ -72,7 +78,7 @@ pub fn App() -> impl IntoView {
     if embed {
         return view! {
             <main class="embed">
-                {notices}{error}
+                {notices}<ErrorBanner />
                 {move || if image_mode.get() {
                     view! { <ImageViews /> }.into_any()
                 } else {
@@ -94,7 +100,7 @@ pub fn App() -> impl IntoView {
         </header>
         {notices}
         {move || if image_mode.get() {
-            view! { <main class="layout images">{error}<ImageViews /></main> }.into_any()
+            view! { <main class="layout images"><ErrorBanner /><ImageViews /></main> }.into_any()
         } else {
             view! { <Playground /> }.into_any()
         }}
@@ -106,15 +112,10 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Playground() -> impl IntoView {
     let page = expect_context::<Page>();
-    let error = move || {
-        page.error
-            .get()
-            .map(|e| view! { <div id="error" class="error" role="alert">{e}</div> })
-    };
     view! {
         <main class="layout">
             <section class="panel">
-                {error}
+                <ErrorBanner />
                 <Controls />
                 <Buttons />
                 <Status />

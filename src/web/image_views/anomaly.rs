@@ -71,34 +71,47 @@ pub fn run_anomaly(page: Page, images: ImagePage) {
                 TimeoutFuture::new(0).await;
             }
         }
-        let raw_auroc = auroc(&scores.raw_in, &scores.raw_out);
-        let cx_auroc = auroc(&scores.cx_in, &scores.cx_out);
-        images.aurocs.set(Some((raw_auroc, cx_auroc)));
-        let (chosen_in, chosen_out, name, chosen) = match kind {
-            ScoreKind::Raw => (&scores.raw_in, &scores.raw_out, "bits/dim", raw_auroc),
-            ScoreKind::Complexity => (
-                &scores.cx_in,
-                &scores.cx_out,
-                "bits/dim − PNG bits/dim",
-                cx_auroc,
-            ),
-        };
-        let curve = roc_curve(chosen_in, chosen_out);
-        if let Err(e) = draw_anomaly(
-            "anomaly-canvas",
-            (chosen_in, &data.inlier_name),
-            (chosen_out, &data.outlier_name),
-            name,
-            &curve,
-            chosen.unwrap_or(f64::NAN),
-        ) {
-            return images.fail(e);
-        }
+        images.aurocs.set(Some((
+            auroc(&scores.raw_in, &scores.raw_out),
+            auroc(&scores.cx_in, &scores.cx_out),
+        )));
         images.scores.set_value(Some(scores));
-        images.auroc.set(chosen);
         images.took_ms.set(Some(now_ms() - t0));
-        images.work.set(Work::Done);
+        show_scores(images, kind);
     });
+}
+
+/// Draws the histograms and the ROC curve of the stored scores for `kind` and reports its
+/// AUROC; switching the score kind only redraws, the model does not score again.
+fn show_scores(images: ImagePage, kind: ScoreKind) {
+    let Some(data) = images.data() else {
+        return;
+    };
+    let shown = images.scores.with_value(|scores| {
+        let s = scores.as_ref()?;
+        let (inl, out, name) = match kind {
+            ScoreKind::Raw => (&s.raw_in, &s.raw_out, "bits/dim"),
+            ScoreKind::Complexity => (&s.cx_in, &s.cx_out, "bits/dim − PNG bits/dim"),
+        };
+        let chosen = auroc(inl, out);
+        let drawn = draw_anomaly(
+            "anomaly-canvas",
+            (inl, &data.inlier_name),
+            (out, &data.outlier_name),
+            name,
+            &roc_curve(inl, out),
+            chosen.unwrap_or(f64::NAN),
+        );
+        Some(drawn.map(|()| chosen))
+    });
+    match shown {
+        Some(Ok(chosen)) => {
+            images.auroc.set(chosen);
+            images.work.set(Work::Done);
+        }
+        Some(Err(e)) => images.fail(e),
+        None => {}
+    }
 }
 
 /// Scores the drawing on the pad and reports its percentile among the inliers' scores.
@@ -276,8 +289,13 @@ pub fn AnomalyView() -> impl IntoView {
                 let v = event_target_value(&ev);
                 let mut probe = page.config.get_untracked();
                 if probe.set("score", &v).is_ok() {
+                    let kind = probe.images.score;
                     page.config.set(probe);
-                    run_anomaly(page, images);
+                    if images.scores.with_value(Option::is_some) {
+                        show_scores(images, kind);
+                    } else {
+                        run_anomaly(page, images);
+                    }
                 }
             }>
                 <option value="complexity" prop:selected=move || page.config.with(|c| c.images.score == ScoreKind::Complexity)>"complexity-corrected"</option>

@@ -8,6 +8,7 @@ use wasm_bindgen::Clamped;
 
 use crate::flows::image::ImageShape;
 use crate::plot::anomaly::{draw_roc, draw_score_histograms};
+use crate::plot::image_grid::grid_size;
 use crate::web::draw::canvas_2d;
 
 /// Draws `images` (values in `[0, 1]`, channel-major) as a grid of `cols` columns, each pixel
@@ -21,11 +22,11 @@ pub fn draw_images(
 ) -> Result<(), String> {
     let (el, ctx) = canvas_2d(id).ok_or_else(|| format!("no canvas #{id}"))?;
     let cols = cols.max(1);
-    let rows = images.len().div_ceil(cols).max(1);
     let (h, w, c) = (shape.height, shape.width, shape.channels);
+    // The same layout as the PNG grids: 2-pixel gaps around every image.
     let gap = 2;
-    let width = gap + cols * (w * scale + gap);
-    let height = gap + rows * (h * scale + gap);
+    let (width, height) = grid_size(images.len().max(1), (h, w), cols, scale as u32);
+    let (width, height) = (width as usize, height as usize);
     let mut rgba = vec![0u8; width * height * 4];
     for px in rgba.chunks_mut(4) {
         px.copy_from_slice(&[40, 40, 40, 255]);

@@ -6,7 +6,7 @@ use leptos::task::spawn_local;
 
 use super::canvas::draw_images;
 use super::state::{ImagePage, Work};
-use crate::explore::latent::{decode, encode, path};
+use crate::explore::latent::{decode, encode, path, reconstruction_error};
 use crate::web::runner::now_ms;
 use crate::web::state::Page;
 
@@ -14,20 +14,6 @@ use crate::web::state::Page;
 pub const FRAMES: usize = 10;
 /// Test images shown in the strip to pick from.
 pub const STRIP: usize = 16;
-
-/// Mean absolute pixel error of the decoded ends against the inputs, for the status line.
-fn end_error(ends: &[&Vec<f32>; 2], inputs: [&[u8]; 2]) -> f64 {
-    ends.iter()
-        .zip(inputs)
-        .map(|(img, px)| {
-            img.iter()
-                .zip(px)
-                .map(|(v, &k)| (v - (k as f32 + 0.5) / 256.0).abs() as f64)
-                .sum::<f64>()
-                / px.len().max(1) as f64
-        })
-        .fold(0.0, f64::max)
-}
 
 /// Draws the pick strip and both paths between images `a` and `b` of the inlier subset.
 pub fn draw_paths(page: Page, images: ImagePage) {
@@ -68,9 +54,8 @@ pub fn draw_paths(page: Page, images: ImagePage) {
         if let Err(e) = draw_images("interp-canvas", &decoded, model.shape, FRAMES, 2) {
             return images.fail(e);
         }
-        let error = end_error(
-            &[&decoded[0], &decoded[FRAMES - 1]],
-            [data.inliers.image(a), data.inliers.image(b)],
+        let error = reconstruction_error(&decoded[0], data.inliers.image(a)).max(
+            reconstruction_error(&decoded[FRAMES - 1], data.inliers.image(b)),
         );
         images.end_error.set(Some(error));
         images.samples_drawn.set(decoded.len());

@@ -119,6 +119,7 @@ impl ImagePage {
         };
         self.model.set_value(Some(Rc::new(model)));
         self.class_means.set_value(None);
+        self.scores.set_value(None);
         self.data.set_value(data);
         self.backend
             .set(format!("{} ({})", chosen.name, chosen.reason));

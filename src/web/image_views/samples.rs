@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 
 use super::canvas::draw_images;
 use super::state::{ImagePage, Work};
-use crate::explore::latent::decode;
+use crate::explore::latent::sample;
 use crate::rng::Rng;
 use crate::web::runner::now_ms;
 use crate::web::state::Page;
@@ -28,20 +28,11 @@ pub fn draw_samples(page: Page, images: ImagePage) {
     images.samples_drawn.set(0);
     spawn_local(async move {
         let t0 = now_ms();
-        let d = model.flow.dim();
         let mut rng = Rng::new(seed);
         let mut drawn: Vec<Vec<f32>> = Vec::with_capacity(GRID);
         while drawn.len() < GRID {
             let n = SLICE.min(GRID - drawn.len());
-            let codes: Vec<Vec<f32>> = (0..n)
-                .map(|_| {
-                    rng.normals_f32(d)
-                        .into_iter()
-                        .map(|v| v * temperature)
-                        .collect()
-                })
-                .collect();
-            match decode(&model.flow, &codes, &model.device).await {
+            match sample(&model.flow, n, temperature, &mut rng, &model.device).await {
                 Ok(batch) => drawn.extend(batch),
                 Err(e) => return images.fail(format!("sampling failed: {e}")),
             }
