@@ -1,17 +1,25 @@
-//! Affine autoregressive flows built on [`Made`]:
-//! MAF (Papamakarios, Pavlakou & Murray 2017, arXiv:1705.07057) and
-//! IAF (Kingma et al. 2016, arXiv:1606.04934).
+//! Autoregressive flows built on [`Made`]: MAF (Papamakarios, Pavlakou & Murray 2017,
+//! arXiv:1705.07057) and IAF (Kingma et al. 2016, arXiv:1606.04934), each with an affine or a
+//! rational-quadratic spline transformer (the autoregressive Neural Spline Flow: Durkan et al.
+//! 2019, arXiv:1906.04032, §3.3), optionally conditioned on a context `c`.
 //!
-//! - **MAF** (fast density): data → noise in one pass, `(μ, a) = MADE(x)`,
-//!   `z = (x − μ) ⊙ exp(−a)`, `log|det| = −Σ a`; noise → data needs `D` sequential passes.
-//! - **IAF** (fast sampling): noise → data in one pass, `(μ, a) = MADE(z)`,
-//!   `x = z ⊙ exp(a) + μ`, `log|det| = Σ a`; data → noise needs `D` sequential passes.
+//! Every coordinate goes through an elementwise map `T(·; θ_i)` whose parameters `θ_i` come
+//! from MADE, so they depend only on earlier coordinates (and on `c`):
+//! - affine: `T(v) = (v − μ) ⊙ exp(−a)`, `log|T'| = −a` (`a` soft-clamped to `±scale_clamp`);
+//! - spline: `T(v)` = the monotone RQ spline with `K` bins on `[−B, B]` ([`rq_spline`]).
 //!
-//! `a` is soft-clamped to `±scale_clamp`. The sequential direction iterates the fixed point
-//! `D` times: after pass `k` the first `k` coordinates are exact, so `D` passes are exact.
+//! - **MAF** (fast density): data → noise in one pass, `θ = MADE(x, c)`, `z = T(x; θ)`;
+//!   noise → data needs `D` sequential passes `x ← T⁻¹(z; MADE(x, c))`.
+//! - **IAF** (fast sampling): noise → data in one pass, `θ = MADE(z, c)`, `x = T⁻¹(z; θ)`;
+//!   data → noise needs `D` sequential passes `z ← T(x; MADE(z, c))`.
+//!
+//! After sequential pass `k` the first `k` coordinates are exact, so `D` passes are exact; the
+//! log-det is the last pass's `Σ_i log|T'_i|` (or its negative).
 //!
 //! # Shapes
-//! inputs `[batch, D]`, MADE output `[batch, 2D]` = `[μ | a]`, log-dets `[batch]`.
+//! inputs `[batch, D]`, context `[batch, C]`; MADE output `[batch, P·D]` in `P` blocks of `D`
+//! (affine `P = 2`: `[μ | a]`; spline `P = 3K − 1`, reordered to the `[batch, D, P]` layout
+//! [`rq_spline`] reads); log-dets `[batch]`.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -20,8 +28,12 @@ use serde::{Deserialize, Serialize};
 
 use super::LayerSpec;
 use super::made::Made;
-use super::validate::{MAX_DENSE_DIM, conditioner, in_range, mlp, positive_finite};
-use super::{Bijection, soft_clamp, sum_rows};
+use super::masked_coupling::Transformer;
+use super::rq_spline::rq_spline;
+use super::validate::{
+    MAX_BINS, MAX_CONTEXT, MAX_DENSE_DIM, conditioner, in_range, mlp, positive_finite,
+};
+use super::{Bijection, context_or_zeros, soft_clamp, sum_rows};
 
 /// Which direction is the cheap one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +43,26 @@ pub enum Direction {
     Maf,
     /// Inverse autoregressive flow: one-pass sampling.
     Iaf,
+}
+
+/// The elementwise map of an autoregressive layer.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ArTransform {
+    /// `T(v) = (v − μ) e^{−a}`.
+    Affine,
+    /// A rational-quadratic spline with `bins` bins on `[−tail_bound, tail_bound]`.
+    Spline { bins: usize, tail_bound: f32 },
+}
+
+impl ArTransform {
+    /// Numbers MADE produces per coordinate.
+    fn params_per_dim(self) -> usize {
+        match self {
+            Self::Affine => 2,
+            Self::Spline { bins, .. } => (3 * bins).saturating_sub(1),
+        }
+    }
 }
 
 /// Config of [`Autoregressive`].
@@ -44,19 +76,38 @@ pub struct AutoregressiveConfig {
     pub hidden_layers: usize,
     #[config(default = 3.0)]
     pub scale_clamp: f32,
+    /// The elementwise map (files written before splines existed hold affine layers).
+    #[config(default = "ArTransform::Affine")]
+    pub transform: ArTransform,
+    /// Size `C` of the context MADE reads (0: unconditional).
+    #[config(default = 0)]
+    pub context: usize,
 }
 
 impl AutoregressiveConfig {
     pub fn init(&self, device: &Device) -> Autoregressive {
+        let p = self.transform.params_per_dim();
         Autoregressive {
-            made: Made::new(self.dim, self.hidden, self.hidden_layers, 2, device),
+            made: Made::new(
+                self.dim,
+                self.context,
+                self.hidden,
+                self.hidden_layers,
+                p,
+                device,
+            ),
             maf: self.direction == Direction::Maf,
             scale_clamp: self.scale_clamp,
+            spline: match self.transform {
+                ArTransform::Affine => None,
+                ArTransform::Spline { bins, tail_bound } => Some((bins, tail_bound)),
+            },
+            context: self.context,
         }
     }
 }
 
-/// An affine MAF or IAF layer.
+/// An autoregressive (MAF or IAF) layer, affine or spline.
 #[derive(Module, Debug)]
 pub struct Autoregressive {
     pub made: Made,
@@ -64,80 +115,136 @@ pub struct Autoregressive {
     pub maf: bool,
     #[module(skip)]
     pub scale_clamp: f32,
+    /// `(bins, tail bound)` of the spline transformer; `None` for affine.
+    #[module(skip)]
+    pub spline: Option<(usize, f32)>,
+    #[module(skip)]
+    pub context: usize,
+}
+
+/// `T` (or `T⁻¹` when `inverse`) of every coordinate, with its elementwise log-derivative.
+impl Transformer for Autoregressive {
+    fn transform(
+        &self,
+        theta: Tensor<2>,
+        v: Tensor<2>,
+        inverse: bool,
+    ) -> (Tensor<2>, Option<Tensor<2>>) {
+        let [n, d] = v.dims();
+        match self.spline {
+            None => {
+                let mu = theta.clone().narrow(1, 0, d);
+                let a = soft_clamp(theta.narrow(1, d, d), self.scale_clamp);
+                if inverse {
+                    (v * a.clone().exp() + mu, Some(a))
+                } else {
+                    ((v - mu) * a.clone().neg().exp(), Some(a.neg()))
+                }
+            }
+            Some((bins, bound)) => {
+                // MADE's `[P blocks of D]` → the spline's `[D, P]` per row.
+                let p = 3 * bins - 1;
+                let theta = theta.reshape([n, p, d]).swap_dims(1, 2).reshape([n, d * p]);
+                let (y, ld) = rq_spline(theta, v, bins, bound, inverse);
+                (y, Some(ld))
+            }
+        }
+    }
 }
 
 impl Autoregressive {
-    /// `(μ, a)` from MADE(v).
-    fn params(&self, v: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    /// `θ = MADE([v, c])`.
+    fn params(&self, v: Tensor<2>, context: Option<&Tensor<2>>) -> Tensor<2> {
+        if self.context == 0 {
+            return self.made.forward(v);
+        }
+        let c = context_or_zeros(context, &v, self.context);
+        self.made.forward(Tensor::cat(vec![v, c], 1))
+    }
+
+    /// `(y, Σ log|T'|)` of `T` (or `T⁻¹`) with parameters from `MADE(source)`.
+    fn step(
+        &self,
+        source: Tensor<2>,
+        v: Tensor<2>,
+        context: Option<&Tensor<2>>,
+        inverse: bool,
+    ) -> (Tensor<2>, Tensor<1>) {
+        let theta = self.params(source, context);
+        let (y, ld) = self.transform(theta, v, inverse);
+        let ld = ld.expect("autoregressive transformers report their log-derivative");
+        (y, sum_rows(ld))
+    }
+
+    /// One pass where `θ` depends on the input: `y = T(v; MADE(v))` (or `T⁻¹`).
+    fn one_pass(
+        &self,
+        v: Tensor<2>,
+        context: Option<&Tensor<2>>,
+        inverse: bool,
+    ) -> (Tensor<2>, Tensor<1>) {
+        self.step(v.clone(), v, context, inverse)
+    }
+
+    /// `D` passes where `θ` depends on the output: solves `y = T(v; MADE(y))` (or `T⁻¹`).
+    fn sequential(
+        &self,
+        v: Tensor<2>,
+        context: Option<&Tensor<2>>,
+        inverse: bool,
+    ) -> (Tensor<2>, Tensor<1>) {
         let d = v.dims()[1];
-        let out = self.made.forward(v);
-        let mu = out.clone().narrow(1, 0, d);
-        let a = soft_clamp(out.narrow(1, d, d), self.scale_clamp);
-        (mu, a)
-    }
-
-    /// One-pass normalising direction of MAF: `z = (x − μ(x)) e^{−a(x)}`.
-    fn normalise_one_pass(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let (mu, a) = self.params(x.clone());
-        ((x - mu) * a.clone().neg().exp(), sum_rows(a).neg())
-    }
-
-    /// `D`-pass inverse of [`Self::normalise_one_pass`].
-    fn denormalise_sequential(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let d = z.dims()[1];
-        let mut x = Tensor::zeros_like(&z);
-        let mut a_last = Tensor::zeros_like(&z);
+        let mut y = Tensor::zeros_like(&v);
+        let mut ld = super::zeros_like_batch(&v);
         for _ in 0..d {
-            let (mu, a) = self.params(x);
-            x = z.clone() * a.clone().exp() + mu;
-            a_last = a;
+            (y, ld) = self.step(y, v.clone(), context, inverse);
         }
-        (x, sum_rows(a_last))
-    }
-
-    /// One-pass generative direction of IAF: `x = z e^{a(z)} + μ(z)`.
-    fn denormalise_one_pass(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let (mu, a) = self.params(z.clone());
-        (z * a.clone().exp() + mu, sum_rows(a))
-    }
-
-    /// `D`-pass inverse of [`Self::denormalise_one_pass`].
-    fn normalise_sequential(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let d = x.dims()[1];
-        let mut z = Tensor::zeros_like(&x);
-        let mut a_last = Tensor::zeros_like(&x);
-        for _ in 0..d {
-            let (mu, a) = self.params(z);
-            z = (x.clone() - mu) * a.clone().neg().exp();
-            a_last = a;
-        }
-        (z, sum_rows(a_last).neg())
+        (y, ld)
     }
 }
 
 impl Bijection for Autoregressive {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        if self.maf {
-            self.normalise_one_pass(x)
-        } else {
-            self.normalise_sequential(x)
-        }
+        self.forward_given(x, None)
     }
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.inverse_given(z, None)
+    }
+
+    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         if self.maf {
-            self.denormalise_sequential(z)
+            self.one_pass(x, context, false)
         } else {
-            self.denormalise_one_pass(z)
+            self.sequential(x, context, false)
         }
+    }
+
+    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        if self.maf {
+            self.sequential(z, context, true)
+        } else {
+            self.one_pass(z, context, true)
+        }
+    }
+
+    fn forward_train_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        let (z, ld) = self.forward_given(x, context);
+        (z, ld, None)
     }
 }
 
 impl LayerSpec for AutoregressiveConfig {
     fn name(&self) -> &'static str {
-        match self.direction {
-            Direction::Maf => "MAF",
-            Direction::Iaf => "IAF",
+        match (self.direction, self.transform) {
+            (Direction::Maf, ArTransform::Affine) => "MAF",
+            (Direction::Iaf, ArTransform::Affine) => "IAF",
+            (Direction::Maf, ArTransform::Spline { .. }) => "RQ-spline MAF",
+            (Direction::Iaf, ArTransform::Spline { .. }) => "RQ-spline IAF",
         }
     }
 
@@ -145,15 +252,32 @@ impl LayerSpec for AutoregressiveConfig {
         self.dim
     }
 
+    fn context(&self) -> usize {
+        self.context
+    }
+
     fn check(&self) -> Result<(), String> {
         in_range("dim", self.dim, 2, MAX_DENSE_DIM)?;
         conditioner(self.hidden, self.hidden_layers)?;
-        positive_finite("scale clamp", self.scale_clamp)
+        positive_finite("scale clamp", self.scale_clamp)?;
+        in_range("context", self.context, 0, MAX_CONTEXT)?;
+        if let ArTransform::Spline { bins, tail_bound } = self.transform {
+            in_range("bins", bins, 2, MAX_BINS)?;
+            positive_finite("tail bound", tail_bound)?;
+        }
+        Ok(())
     }
 
     fn allocation_bound(&self) -> u128 {
         // Weights and their masks.
         let d = self.dim as u128;
-        2 * mlp(d, self.hidden as u128, self.hidden_layers as u128, 2 * d)
+        let p = self.transform.params_per_dim() as u128;
+        let input = d + self.context as u128;
+        2 * mlp(
+            input,
+            self.hidden as u128,
+            self.hidden_layers as u128,
+            p * d,
+        )
     }
 }

@@ -29,6 +29,23 @@ impl FlowConfig {
         self.base.dim()
     }
 
+    /// The size `C` of the context a conditional flow is conditioned on (0: unconditional):
+    /// the size every conditional layer and a conditional base read ([`Self::validate`]
+    /// checks that they agree).
+    pub fn context(&self) -> usize {
+        self.layers
+            .iter()
+            .map(LayerConfig::context)
+            .chain([self.base.context()])
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The class count of a class-conditional flow (its base is one Gaussian per class).
+    pub fn classes(&self) -> Option<usize> {
+        self.base.classes()
+    }
+
     /// Checks every layer's numbers ([`LayerSpec::check`](super::LayerSpec::check)) and that each layer fits
     /// the base's dimension; loading a file and building a trainer call this before any layer
     /// is built.
@@ -52,6 +69,25 @@ impl FlowConfig {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.check().map_err(|e| layer_error(i, layer, e))?;
         }
+        self.base
+            .check()
+            .map_err(|e| ArchitectureError::Flow(format!("base distribution: {e}")))?;
+        let c = self.context();
+        if self.base.context() != 0 && self.base.context() != c {
+            return Err(ArchitectureError::Flow(format!(
+                "the base reads a context of size {} but a layer reads one of size {c}",
+                self.base.context()
+            )));
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            if layer.context() != 0 && layer.context() != c {
+                let reason = format!(
+                    "reads a context of size {} but the flow's is {c}",
+                    layer.context()
+                );
+                return Err(layer_error(i, layer, reason));
+            }
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             let fits = if layer.acts_on_prefix() {
                 layer.dim() <= d
@@ -72,10 +108,7 @@ impl FlowConfig {
     /// An upper bound on the floats [`Self::init`] allocates (see
     /// [`LayerSpec::allocation_bound`](super::LayerSpec::allocation_bound)); meaningful after [`Self::validate`].
     pub fn allocation_bound(&self) -> u128 {
-        let base = match &self.base {
-            BaseConfig::StandardNormal { .. } => 0,
-            BaseConfig::DiagGaussian(c) => 2 * c.dim as u128,
-        };
+        let base = self.base.allocation_bound();
         self.layers
             .iter()
             .map(|l| l.allocation_bound())
@@ -117,19 +150,39 @@ impl Flow {
         self.config.dim()
     }
 
+    /// The size of the context a conditional flow reads (0: unconditional).
+    pub fn context(&self) -> usize {
+        self.config.context()
+    }
+
     /// `x → (z = f(x), Σ_k log|det J_k|)`.
     pub fn transform_to_noise(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.transform_to_noise_given(x, None)
+    }
+
+    /// `x → (z = f(x; c), Σ_k log|det J_k|)` given a context `c [batch, C]` (see
+    /// [`Bijection::forward_given`]; `None` for an unconditional flow).
+    pub fn transform_to_noise_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>) {
         let ld = zeros_like_batch(&x);
         self.layers.iter().fold((x, ld), |(z, acc), layer| {
-            let (z, ld) = layer.forward(z);
+            let (z, ld) = layer.forward_given(z, context);
             (z, acc + ld)
         })
     }
 
     /// `log p(x)`, `[batch, D] → [batch]`.
     pub fn log_prob(&self, x: Tensor<2>) -> Tensor<1> {
-        let (z, ld) = self.transform_to_noise(x);
-        self.base.log_prob(z) + ld
+        self.log_prob_given(x, None)
+    }
+
+    /// `log p(x | c)`, `x [batch, D]`, `c [batch, C]` → `[batch]`.
+    pub fn log_prob_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> Tensor<1> {
+        let (z, ld) = self.transform_to_noise_given(x, context);
+        self.base.log_prob_given(z, context) + ld
     }
 
     /// The training-time score: `(log p(x)` whose gradient is the training gradient (the
@@ -137,11 +190,20 @@ impl Flow {
     /// `Σ` of the layer-wise reconstruction losses`)`, both `[batch]`; the second is `None` when
     /// no layer is self-normalizing. See [`Bijection::forward_train`].
     pub fn log_prob_train(&self, x: Tensor<2>) -> (Tensor<1>, Option<Tensor<1>>) {
+        self.log_prob_train_given(x, None)
+    }
+
+    /// [`Self::log_prob_train`] given a context `c [batch, C]`.
+    pub fn log_prob_train_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<1>, Option<Tensor<1>>) {
         let mut ld = zeros_like_batch(&x);
         let mut recon: Option<Tensor<1>> = None;
         let mut z = x;
         for layer in &self.layers {
-            let (next, l, r) = layer.forward_train(z);
+            let (next, l, r) = layer.forward_train_given(z, context);
             z = next;
             ld = ld + l;
             if let Some(r) = r {
@@ -151,23 +213,61 @@ impl Flow {
                 });
             }
         }
-        (self.base.log_prob(z) + ld, recon)
+        (self.base.log_prob_given(z, context) + ld, recon)
     }
 
     /// `z → (x = f⁻¹(z), Σ_k log|det J_{f_k⁻¹}|)`.
     pub fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.inverse_given(z, None)
+    }
+
+    /// `z → (x = f⁻¹(z; c), Σ_k log|det J_{f_k⁻¹}|)` given a context `c [batch, C]`.
+    pub fn inverse_given(
+        &self,
+        z: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>) {
         let ld = zeros_like_batch(&z);
         self.layers.iter().rev().fold((z, ld), |(x, acc), layer| {
-            let (x, ld) = layer.inverse(x);
+            let (x, ld) = layer.inverse_given(x, context);
             (x, acc + ld)
         })
     }
 
     /// Pushes standard-normal noise `ε [n, D]` through the base and the flow: `(x, log q(x))`.
     pub fn sample_from_standard(&self, eps: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let (z, log_base) = self.base.from_standard(eps);
-        let (x, ld) = self.inverse(z);
+        self.sample_from_standard_given(eps, None)
+    }
+
+    /// Pushes standard-normal noise `ε [n, D]` through `p(z | c)` and the flow given
+    /// `c [n, C]` (one context row per sample): `(x, log q(x | c))`.
+    pub fn sample_from_standard_given(
+        &self,
+        eps: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>) {
+        let (z, log_base) = self.base.from_standard_given(eps, context);
+        let (x, ld) = self.inverse_given(z, context);
         (x, log_base - ld)
+    }
+
+    /// `n` samples of `q(x | c)` for one context `c` (`C` host values), with their
+    /// log-densities, drawn from `rng` on `device`.
+    pub fn sample_given(
+        &self,
+        n: usize,
+        context: &[f32],
+        rng: &mut Rng,
+        device: &Device,
+    ) -> (Tensor<2>, Tensor<1>) {
+        let d = self.dim();
+        let eps = Tensor::<2>::from_data(TensorData::new(rng.normals_f32(n * d), [n, d]), device);
+        let c = Tensor::<2>::from_data(
+            TensorData::new(context.to_vec(), [1, context.len()]),
+            device,
+        )
+        .repeat_dim(0, n);
+        self.sample_from_standard_given(eps, Some(&c))
     }
 
     /// `n` samples with their log-density under the flow, drawn from `rng` on `device`.

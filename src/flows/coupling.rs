@@ -10,8 +10,11 @@
 //!
 //! `s` is soft-clamped to `±scale_clamp` (`c·tanh(s/c)`) so one step cannot blow up.
 //!
+//! With `context = C > 0` the conditioner also reads a context `c` (a conditional coupling,
+//! as in conditional RealNVP / Ardizzone et al. 2019's cINN): `(s, t) = NN([m ⊙ x, c])`.
+//!
 //! # Shapes
-//! `mask: [1, dim]`; `NN: [batch, dim] → [batch, 2·dim]` (affine) or `[batch, dim]` (additive);
+//! `mask: [1, dim]`; `NN: [batch, dim + C] → [batch, 2·dim]` (affine) or `[batch, dim]` (additive);
 //! inputs `[batch, dim]`, log-dets `[batch]`.
 
 use burn::config::Config;
@@ -21,8 +24,8 @@ use burn::tensor::{Device, Tensor};
 use super::LayerSpec;
 use super::masked_coupling::{Transformer, couple};
 use super::mlp::Mlp;
-use super::validate::{conditioner, mask, mlp, positive_finite};
-use super::{Bijection, mask_row, soft_clamp};
+use super::validate::{MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
+use super::{Bijection, context_or_zeros, mask_row, soft_clamp};
 use crate::rng::Rng;
 
 /// Config of [`Coupling`].
@@ -39,6 +42,9 @@ pub struct CouplingConfig {
     pub additive: bool,
     #[config(default = 3.0)]
     pub scale_clamp: f32,
+    /// Size `C` of the context fed to the conditioner (0: unconditional).
+    #[config(default = 0)]
+    pub context: usize,
 }
 
 impl CouplingConfig {
@@ -46,8 +52,15 @@ impl CouplingConfig {
         let d = self.mask.len();
         let outputs = if self.additive { d } else { 2 * d };
         Coupling {
-            net: Mlp::new(d, self.hidden, self.hidden_layers, outputs, device),
+            net: Mlp::new(
+                d + self.context,
+                self.hidden,
+                self.hidden_layers,
+                outputs,
+                device,
+            ),
             mask: mask_row(&self.mask, device),
+            context: self.context,
             additive: self.additive,
             scale_clamp: self.scale_clamp,
         }
@@ -75,6 +88,9 @@ pub struct Coupling {
     pub net: Mlp,
     /// Constant `[1, dim]` mask (rebuilt from the config, not stored in weight files).
     pub mask: Tensor<2>,
+    /// Size of the context fed to `net` beside the kept coordinates (0: unconditional).
+    #[module(skip)]
+    pub context: usize,
     #[module(skip)]
     pub additive: bool,
     #[module(skip)]
@@ -107,11 +123,30 @@ impl Transformer for Coupling {
 
 impl Bijection for Coupling {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        couple(&self.net, &self.mask, self, x, false)
+        self.forward_given(x, None)
     }
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        couple(&self.net, &self.mask, self, z, true)
+        self.inverse_given(z, None)
+    }
+
+    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        let c = (self.context > 0).then(|| context_or_zeros(context, &x, self.context));
+        couple(&self.net, &self.mask, self, x, c, false)
+    }
+
+    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        let c = (self.context > 0).then(|| context_or_zeros(context, &z, self.context));
+        couple(&self.net, &self.mask, self, z, c, true)
+    }
+
+    fn forward_train_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        let (z, ld) = self.forward_given(x, context);
+        (z, ld, None)
     }
 }
 
@@ -128,15 +163,21 @@ impl LayerSpec for CouplingConfig {
         self.mask.len()
     }
 
+    fn context(&self) -> usize {
+        self.context
+    }
+
     fn check(&self) -> Result<(), String> {
         mask(&self.mask)?;
         conditioner(self.hidden, self.hidden_layers)?;
-        positive_finite("scale clamp", self.scale_clamp)
+        positive_finite("scale clamp", self.scale_clamp)?;
+        in_range("context", self.context, 0, MAX_CONTEXT)
     }
 
     fn allocation_bound(&self) -> u128 {
         let d = self.mask.len() as u128;
         let out = if self.additive { d } else { 2 * d };
-        mlp(d, self.hidden as u128, self.hidden_layers as u128, out) + d
+        let input = d + self.context as u128;
+        mlp(input, self.hidden as u128, self.hidden_layers as u128, out) + d
     }
 }

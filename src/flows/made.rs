@@ -7,8 +7,12 @@
 //! output when `deg(out) > deg(a)`. So output `i` depends only on inputs `x_{<i}`, which makes
 //! the Jacobian of every output block strictly lower triangular.
 //!
+//! A conditional MADE (Papamakarios et al. 2017, §3.4) also reads a context `c [batch, C]`:
+//! its units have degree 0, so every hidden unit may see them and every output depends on the
+//! whole context and on `x_{<i}`.
+//!
 //! # Shapes
-//! `x [batch, D]` → `[batch, params_per_dim · D]` (block `p` is `[:, p·D .. (p+1)·D]`).
+//! `[x, c] [batch, D + C]` → `[batch, params_per_dim · D]` (block `p` is `[:, p·D .. (p+1)·D]`).
 
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
@@ -63,15 +67,17 @@ fn mask(from: &[usize], to: &[usize], strict: bool) -> Vec<f32> {
 }
 
 impl Made {
-    /// `dim` inputs, `hidden_layers` layers of `hidden` units, `params_per_dim` outputs per input.
+    /// `dim` inputs (then `context` context inputs), `hidden_layers` layers of `hidden` units,
+    /// `params_per_dim` outputs per input.
     pub fn new(
         dim: usize,
+        context: usize,
         hidden: usize,
         hidden_layers: usize,
         params_per_dim: usize,
         device: &Device,
     ) -> Self {
-        let input_deg: Vec<usize> = (1..=dim).collect();
+        let input_deg: Vec<usize> = (1..=dim).chain(std::iter::repeat_n(0, context)).collect();
         let cycle = dim.saturating_sub(1).max(1);
         let hidden_deg: Vec<usize> = (0..hidden).map(|k| k % cycle + 1).collect();
         let output_deg: Vec<usize> = (0..params_per_dim).flat_map(|_| 1..=dim).collect();
@@ -94,7 +100,7 @@ impl Made {
     }
 
     /// # Shapes
-    /// `x [batch, D]` → `[batch, params_per_dim · D]`.
+    /// `x [batch, D + C]` (the context after the data) → `[batch, params_per_dim · D]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         super::relu_chain(&self.layers, x, |l, h| l.forward(h))
     }

@@ -9,9 +9,13 @@
 //! `τ⁻¹`. The affine and additive couplings ([`super::coupling`]) and the rational-quadratic
 //! spline coupling ([`super::spline`]) are this shell with their own [`Transformer`].
 //!
+//! A conditional coupling (nflows' `context`, zuko's `c`) feeds its conditioner the context as
+//! well: `θ = NN([m ⊙ v, c])`; the inverse sees the same `c`, so it stays exact.
+//!
 //! # Shapes
 //! `mask: [1, D]`; `v, y: [batch, D]`; `θ: [batch, D·P]` (the conditioner's raw output,
-//! `P` numbers per coordinate, laid out as the transformer reads them); log-dets `[batch]`.
+//! `P` numbers per coordinate, laid out as the transformer reads them); context `c [batch, C]`;
+//! log-dets `[batch]`.
 
 use burn::tensor::Tensor;
 
@@ -31,15 +35,22 @@ pub trait Transformer {
     ) -> (Tensor<2>, Option<Tensor<2>>);
 }
 
-/// One coupling step: `(y [batch, D], log|det| [batch])` of the shell around `transformer`.
+/// One coupling step: `(y [batch, D], log|det| [batch])` of the shell around `transformer`,
+/// conditioned on `context [batch, C]` when there is one.
 pub fn couple(
     net: &Mlp,
     mask: &Tensor<2>,
     transformer: &impl Transformer,
     v: Tensor<2>,
+    context: Option<Tensor<2>>,
     inverse: bool,
 ) -> (Tensor<2>, Tensor<1>) {
-    let theta = net.forward(v.clone() * mask.clone());
+    let kept = v.clone() * mask.clone();
+    let input = match context {
+        Some(c) => Tensor::cat(vec![kept, c], 1),
+        None => kept,
+    };
+    let theta = net.forward(input);
     let (tau, log_abs_det) = transformer.transform(theta, v.clone(), inverse);
     let free = mask.clone().neg().add_scalar(1.0);
     let y = v * mask.clone() + tau * free.clone();

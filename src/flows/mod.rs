@@ -12,6 +12,8 @@ pub mod architectures;
 pub mod autoregressive;
 pub mod base;
 pub mod composite;
+#[cfg(test)]
+mod conditional_properties;
 pub mod conv1x1;
 pub mod conv_exp;
 pub mod coupling;
@@ -63,6 +65,29 @@ pub trait Bijection {
         let (z, ld) = self.forward(x);
         (z, ld, None)
     }
+    /// [`Self::forward`] given a context `c [batch, C]` (a conditional flow's conditioning
+    /// input: an observation, a one-hot class). Unconditional layers ignore it (the default);
+    /// conditional ones ([`LayerSpec::context`] > 0) feed it to their conditioner, and read a
+    /// missing context as zeros.
+    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        let _ = context;
+        self.forward(x)
+    }
+    /// [`Self::inverse`] given a context (see [`Self::forward_given`]).
+    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        let _ = context;
+        self.inverse(z)
+    }
+    /// [`Self::forward_train`] given a context; unconditional layers ignore it (the default),
+    /// conditional ones return their exact [`Self::forward_given`] with no reconstruction loss.
+    fn forward_train_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        let _ = context;
+        self.forward_train(x)
+    }
     /// Data-dependent initialisation from a batch `x` (ActNorm sets its scale and bias so that
     /// `x` comes out standardised); by default the layer is returned unchanged.
     fn data_init(self, x: Tensor<2>) -> Self
@@ -93,6 +118,10 @@ pub trait LayerSpec {
     /// is not (the caller adds which layer). Checked before any layer of a file is built
     /// ([`validate`]).
     fn check(&self) -> Result<(), String>;
+    /// The size `C` of the context the layer is conditioned on (0: unconditional).
+    fn context(&self) -> usize {
+        0
+    }
     /// An upper bound on the floats building the layer allocates (parameters, masks and the
     /// temporaries of its initialisation), from its numbers alone; meaningful after
     /// [`Self::check`]. The loader compares it with the weights a file holds before building
@@ -195,6 +224,9 @@ impl LayerConfig {
     pub fn allocation_bound(&self) -> u128 {
         self.spec().allocation_bound()
     }
+    pub fn context(&self) -> usize {
+        self.spec().context()
+    }
 }
 
 impl Bijection for Layer {
@@ -206,6 +238,32 @@ impl Bijection for Layer {
     }
     fn forward_train(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
         self.as_bijection().forward_train(x)
+    }
+    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        self.as_bijection().forward_given(x, context)
+    }
+    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        self.as_bijection().inverse_given(z, context)
+    }
+    fn forward_train_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        self.as_bijection().forward_train_given(x, context)
+    }
+}
+
+/// The context a conditional layer feeds its conditioner: `c [batch, C]` as given, or zeros
+/// when none was (an unconditional call into a conditional layer).
+pub(crate) fn context_or_zeros(
+    context: Option<&Tensor<2>>,
+    like: &Tensor<2>,
+    size: usize,
+) -> Tensor<2> {
+    match context {
+        Some(c) => c.clone(),
+        None => Tensor::zeros([like.dims()[0], size], &like.device()),
     }
 }
 

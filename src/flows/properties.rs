@@ -2,7 +2,7 @@
 
 use super::LayerConfig;
 use super::actnorm::ActNormConfig;
-use super::autoregressive::{AutoregressiveConfig, Direction};
+use super::autoregressive::{ArTransform, AutoregressiveConfig, Direction};
 use super::coupling::{CouplingConfig, alternating_mask, random_mask};
 use super::linear::{LuLinearConfig, NaiveLinearConfig};
 use super::made::Made;
@@ -81,6 +81,18 @@ fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
             false,
         ),
         (LayerConfig::ActNorm(ActNormConfig::new(d)), 1e-5, false),
+        (
+            LayerConfig::Autoregressive(
+                AutoregressiveConfig::new(d, Direction::Maf)
+                    .with_hidden(16)
+                    .with_transform(ArTransform::Spline {
+                        bins: 6,
+                        tail_bound: 4.0,
+                    }),
+            ),
+            3e-4,
+            true,
+        ),
     ]
 }
 
@@ -102,7 +114,7 @@ fn every_layer_is_invertible_with_exact_logdet() {
 fn made_outputs_depend_only_on_earlier_inputs() {
     let (_lock, device) = seeded_autodiff_device(7);
     let d = 5;
-    let made = perturb(Made::new(d, 24, 2, 2, &device), 0.5);
+    let made = perturb(Made::new(d, 0, 24, 2, 2, &device), 0.5);
     let x = host(gaussian_batch(4, d, 1.0, 5, &device));
     // Each output block (μ and log-scale) separately.
     for block in 0..2 {

@@ -5,8 +5,10 @@
 //! interior derivatives from the conditioner `NN(m ⊙ x)`. Zero conditioner output gives the
 //! identity.
 //!
+//! With `context = C > 0` the conditioner reads `[m ⊙ x, c]` (a conditional spline coupling).
+//!
 //! # Shapes
-//! `NN: [batch, D] → [batch, D·(3K − 1)]` (widths `K`, heights `K`, interior derivatives
+//! `NN: [batch, D + C] → [batch, D·(3K − 1)]` (widths `K`, heights `K`, interior derivatives
 //! `K − 1` per coordinate); inputs `[batch, D]`, log-dets `[batch]`.
 
 use burn::config::Config;
@@ -17,8 +19,8 @@ use super::LayerSpec;
 use super::masked_coupling::{Transformer, couple};
 use super::mlp::Mlp;
 use super::rq_spline::rq_spline;
-use super::validate::{MAX_BINS, conditioner, in_range, mask, mlp, positive_finite};
-use super::{Bijection, mask_row};
+use super::validate::{MAX_BINS, MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
+use super::{Bijection, context_or_zeros, mask_row};
 
 /// Config of [`SplineCoupling`].
 #[derive(Config, Debug, PartialEq)]
@@ -33,6 +35,9 @@ pub struct SplineCouplingConfig {
     /// Half-width `B` of the spline interval.
     #[config(default = 4.0)]
     pub tail_bound: f32,
+    /// Size `C` of the context fed to the conditioner (0: unconditional).
+    #[config(default = 0)]
+    pub context: usize,
 }
 
 impl SplineCouplingConfig {
@@ -40,13 +45,14 @@ impl SplineCouplingConfig {
         let d = self.mask.len();
         SplineCoupling {
             net: Mlp::new(
-                d,
+                d + self.context,
                 self.hidden,
                 self.hidden_layers,
                 d * (3 * self.bins - 1),
                 device,
             ),
             mask: mask_row(&self.mask, device),
+            context: self.context,
             bins: self.bins,
             tail_bound: self.tail_bound,
         }
@@ -58,6 +64,9 @@ impl SplineCouplingConfig {
 pub struct SplineCoupling {
     pub net: Mlp,
     pub mask: Tensor<2>,
+    /// Size of the context fed to `net` beside the kept coordinates (0: unconditional).
+    #[module(skip)]
+    pub context: usize,
     #[module(skip)]
     pub bins: usize,
     #[module(skip)]
@@ -79,10 +88,30 @@ impl Transformer for SplineCoupling {
 
 impl Bijection for SplineCoupling {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        couple(&self.net, &self.mask, self, x, false)
+        self.forward_given(x, None)
     }
+
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        couple(&self.net, &self.mask, self, z, true)
+        self.inverse_given(z, None)
+    }
+
+    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        let c = (self.context > 0).then(|| context_or_zeros(context, &x, self.context));
+        couple(&self.net, &self.mask, self, x, c, false)
+    }
+
+    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        let c = (self.context > 0).then(|| context_or_zeros(context, &z, self.context));
+        couple(&self.net, &self.mask, self, z, c, true)
+    }
+
+    fn forward_train_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
+        let (z, ld) = self.forward_given(x, context);
+        (z, ld, None)
     }
 }
 
@@ -95,16 +124,22 @@ impl LayerSpec for SplineCouplingConfig {
         self.mask.len()
     }
 
+    fn context(&self) -> usize {
+        self.context
+    }
+
     fn check(&self) -> Result<(), String> {
         mask(&self.mask)?;
         conditioner(self.hidden, self.hidden_layers)?;
         in_range("bins", self.bins, 2, MAX_BINS)?;
-        positive_finite("tail bound", self.tail_bound)
+        positive_finite("tail bound", self.tail_bound)?;
+        in_range("context", self.context, 0, MAX_CONTEXT)
     }
 
     fn allocation_bound(&self) -> u128 {
         let d = self.mask.len() as u128;
         let out = d * (3 * self.bins as u128 - 1);
-        mlp(d, self.hidden as u128, self.hidden_layers as u128, out) + d
+        let input = d + self.context as u128;
+        mlp(input, self.hidden as u128, self.hidden_layers as u128, out) + d
     }
 }

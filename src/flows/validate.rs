@@ -47,6 +47,8 @@ pub const MAX_CHANNELS: usize = 4096;
 pub const MAX_KERNEL: usize = 15;
 /// Most rational-quadratic spline bins.
 pub const MAX_BINS: usize = 256;
+/// The largest context a conditional layer or base reads (a one-hot class or an observation).
+pub const MAX_CONTEXT: usize = 65_536;
 
 pub(crate) fn positive_finite(name: &str, v: f32) -> Result<(), String> {
     if v.is_finite() && v > 0.0 {
