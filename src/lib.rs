@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod explore;
 pub mod flows;
 pub mod images;
+pub mod inverse;
 pub mod model_file;
 pub mod plot;
 pub mod presets;

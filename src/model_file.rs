@@ -41,6 +41,18 @@ pub struct FlowMeta {
     /// For image models: what the rows are (shape, data set, preprocessing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageMeta>,
+    /// For amortised posteriors: the inverse problem and how `θ` is drawn given `y`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posterior: Option<PosteriorMeta>,
+}
+
+/// What an amortised posterior model answers: `θ ~ q(θ | y)` for `problem`'s observations `y`.
+/// A conditional flow (`cflow`) reads `y` as its context; an INN (`inn`) is a plain bijection
+/// of `[θ, 0] ↔ [y, z]` whose inverse draws `θ` ([`crate::inverse::inn`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PosteriorMeta {
+    pub problem: crate::inverse::Problem,
+    pub method: crate::inverse::Method,
 }
 
 /// What an image model's rows mean: channel-major images of `shape`, 8-bit pixels dequantised
@@ -66,6 +78,7 @@ impl FlowMeta {
             history: None,
             summary: None,
             image: None,
+            posterior: None,
         }
     }
 }
@@ -249,7 +262,49 @@ fn check_architecture(meta: &FlowMeta, file_values: usize) -> Result<(), ModelFi
             )));
         }
     }
+    if let Some(posterior) = &meta.posterior {
+        posterior
+            .expected_shape()
+            .check(&meta.config)
+            .map_err(ModelFileError::Mismatch)?;
+    }
     Ok(())
+}
+
+/// The dimension and context size a posterior model's network must have.
+pub struct PosteriorShape {
+    pub dim: usize,
+    pub context: usize,
+}
+
+impl PosteriorShape {
+    fn check(&self, config: &FlowConfig) -> Result<(), String> {
+        if config.dim() != self.dim || config.context() != self.context {
+            return Err(format!(
+                "a posterior for this problem needs a flow of dimension {} reading a context of                  size {}, but the file's has dimension {} and context {}",
+                self.dim,
+                self.context,
+                config.dim(),
+                config.context()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl PosteriorMeta {
+    /// What the network of this problem and method looks like from outside.
+    pub fn expected_shape(&self) -> PosteriorShape {
+        use crate::inverse::Method;
+        let (d, m) = (self.problem.theta_dim(), self.problem.obs_dim());
+        match self.method {
+            Method::Cflow => PosteriorShape { dim: d, context: m },
+            Method::Inn => PosteriorShape {
+                dim: d + m,
+                context: 0,
+            },
+        }
+    }
 }
 
 /// Rebuilds a flow from `.flow` bytes on `device`.

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod fit2d;
+pub mod fit_posterior;
 pub mod image_io;
 pub mod interpolate;
 pub mod io;
@@ -51,6 +52,10 @@ pub enum Command {
     Interpolate(interpolate::InterpolateArgs),
     /// The page's model gallery: `models index DIR` writes DIR/index.json.
     Models(models::ModelsArgs),
+    /// Learn the posterior p(θ | y) of an inverse problem (linear-gaussian, arm, ring) with a
+    /// conditional flow or an INN; the last stdout line is JSON with its figures against the
+    /// reference posterior.
+    FitPosterior(fit_posterior::FitPosteriorArgs),
 }
 
 /// How a command that can be stopped ended.
@@ -77,6 +82,7 @@ pub fn main() -> ExitCode {
         Command::Anomaly(a) => done(anomaly::run(a)),
         Command::Interpolate(a) => done(interpolate::run(a)),
         Command::Models(a) => done(models::run(a)),
+        Command::FitPosterior(a) => done(fit_posterior::run(a)),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
