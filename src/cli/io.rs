@@ -27,7 +27,8 @@ pub struct SampleArgs {
     pub n: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print a header line (`x,y,log_q` for 2D, `x0,…,log_q` otherwise).
+    /// Print a header line (`x,y,log_q` for 2D, `x0,…,log_q` otherwise; a posterior's
+    /// parameter names). An INN's `log_q` column is `NaN` (it has no tractable density).
     #[arg(long)]
     pub header: bool,
     /// Write the samples as an image grid (PNG) instead of rows (image models only).
@@ -39,6 +40,10 @@ pub struct SampleArgs {
     /// cpu, wgpu[:N] (feature `wgpu`) or cuda[:N] (feature `cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: crate::device::BackendChoice,
+    /// For a conditional model (an amortised posterior): the observation `y1,y2,…` to draw
+    /// `θ ~ q(θ | y)` for.
+    #[arg(long, allow_hyphen_values = true)]
+    pub context: Option<String>,
 }
 
 /// Parses rows of `dim` numbers separated by commas and/or whitespace; blank lines and lines
@@ -104,11 +109,19 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
         eprintln!("wrote {} samples to {}", a.n, out.display());
         return Ok(());
     }
-    let dim = flow.dim();
+    let context = conditioning(&a, &flow, &meta)?;
+    let posterior = meta.posterior.as_ref();
+    let dim = posterior.map_or(flow.dim(), |p| p.problem.theta_dim());
     let mut rng = Rng::new(a.seed);
     let mut out = BufWriter::new(std::io::stdout().lock());
     if a.header {
-        let names: Vec<String> = if dim == 2 {
+        let names: Vec<String> = if let Some(p) = posterior {
+            p.problem
+                .theta_names()
+                .into_iter()
+                .map(String::from)
+                .collect()
+        } else if dim == 2 {
             vec!["x".into(), "y".into()]
         } else {
             (0..dim).map(|j| format!("x{j}")).collect()
@@ -118,9 +131,27 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
     let mut left = a.n;
     while left > 0 {
         let m = left.min(crate::evaluate::CHUNK);
-        let (x, log_q) = flow.sample_at_temperature(m, a.temperature, &mut rng, &device);
-        let x: Vec<f32> = to_host(x)?;
-        let lq: Vec<f32> = to_host(log_q)?;
+        let (x, lq): (Vec<f32>, Vec<f32>) = match (&context, posterior) {
+            (Some(y), Some(p)) => {
+                let ys: Vec<f64> = y.iter().map(|&v| v as f64).collect();
+                let (x, lq) = crate::inverse::fit::posterior_samples(
+                    p.method, &flow, p.problem, &ys, m, &mut rng, &device,
+                )?;
+                let lq = lq.unwrap_or_else(|| vec![f64::NAN; m]);
+                (
+                    x.into_iter().map(|v| v as f32).collect(),
+                    lq.into_iter().map(|v| v as f32).collect(),
+                )
+            }
+            (Some(c), None) => {
+                let (x, log_q) = flow.sample_given(m, c, &mut rng, &device);
+                (to_host(x)?, to_host(log_q)?)
+            }
+            (None, _) => {
+                let (x, log_q) = flow.sample_at_temperature(m, a.temperature, &mut rng, &device);
+                (to_host(x)?, to_host(log_q)?)
+            }
+        };
         for (row, l) in x.chunks(dim).zip(lq) {
             let cols: Vec<String> = row.iter().map(|v| v.to_string()).collect();
             writeln!(out, "{},{l}", cols.join(",")).map_err(|e| e.to_string())?;
@@ -128,4 +159,50 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
         left -= m;
     }
     out.flush().map_err(|e| e.to_string())
+}
+
+/// The context `--context` gives, checked against what the model reads: `None` for an
+/// unconditional model, the observation for a posterior or any conditional flow.
+fn conditioning(
+    a: &SampleArgs,
+    flow: &crate::flows::Flow,
+    meta: &model_file::FlowMeta,
+) -> Result<Option<Vec<f32>>, String> {
+    let wanted = match &meta.posterior {
+        Some(p) => p.problem.obs_dim(),
+        None => flow.context(),
+    };
+    let Some(text) = &a.context else {
+        if wanted > 0 {
+            return Err(format!(
+                "{} is conditional on a context of {wanted} numbers: pass --context y1,…",
+                a.model.display()
+            ));
+        }
+        return Ok(None);
+    };
+    if wanted == 0 {
+        return Err(format!(
+            "{} is not a conditional model: leave out --context",
+            a.model.display()
+        ));
+    }
+    let values: Vec<f32> = text
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("--context: '{}' is not a finite number", s.trim()))
+        })
+        .collect::<Result<_, _>>()?;
+    if values.len() != wanted {
+        return Err(format!(
+            "--context has {} numbers but {} reads {wanted}",
+            values.len(),
+            a.model.display()
+        ));
+    }
+    Ok(Some(values))
 }
