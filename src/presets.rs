@@ -240,6 +240,7 @@ pub fn all() -> Vec<Preset> {
         spec(Mnist, 2, 10, 320, Mixer::Conv1x1Lu),
         gpu.clone(),
     ));
+    let gpu_classifier = gpu.clone();
     v.push(preset(
         "glow_fashion_mnist_gpu",
         "the same GPU Glow on Fashion-MNIST",
@@ -247,6 +248,32 @@ pub fn all() -> Vec<Preset> {
         Arch::Glow,
         spec(FashionMnist, 2, 10, 320, Mixer::Conv1x1Lu),
         gpu,
+    ));
+    // Generative classifiers: the same Glows with one Gaussian per class at every level.
+    let classifier = |s: ImageFlowSpec| ImageFlowSpec { classes: 10, ..s };
+    v.push(preset(
+        "glow_mnist_classifier_small",
+        "the small Glow, class-conditional at every level: a generative classifier (CPU)",
+        Mnist,
+        Arch::Glow,
+        classifier(spec(Mnist, 2, 4, 48, Mixer::Conv1x1Lu)),
+        small.clone(),
+    ));
+    v.push(preset(
+        "glow_mnist_classifier_gpu",
+        "the GPU Glow, class-conditional at every level: a generative classifier",
+        Mnist,
+        Arch::Glow,
+        classifier(spec(Mnist, 2, 10, 320, Mixer::Conv1x1Lu)),
+        gpu_classifier.clone(),
+    ));
+    v.push(preset(
+        "glow_fashion_mnist_classifier_gpu",
+        "the same GPU classifier on Fashion-MNIST",
+        FashionMnist,
+        Arch::Glow,
+        classifier(spec(FashionMnist, 2, 10, 320, Mixer::Conv1x1Lu)),
+        gpu_classifier,
     ));
     v.push(preset(
         "selfnorm_glow_mnist_small",

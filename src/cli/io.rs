@@ -44,6 +44,10 @@ pub struct SampleArgs {
     /// `θ ~ q(θ | y)` for.
     #[arg(long, allow_hyphen_values = true)]
     pub context: Option<String>,
+    /// For a class-conditional image model: draw every image of this class (without it, the
+    /// grid has a row of 8 per class, 0, 1, 2, …).
+    #[arg(long)]
+    pub class: Option<usize>,
 }
 
 /// Parses rows of `dim` numbers separated by commas and/or whitespace; blank lines and lines
@@ -104,7 +108,34 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
                 a.model.display()
             )
         })?;
-        let images = super::image_io::sample_images(&flow, a.n, a.temperature, a.seed, &device)?;
+        let images = match a.class {
+            Some(class) => {
+                let k = flow.config().classes().ok_or_else(|| {
+                    format!(
+                        "{} is not class-conditional: leave out --class",
+                        a.model.display()
+                    )
+                })?;
+                if class >= k {
+                    return Err(format!(
+                        "--class {class}: the model has classes 0 to {}",
+                        k - 1
+                    ));
+                }
+                let labels = vec![class as u8; a.n];
+                let mut rng = Rng::new(a.seed);
+                let images = crate::explore::latent::sample_classes(
+                    &flow,
+                    a.n,
+                    a.temperature,
+                    Some(&labels),
+                    &mut rng,
+                    &device,
+                );
+                pollster::block_on(images)?
+            }
+            None => super::image_io::sample_images(&flow, a.n, a.temperature, a.seed, &device)?,
+        };
         super::image_io::write_grid_png(out, &images, image.shape, 8)?;
         eprintln!("wrote {} samples to {}", a.n, out.display());
         return Ok(());

@@ -58,7 +58,8 @@ pub async fn decode(
 }
 
 /// `n` images sampled at `temperature`: base noise `T·ε` drawn from `rng`, decoded by `f⁻¹`
-/// ([`Flow::sample_at_temperature`]), values in `[0, 1]`.
+/// ([`Flow::sample_at_temperature`]), values in `[0, 1]`. A class-conditional flow draws
+/// [`grid_labels`]: rows of 8 images per class, classes 0, 1, 2, … in turn.
 pub async fn sample(
     flow: &Flow,
     n: usize,
@@ -66,7 +67,30 @@ pub async fn sample(
     rng: &mut crate::rng::Rng,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, ReadbackError> {
-    let (x, _) = flow.sample_at_temperature(n, temperature, rng, device);
+    let labels = flow.config().classes().map(|k| grid_labels(n, k));
+    sample_classes(flow, n, temperature, labels.as_deref(), rng, device).await
+}
+
+/// The labels of a class-conditional sample grid: image `i` is of class `(i / 8) mod K`.
+pub fn grid_labels(n: usize, k: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i / 8) % k.max(1)) as u8).collect()
+}
+
+/// `n` images sampled at `temperature`, image `i` of class `labels[i]` when the flow is
+/// class-conditional (`labels` has `n` entries; `None`: unconditional).
+pub async fn sample_classes(
+    flow: &Flow,
+    n: usize,
+    temperature: f32,
+    labels: Option<&[u8]>,
+    rng: &mut crate::rng::Rng,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, ReadbackError> {
+    let context = match (flow.config().classes(), labels) {
+        (Some(k), Some(l)) => Some(super::classify::one_hot(l, k, device)),
+        _ => None,
+    };
+    let (x, _) = flow.sample_at_temperature_given(n, temperature, context.as_ref(), rng, device);
     to_images(x).await
 }
 

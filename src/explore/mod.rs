@@ -6,8 +6,10 @@
 //! - [`roc`]: ROC curves, AUROC and histograms of two score samples;
 //! - [`latent`]: encoding images to the flow's Gaussian latent, decoding latents, straight and
 //!   spherical interpolation, class means for latent arithmetic;
-//! - [`gallery`]: the index of the models a site serves.
+//! - [`gallery`]: the index of the models a site serves;
+//! - [`classify`]: generative classification with a class-conditional flow (Bayes' rule).
 
+pub mod classify;
 pub mod complexity;
 pub mod gallery;
 pub mod latent;

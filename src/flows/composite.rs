@@ -285,13 +285,26 @@ impl Flow {
         rng: &mut Rng,
         device: &Device,
     ) -> (Tensor<2>, Tensor<1>) {
+        self.sample_at_temperature_given(n, temperature, None, rng, device)
+    }
+
+    /// [`Self::sample_at_temperature`] given a context `c [n, C]` (one row per sample).
+    pub fn sample_at_temperature_given(
+        &self,
+        n: usize,
+        temperature: f32,
+        context: Option<&Tensor<2>>,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> (Tensor<2>, Tensor<1>) {
         let d = self.dim();
         let eps: Vec<f32> = rng
             .normals_f32(n * d)
             .into_iter()
             .map(|v| v * temperature)
             .collect();
-        self.sample_from_standard(Tensor::<2>::from_data(TensorData::new(eps, [n, d]), device))
+        let eps = Tensor::<2>::from_data(TensorData::new(eps, [n, d]), device);
+        self.sample_from_standard_given(eps, context)
     }
 
     /// Every intermediate `z_k` data → noise: stage 0 is `x` (log-det 0), stage `k` follows layer `k`.

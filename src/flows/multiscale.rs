@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::actnorm2d::ActNorm2dConfig;
+use super::base::ClassConditionalConfig;
 use super::conv_exp::ConvExpConfig;
 use super::conv1x1::Conv1x1Config;
 use super::emerging::EmergingConvConfig;
@@ -89,6 +90,14 @@ pub struct ImageFlowSpec {
     /// Glow does; ActNorm takes care of centring).
     #[serde(default = "yes")]
     pub logit: bool,
+    /// `K > 0`: a class-conditional flow for generative classification — every split prior and
+    /// the base are one Gaussian per class (the context is a one-hot label).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub classes: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn yes() -> bool {
@@ -113,6 +122,7 @@ impl ImageFlowSpec {
             symmetric: false,
             alpha: 1e-6,
             logit: true,
+            classes: 0,
         }
     }
 }
@@ -148,17 +158,18 @@ fn multiscale(
             step(shape, &mut layers);
         }
         if level + 1 < spec.levels {
-            let split = SplitPriorConfig::new(shape);
+            let split = SplitPriorConfig::new(shape).with_classes(spec.classes);
             shape = split.kept();
             layers.push(LayerConfig::SplitPrior(split));
         }
     }
-    Ok(FlowConfig {
-        layers,
-        base: BaseConfig::StandardNormal {
-            dim: spec.shape.dim(),
-        },
-    })
+    let dim = spec.shape.dim();
+    let base = if spec.classes > 0 {
+        BaseConfig::ClassConditional(ClassConditionalConfig::new(dim, spec.classes))
+    } else {
+        BaseConfig::StandardNormal { dim }
+    };
+    Ok(FlowConfig { layers, base })
 }
 
 /// Glow (see the module docs).

@@ -189,6 +189,12 @@ impl ImageTrainer {
     /// Trains data-parallel over `devices` from now on: each batch is split evenly over them
     /// (the first is this trainer's own device; see [`super::data_parallel`]).
     pub fn with_devices(mut self, devices: &[Device]) -> Result<Self, TrainError> {
+        if devices.len() > 1 && self.model.config().classes().is_some() {
+            return Err(TrainError::Setup(
+                "class-conditional flows train on one device (the replicas do not split the labels)"
+                    .into(),
+            ));
+        }
         if devices.len() > 1 {
             if !self.settings.batch.is_multiple_of(devices.len()) {
                 return Err(TrainError::Setup(format!(
@@ -217,7 +223,12 @@ impl ImageTrainer {
         let d = set.shape.dim() as f64;
         let x = dequantize_batch(set, indices, Some(&mut self.rng), &self.device);
         let lambda = self.lambda;
-        let loss_fn = |model: &Flow, x| step_loss(model, x, lambda, d);
+        let labels = self
+            .model
+            .config()
+            .classes()
+            .map(|k| crate::explore::classify::one_hot_of(set, indices, k, &self.device));
+        let loss_fn = |model: &Flow, x| step_loss(model, x, labels.as_ref(), lambda, d);
         // (loss value, reconstruction value, what the update needs)
         let (value, recon_value, update) = match &self.replicas {
             None => {
@@ -298,8 +309,14 @@ enum Update {
 /// A step's loss on a block of images `x` (`[B, D]`): `(−log p(x) + λ·recon) / (D ln 2)`
 /// averaged over the block, reporting the mean reconstruction loss of the self-normalizing
 /// layers when there are any.
-fn step_loss(model: &Flow, x: burn::tensor::Tensor<2>, lambda: f64, d: f64) -> ShardLoss {
-    let (log_p, recon) = model.log_prob_train(x);
+fn step_loss(
+    model: &Flow,
+    x: burn::tensor::Tensor<2>,
+    labels: Option<&burn::tensor::Tensor<2>>,
+    lambda: f64,
+    d: f64,
+) -> ShardLoss {
+    let (log_p, recon) = model.log_prob_train_given(x, labels);
     let nll = log_p.mean().neg();
     let (loss, reported) = match recon {
         Some(r) => {
@@ -315,7 +332,8 @@ fn step_loss(model: &Flow, x: burn::tensor::Tensor<2>, lambda: f64, d: f64) -> S
 }
 
 /// Exact evaluation: mean bits/dim over `set` (pixel centres + fixed-seed uniform noise),
-/// in chunks of `chunk` images.
+/// in chunks of `chunk` images. A class-conditional flow is scored given each image's own
+/// label, `−log p(x | y)` (its marginal `p(x)` is [`crate::explore::classify`]'s).
 pub fn evaluate_bpd(
     flow: &Flow,
     set: &ImageSet,
@@ -348,7 +366,11 @@ pub fn evaluate_bpd_with_progress(
     let indices: Vec<usize> = (0..set.len()).collect();
     for batch in indices.chunks(chunk.max(1)) {
         let x = dequantize_batch(set, batch, Some(&mut rng), device);
-        let lp = crate::readback::to_host::<f64, 1>(flow.log_prob(x))?;
+        let labels = flow
+            .config()
+            .classes()
+            .map(|k| crate::explore::classify::one_hot_of(set, batch, k, device));
+        let lp = crate::readback::to_host::<f64, 1>(flow.log_prob_given(x, labels.as_ref()))?;
         for v in lp {
             total += bits_per_dim(v, d);
             count += 1;
