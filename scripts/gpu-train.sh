@@ -13,10 +13,13 @@
 #   DATA_DIR      directory with the data set's IDX files, raw or .gz (default: the
 #                 `flowplay data fetch` cache)
 #   DEVICE        wgpu (first discrete GPU, else the default adapter) or wgpu:N (default wgpu)
+#   TEMPS         sampling temperatures of the final grids (default "0.7 0.8 0.9 1.0"; each
+#                 grid is a fresh process, which compiles its shaders again on wgpu)
 # Leaves in OUT_DIR: model.flow (best validation), last.flow + state.json + optimizer.bpk (for
 # --resume), metrics.jsonl, samples-epochN.png, train.log (steps/s, bits/dim per epoch, wall
 # time), eval.json (`flowplay eval` on the whole test set), samples-t{0.7,0.8,0.9,1.0}.png and,
-# where nvidia-smi exists, gpu-usage.csv.
+# where nvidia-smi exists, gpu-usage.csv; for a *classifier* preset also classify.json
+# (`flowplay eval --task classify`) and sample grids with a row of 8 images per class.
 #
 # Vulkan: the machine needs the Vulkan loader (Debian's libvulkan1) and the GPU's ICD (NVIDIA's
 # driver ships nvidia_icd.json). A machine without the loader can be given it as .deb files in
@@ -94,8 +97,19 @@ echo "train took $((SECONDS - start)) s" | tee -a "$out/train.log" >&2
 echo "==> eval on $eval_data" >&2
 "$bin" eval --model "$out/model.flow" --data "$eval_data" --device "$device" "${data_args[@]}" \
   | tee "$out/eval.json"
-for t in 0.7 0.8 0.9 1.0; do
-  "$bin" sample --model "$out/model.flow" -n 64 --temperature "$t" --seed 1 --device "$device" \
-    --out "$out/samples-t$t.png"
+n_samples=64
+case $preset in
+  *classifier*)
+    # A generative classifier: Bayes' rule over its classes on the whole test set, and sample
+    # grids with a row of 8 per class.
+    echo "==> classify $eval_data" >&2
+    "$bin" eval --task classify --model "$out/model.flow" --data "$eval_data" --device "$device" \
+      "${data_args[@]}" | tee "$out/classify.json"
+    n_samples=80
+    ;;
+esac
+for t in ${TEMPS:-0.7 0.8 0.9 1.0}; do
+  "$bin" sample --model "$out/model.flow" -n "$n_samples" --temperature "$t" --seed 1 \
+    --device "$device" --out "$out/samples-t$t.png"
 done
 echo "done in $((SECONDS - start)) s: $out" >&2

@@ -134,6 +134,7 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
         "mmd2_floor": m.mmd2_floor,
         "resim_error": m.resim_error,
         "resim_error_reference": m.resim_error_reference,
+        "reference_skipped": m.reference_skipped,
     });
     if let Some(out) = &a.out {
         let mut meta = FlowMeta::new(flow.config().clone());

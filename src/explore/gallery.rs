@@ -60,6 +60,11 @@ pub fn entry(file: &str, bytes: &[u8]) -> Result<ModelEntry, ModelFileError> {
             image.dataset.clone(),
             Some(image.shape),
         ),
+        None if meta.posterior.is_some() => {
+            let p = meta.posterior.as_ref().expect("checked");
+            let title = format!("posterior of {} ({})", p.problem.name(), p.method.name());
+            (title, Some(p.problem.name().to_string()), None)
+        }
         None => {
             let flow = meta.spec.as_ref().map(|s| s.kind.name()).unwrap_or("flow");
             let target = meta.target.clone();

@@ -67,13 +67,16 @@ pub async fn sample(
     rng: &mut crate::rng::Rng,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, ReadbackError> {
-    let labels = flow.config().classes().map(|k| grid_labels(n, k));
+    let labels = flow.config().classes().map(|k| grid_labels(0, n, k));
     sample_classes(flow, n, temperature, labels.as_deref(), rng, device).await
 }
 
-/// The labels of a class-conditional sample grid: image `i` is of class `(i / 8) mod K`.
-pub fn grid_labels(n: usize, k: usize) -> Vec<u8> {
-    (0..n).map(|i| ((i / 8) % k.max(1)) as u8).collect()
+/// The labels of images `start .. start + n` of a class-conditional sample grid: image `i` is
+/// of class `(i / 8) mod K` (a row of 8 per class).
+pub fn grid_labels(start: usize, n: usize, k: usize) -> Vec<u8> {
+    (start..start + n)
+        .map(|i| ((i / 8) % k.max(1)) as u8)
+        .collect()
 }
 
 /// `n` images sampled at `temperature`, image `i` of class `labels[i]` when the flow is

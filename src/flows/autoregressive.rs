@@ -76,21 +76,26 @@ pub struct AutoregressiveConfig {
     pub hidden_layers: usize,
     #[config(default = 3.0)]
     pub scale_clamp: f32,
-    /// The elementwise map (files written before splines existed hold affine layers).
-    #[config(default = "ArTransform::Affine")]
-    pub transform: ArTransform,
-    /// Size `C` of the context MADE reads (0: unconditional).
-    #[config(default = 0)]
-    pub context: usize,
+    /// The elementwise map (none: affine; an `Option` so that files written before splines
+    /// existed still load).
+    pub transform: Option<ArTransform>,
+    /// Size `C` of the context MADE reads (none: unconditional).
+    pub context: Option<usize>,
+}
+
+impl AutoregressiveConfig {
+    fn map(&self) -> ArTransform {
+        self.transform.unwrap_or(ArTransform::Affine)
+    }
 }
 
 impl AutoregressiveConfig {
     pub fn init(&self, device: &Device) -> Autoregressive {
-        let p = self.transform.params_per_dim();
+        let p = self.map().params_per_dim();
         Autoregressive {
             made: Made::new(
                 self.dim,
-                self.context,
+                self.context.unwrap_or(0),
                 self.hidden,
                 self.hidden_layers,
                 p,
@@ -98,11 +103,11 @@ impl AutoregressiveConfig {
             ),
             maf: self.direction == Direction::Maf,
             scale_clamp: self.scale_clamp,
-            spline: match self.transform {
+            spline: match self.map() {
                 ArTransform::Affine => None,
                 ArTransform::Spline { bins, tail_bound } => Some((bins, tail_bound)),
             },
-            context: self.context,
+            context: self.context.unwrap_or(0),
         }
     }
 }
@@ -240,7 +245,7 @@ impl Bijection for Autoregressive {
 
 impl LayerSpec for AutoregressiveConfig {
     fn name(&self) -> &'static str {
-        match (self.direction, self.transform) {
+        match (self.direction, self.map()) {
             (Direction::Maf, ArTransform::Affine) => "MAF",
             (Direction::Iaf, ArTransform::Affine) => "IAF",
             (Direction::Maf, ArTransform::Spline { .. }) => "RQ-spline MAF",
@@ -253,15 +258,15 @@ impl LayerSpec for AutoregressiveConfig {
     }
 
     fn context(&self) -> usize {
-        self.context
+        self.context.unwrap_or(0)
     }
 
     fn check(&self) -> Result<(), String> {
         in_range("dim", self.dim, 2, MAX_DENSE_DIM)?;
         conditioner(self.hidden, self.hidden_layers)?;
         positive_finite("scale clamp", self.scale_clamp)?;
-        in_range("context", self.context, 0, MAX_CONTEXT)?;
-        if let ArTransform::Spline { bins, tail_bound } = self.transform {
+        in_range("context", self.context.unwrap_or(0), 0, MAX_CONTEXT)?;
+        if let ArTransform::Spline { bins, tail_bound } = self.map() {
             in_range("bins", bins, 2, MAX_BINS)?;
             positive_finite("tail bound", tail_bound)?;
         }
@@ -271,8 +276,8 @@ impl LayerSpec for AutoregressiveConfig {
     fn allocation_bound(&self) -> u128 {
         // Weights and their masks.
         let d = self.dim as u128;
-        let p = self.transform.params_per_dim() as u128;
-        let input = d + self.context as u128;
+        let p = self.map().params_per_dim() as u128;
+        let input = d + self.context.unwrap_or(0) as u128;
         2 * mlp(
             input,
             self.hidden as u128,

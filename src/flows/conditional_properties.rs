@@ -39,15 +39,15 @@ fn table(d: usize, c: usize) -> Vec<(LayerConfig, f32, bool)> {
     let ar = |direction, transform| {
         AutoregressiveConfig::new(d, direction)
             .with_hidden(16)
-            .with_transform(transform)
-            .with_context(c)
+            .with_transform(Some(transform))
+            .with_context(Some(c))
     };
     vec![
         (
             LayerConfig::Coupling(
                 CouplingConfig::new(alternating_mask(d, 1))
                     .with_hidden(16)
-                    .with_context(c),
+                    .with_context(Some(c)),
             ),
             1e-4,
             false,
@@ -57,7 +57,7 @@ fn table(d: usize, c: usize) -> Vec<(LayerConfig, f32, bool)> {
                 CouplingConfig::new(alternating_mask(d, 0))
                     .with_hidden(16)
                     .with_additive(true)
-                    .with_context(c),
+                    .with_context(Some(c)),
             ),
             1e-4,
             false,
@@ -67,7 +67,7 @@ fn table(d: usize, c: usize) -> Vec<(LayerConfig, f32, bool)> {
                 SplineCouplingConfig::new(alternating_mask(d, 0))
                     .with_hidden(16)
                     .with_bins(5)
-                    .with_context(c),
+                    .with_context(Some(c)),
             ),
             2e-4,
             false,
@@ -268,7 +268,7 @@ fn layers_that_disagree_on_the_context_size_are_refused() {
         BaseConfig::ClassConditional(ClassConditionalConfig::new(d, 3)),
     );
     config.layers.push(LayerConfig::Coupling(
-        CouplingConfig::new(alternating_mask(d, 0)).with_context(2),
+        CouplingConfig::new(alternating_mask(d, 0)).with_context(Some(2)),
     ));
     let err = config.validate().expect_err("context sizes 3 and 2");
     assert!(err.to_string().contains("context of size 2"), "{err}");

@@ -42,9 +42,9 @@ pub struct CouplingConfig {
     pub additive: bool,
     #[config(default = 3.0)]
     pub scale_clamp: f32,
-    /// Size `C` of the context fed to the conditioner (0: unconditional).
-    #[config(default = 0)]
-    pub context: usize,
+    /// Size `C` of the context fed to the conditioner (none: unconditional; an `Option` so that
+    /// files written before conditioning existed still load).
+    pub context: Option<usize>,
 }
 
 impl CouplingConfig {
@@ -53,14 +53,14 @@ impl CouplingConfig {
         let outputs = if self.additive { d } else { 2 * d };
         Coupling {
             net: Mlp::new(
-                d + self.context,
+                d + self.context.unwrap_or(0),
                 self.hidden,
                 self.hidden_layers,
                 outputs,
                 device,
             ),
             mask: mask_row(&self.mask, device),
-            context: self.context,
+            context: self.context.unwrap_or(0),
             additive: self.additive,
             scale_clamp: self.scale_clamp,
         }
@@ -164,20 +164,20 @@ impl LayerSpec for CouplingConfig {
     }
 
     fn context(&self) -> usize {
-        self.context
+        self.context.unwrap_or(0)
     }
 
     fn check(&self) -> Result<(), String> {
         mask(&self.mask)?;
         conditioner(self.hidden, self.hidden_layers)?;
         positive_finite("scale clamp", self.scale_clamp)?;
-        in_range("context", self.context, 0, MAX_CONTEXT)
+        in_range("context", self.context.unwrap_or(0), 0, MAX_CONTEXT)
     }
 
     fn allocation_bound(&self) -> u128 {
         let d = self.mask.len() as u128;
         let out = if self.additive { d } else { 2 * d };
-        let input = d + self.context as u128;
+        let input = d + self.context.unwrap_or(0) as u128;
         mlp(input, self.hidden as u128, self.hidden_layers as u128, out) + d
     }
 }

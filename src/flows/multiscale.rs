@@ -158,7 +158,8 @@ fn multiscale(
             step(shape, &mut layers);
         }
         if level + 1 < spec.levels {
-            let split = SplitPriorConfig::new(shape).with_classes(spec.classes);
+            let split = SplitPriorConfig::new(shape)
+                .with_classes((spec.classes > 0).then_some(spec.classes));
             shape = split.kept();
             layers.push(LayerConfig::SplitPrior(split));
         }

@@ -85,10 +85,10 @@ fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
             LayerConfig::Autoregressive(
                 AutoregressiveConfig::new(d, Direction::Maf)
                     .with_hidden(16)
-                    .with_transform(ArTransform::Spline {
+                    .with_transform(Some(ArTransform::Spline {
                         bins: 6,
                         tail_bound: 4.0,
-                    }),
+                    })),
             ),
             3e-4,
             true,

@@ -35,9 +35,9 @@ pub struct SplineCouplingConfig {
     /// Half-width `B` of the spline interval.
     #[config(default = 4.0)]
     pub tail_bound: f32,
-    /// Size `C` of the context fed to the conditioner (0: unconditional).
-    #[config(default = 0)]
-    pub context: usize,
+    /// Size `C` of the context fed to the conditioner (none: unconditional; an `Option` so that
+    /// files written before conditioning existed still load).
+    pub context: Option<usize>,
 }
 
 impl SplineCouplingConfig {
@@ -45,14 +45,14 @@ impl SplineCouplingConfig {
         let d = self.mask.len();
         SplineCoupling {
             net: Mlp::new(
-                d + self.context,
+                d + self.context.unwrap_or(0),
                 self.hidden,
                 self.hidden_layers,
                 d * (3 * self.bins - 1),
                 device,
             ),
             mask: mask_row(&self.mask, device),
-            context: self.context,
+            context: self.context.unwrap_or(0),
             bins: self.bins,
             tail_bound: self.tail_bound,
         }
@@ -125,7 +125,7 @@ impl LayerSpec for SplineCouplingConfig {
     }
 
     fn context(&self) -> usize {
-        self.context
+        self.context.unwrap_or(0)
     }
 
     fn check(&self) -> Result<(), String> {
@@ -133,13 +133,13 @@ impl LayerSpec for SplineCouplingConfig {
         conditioner(self.hidden, self.hidden_layers)?;
         in_range("bins", self.bins, 2, MAX_BINS)?;
         positive_finite("tail bound", self.tail_bound)?;
-        in_range("context", self.context, 0, MAX_CONTEXT)
+        in_range("context", self.context.unwrap_or(0), 0, MAX_CONTEXT)
     }
 
     fn allocation_bound(&self) -> u128 {
         let d = self.mask.len() as u128;
         let out = d * (3 * self.bins as u128 - 1);
-        let input = d + self.context as u128;
+        let input = d + self.context.unwrap_or(0) as u128;
         mlp(input, self.hidden as u128, self.hidden_layers as u128, out) + d
     }
 }

@@ -29,9 +29,9 @@ use super::{Bijection, soft_clamp};
 #[derive(Config, Debug, PartialEq)]
 pub struct SplitPriorConfig {
     pub shape: ImageShape,
-    /// `K > 0`: a class-conditional prior reading a one-hot label of `K` classes.
-    #[config(default = 0)]
-    pub classes: usize,
+    /// `K`: a class-conditional prior reading a one-hot label of `K` classes (none:
+    /// unconditional; an `Option` so that files written before it existed still load).
+    pub classes: Option<usize>,
 }
 
 impl SplitPriorConfig {
@@ -42,10 +42,12 @@ impl SplitPriorConfig {
         let out = 2 * (c - ca) * self.shape.height * self.shape.width;
         SplitPrior {
             conv: Conv::zeros(ca, 2 * (c - ca), 3, device),
-            class_bias: (self.classes > 0)
-                .then(|| Param::from_tensor(Tensor::zeros([self.classes, out], device))),
+            class_bias: self
+                .classes
+                .filter(|&k| k > 0)
+                .map(|k| Param::from_tensor(Tensor::zeros([k, out], device))),
             shape: self.shape,
-            classes: self.classes,
+            classes: self.classes.unwrap_or(0),
         }
     }
 
@@ -146,13 +148,13 @@ impl LayerSpec for SplitPriorConfig {
     }
 
     fn context(&self) -> usize {
-        self.classes
+        self.classes.unwrap_or(0)
     }
 
     fn check(&self) -> Result<(), String> {
         shape(&self.shape)?;
         in_range("split channels", self.shape.channels, 2, MAX_CHANNELS)?;
-        in_range("classes", self.classes, 0, MAX_CONTEXT)
+        in_range("classes", self.classes.unwrap_or(0), 0, MAX_CONTEXT)
     }
 
     fn allocation_bound(&self) -> u128 {
@@ -160,6 +162,6 @@ impl LayerSpec for SplitPriorConfig {
         let ca = ch.div_ceil(2) as u128;
         let out = 2 * (ch as u128 - ca);
         let per_class = out * (self.shape.height * self.shape.width) as u128;
-        9 * ca * out + out + self.classes as u128 * per_class
+        9 * ca * out + out + self.classes.unwrap_or(0) as u128 * per_class
     }
 }

@@ -31,7 +31,7 @@ pub fn config(problem: Problem, layers: usize, hidden: usize) -> FlowConfig {
                 .with_hidden(hidden)
                 .with_bins(8)
                 .with_tail_bound(5.0)
-                .with_context(m),
+                .with_context(Some(m)),
         ));
         if d > 2 && k + 1 < layers {
             list.push(LayerConfig::Permutation(PermutationConfig::random(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::problems::Problem;
 use super::{cflow, inn};
 use crate::flows::{Flow, FlowConfig};
-use crate::readback::{scalar_async, to_host};
+use crate::readback::{scalar_async, to_host, to_host_async};
 use crate::rng::Rng;
 use crate::train::TrainError;
 use crate::train::optim::{GuardedAdam, warmup_lr};
@@ -193,8 +193,22 @@ impl PosteriorFit {
 }
 
 /// `n` posterior draws `[k·n, D]` (host `f64`) for each observation of `ys [k, m]` from a
-/// trained `flow` of `method`, with `log q` (`[k·n]`) where the method has one.
+/// trained `flow` of `method`, with `log q` (`[k·n]`) where the method has one. Blocking:
+/// native callers, and the page's CPU backend; the page awaits [`posterior_draws`].
 pub fn posterior_samples(
+    method: Method,
+    flow: &Flow,
+    problem: Problem,
+    ys: &[f64],
+    n: usize,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<(Vec<f64>, Option<Vec<f64>>), crate::readback::ReadbackError> {
+    pollster::block_on(posterior_draws(method, flow, problem, ys, n, rng, device))
+}
+
+/// [`posterior_samples`], reading the results back asynchronously (any backend, in the page).
+pub async fn posterior_draws(
     method: Method,
     flow: &Flow,
     problem: Problem,
@@ -209,11 +223,13 @@ pub fn posterior_samples(
     match method {
         Method::Cflow => {
             let (x, log_q) = cflow::sample(flow, &ys, m, n, rng, device);
-            Ok((widen(to_host(x)?), Some(widen(to_host(log_q)?))))
+            let x = to_host_async(x).await?;
+            let log_q = to_host_async(log_q).await?;
+            Ok((widen(x), Some(widen(log_q))))
         }
         Method::Inn => {
             let x = inn::sample(flow, &ys, m, d, n, rng, device);
-            Ok((widen(to_host(x)?), None))
+            Ok((widen(to_host_async(x).await?), None))
         }
     }
 }

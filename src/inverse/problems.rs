@@ -11,7 +11,9 @@
 //!   the arm's base on a vertical rail, three joint angles; prior
 //!   `N(0, diag(0.25², 0.5², 0.5², 0.5²))`; segments `l = (0.5, 0.5, 1)`; the end point
 //!   `y₁ = x₁ + l₁ sin θ₁ + l₂ sin(θ₂ − θ₁) + l₃ sin(θ₃ − θ₂ − θ₁)`,
-//!   `y₂ = l₁ cos θ₁ + l₂ cos(θ₂ − θ₁) + l₃ cos(θ₃ − θ₂ − θ₁)`, observed with `σ_y = 0.02`.
+//!   `y₂ = l₁ cos θ₁ + l₂ cos(θ₂ − θ₁) + l₃ cos(θ₃ − θ₂ − θ₁)`, observed with `σ_y = 0.05` (a
+//!   sensor's noise; small enough that the posterior is a thin family of arms, large enough
+//!   that exact rejection sampling needs ~10⁷ prior draws per observation, not ~10⁹).
 //!   Many arm configurations reach one point: the posterior is a curved, often multimodal
 //!   2-manifold thickened by the noise.
 //! - **ring**: `θ ∈ ℝ²`, `θ ~ N(0, I)`, `y = ‖θ‖ + ε`, `σ_y = 0.1`: the posterior is a ring of
@@ -87,7 +89,7 @@ impl Problem {
     pub fn noise_std(self) -> f64 {
         match self {
             Self::LinearGaussian | Self::Ring => 0.1,
-            Self::Arm => 0.02,
+            Self::Arm => 0.05,
         }
     }
 
@@ -161,11 +163,29 @@ impl Problem {
         (thetas, ys)
     }
 
+    /// A typical observation (the page's starting point): the arm's end effector up and to the
+    /// right of its base; a linear-Gaussian `y` off the axes; a ring of radius 1.5.
+    pub fn default_observation(self) -> Vec<f64> {
+        match self {
+            Self::LinearGaussian => vec![1.0, 1.1],
+            Self::Arm => vec![0.5, 1.5],
+            Self::Ring => vec![1.5],
+        }
+    }
+
     /// Names of `θ`'s coordinates.
     pub fn theta_names(self) -> Vec<&'static str> {
         match self {
             Self::LinearGaussian | Self::Ring => vec!["theta1", "theta2"],
             Self::Arm => vec!["x1", "theta1", "theta2", "theta3"],
+        }
+    }
+
+    /// Names of `y`'s coordinates.
+    pub fn obs_names(self) -> Vec<&'static str> {
+        match self {
+            Self::LinearGaussian | Self::Arm => vec!["y1", "y2"],
+            Self::Ring => vec!["y"],
         }
     }
 

@@ -42,14 +42,20 @@ pub enum View {
     Arithmetic,
     /// Likelihood-based out-of-distribution detection: histograms, ROC, AUROC.
     Anomaly,
+    /// A class-conditional model as a generative classifier: p(y | x) of a drawn digit, and
+    /// samples of each class.
+    Classify,
+    /// An inverse problem's amortised posterior: drag the observation, watch q(θ | y).
+    Inverse,
 }
 
 impl View {
-    pub const IMAGE_VIEWS: [View; 4] = [
+    pub const IMAGE_VIEWS: [View; 5] = [
         View::Samples,
         View::Interpolate,
         View::Arithmetic,
         View::Anomaly,
+        View::Classify,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,15 +65,17 @@ impl View {
             Self::Interpolate => "interpolate",
             Self::Arithmetic => "arithmetic",
             Self::Anomaly => "anomaly",
+            Self::Classify => "classify",
+            Self::Inverse => "inverse",
         }
     }
 
     pub fn is_image(self) -> bool {
-        self != Self::Playground
+        Self::IMAGE_VIEWS.contains(&self)
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Playground]
+        [Self::Playground, Self::Inverse]
             .into_iter()
             .chain(Self::IMAGE_VIEWS)
             .find(|v| v.name() == s)
@@ -125,6 +133,41 @@ impl Default for ImageViewConfig {
     }
 }
 
+/// The inverse-problem view's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InverseConfig {
+    pub problem: crate::inverse::Problem,
+    /// The observation `y` (`None`: the problem's default one). Checked against the problem's
+    /// observation size when the view starts.
+    pub y: Option<Vec<f64>>,
+    /// Posterior draws shown.
+    pub samples: usize,
+}
+
+impl Default for InverseConfig {
+    fn default() -> Self {
+        Self {
+            problem: crate::inverse::Problem::Arm,
+            y: None,
+            samples: 300,
+        }
+    }
+}
+
+/// Largest |y| component a link may set, and most posterior draws shown.
+pub const MAX_OBSERVATION: f64 = 10.0;
+pub const MAX_POSTERIOR_SAMPLES: usize = 5000;
+
+/// `y=v1,v2,…`: 1 to 4 finite numbers within ±[`MAX_OBSERVATION`].
+fn parse_observation(v: &str) -> Option<Vec<f64>> {
+    let values: Option<Vec<f64>> = v
+        .split(',')
+        .map(|s| s.trim().parse::<f64>().ok())
+        .map(|x| x.filter(|x| x.is_finite() && x.abs() <= MAX_OBSERVATION))
+        .collect();
+    values.filter(|v| (1..=4).contains(&v.len()))
+}
+
 /// Largest image index the views accept (the bundled subsets hold 500 test images each).
 pub const MAX_IMAGE_INDEX: usize = 9_999;
 pub const MAX_TEMPERATURE: f32 = 1.2;
@@ -149,6 +192,7 @@ pub struct PageConfig {
     pub embed: bool,
     pub view: View,
     pub images: ImageViewConfig,
+    pub inverse: InverseConfig,
 }
 
 impl Default for PageConfig {
@@ -168,6 +212,7 @@ impl Default for PageConfig {
             embed: false,
             view: View::Playground,
             images: ImageViewConfig::default(),
+            inverse: InverseConfig::default(),
         }
     }
 }
@@ -297,6 +342,13 @@ impl PageConfig {
             }
             .map(|v| c.images.score = v)
             .is_some(),
+            "problem" => value.parse().map(|p| c.inverse.problem = p).is_ok(),
+            "y" => parse_observation(value)
+                .map(|y| c.inverse.y = Some(y))
+                .is_some(),
+            "samples" => parse_in(value, 1, MAX_POSTERIOR_SAMPLES)
+                .map(|v| c.inverse.samples = v)
+                .is_some(),
             "backend" => match value {
                 "auto" => Some(BackendPref::Auto),
                 "cpu" => Some(BackendPref::Cpu),
@@ -370,6 +422,28 @@ impl PageConfig {
             ("score", i.score.name().to_string(), i.score == di.score),
             ("limit", i.limit.to_string(), i.limit == di.limit),
             (
+                "problem",
+                self.inverse.problem.name().to_string(),
+                self.inverse.problem == d.inverse.problem,
+            ),
+            (
+                "y",
+                self.inverse
+                    .y
+                    .as_ref()
+                    .map(|y| {
+                        let parts: Vec<String> = y.iter().map(|v| format!("{v:.4}")).collect();
+                        parts.join(",")
+                    })
+                    .unwrap_or_default(),
+                self.inverse.y.is_none(),
+            ),
+            (
+                "samples",
+                self.inverse.samples.to_string(),
+                self.inverse.samples == d.inverse.samples,
+            ),
+            (
                 "backend",
                 self.backend.name().to_string(),
                 self.backend == d.backend,
@@ -396,12 +470,18 @@ impl PageConfig {
             View::Interpolate => &["view", "model", "a", "b", "backend"],
             View::Arithmetic => &["view", "model", "a", "to", "alpha", "backend"],
             View::Anomaly => &["view", "model", "score", "limit", "backend"],
+            View::Classify => &["view", "model", "backend"],
+            View::Inverse => &["view", "problem", "y", "samples", "backend"],
         };
         let params = self.params();
         let value = |key: &str| params.iter().find(|p| p.0 == key).map(|p| p.1.clone());
         let mut parts: Vec<String> = always
             .iter()
-            .filter_map(|k| value(k).map(|v| format!("{k}={v}")))
+            .filter_map(|k| {
+                value(k)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={v}"))
+            })
             .collect();
         parts.extend(
             params
@@ -544,6 +624,36 @@ mod tests {
         assert_eq!(c.view, View::Playground);
         assert_eq!(c.images, ImageViewConfig::default());
         assert_eq!(notices.len(), 5, "{notices:?}");
+    }
+
+    /// The inverse-problem and classification links round-trip; a bad problem, observation or
+    /// sample count falls back with a notice each.
+    #[test]
+    fn inverse_and_classify_links_round_trip() {
+        for link in [
+            "#view=inverse&problem=arm&y=0.5,1.5&samples=300",
+            "#view=inverse&problem=ring&y=2.25",
+            "#view=inverse&problem=linear-gaussian&y=-1,0.75&samples=1000",
+            "#view=classify&model=mnist-glow-classifier",
+        ] {
+            let (c, notices) = PageConfig::from_url_parts("", link);
+            assert!(notices.is_empty(), "{link}: {notices:?}");
+            let (back, notices) = PageConfig::from_url_parts("", &c.to_fragment());
+            assert!(notices.is_empty(), "{link}: {notices:?}");
+            assert_eq!(back, c, "{link} → {}", c.to_fragment());
+        }
+        let (c, _) = PageConfig::from_url_parts("", "#view=classify");
+        assert!(c.view.is_image());
+        let (c, _) = PageConfig::from_url_parts("", "#view=inverse");
+        assert!(!c.view.is_image() && c.view == View::Inverse);
+        assert!(
+            !c.to_fragment().contains("y="),
+            "no observation until one is set"
+        );
+        let (c, notices) =
+            PageConfig::from_url_parts("", "#view=inverse&problem=pendulum&y=1,nan&samples=0");
+        assert_eq!(c.inverse, InverseConfig::default());
+        assert_eq!(notices.len(), 3, "{notices:?}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod files;
 #[cfg(target_arch = "wasm32")]
 pub mod image_views;
 #[cfg(target_arch = "wasm32")]
+pub mod inverse_view;
+#[cfg(target_arch = "wasm32")]
 pub mod runner;
 #[cfg(target_arch = "wasm32")]
 pub mod session;

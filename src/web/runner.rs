@@ -256,7 +256,7 @@ impl Page {
         let cfg = self.config.get_untracked();
         let busy = self.status.get_untracked() != RunStatus::Idle
             || self.runner.with_value(|r| r.is_some());
-        if busy || cfg.drawing || cfg.view.is_image() {
+        if busy || cfg.drawing || cfg.view != super::config::View::Playground {
             return;
         }
         let generation = self.generation.get_untracked();

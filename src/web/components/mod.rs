@@ -13,6 +13,7 @@ use leptos::prelude::*;
 
 use super::config::View;
 use super::image_views::ImageViews;
+use super::inverse_view::InverseView;
 use super::runner::Command;
 use super::state::{Page, sync_url_with_config};
 use controls::{Buttons, Controls, Formula};
@@ -32,20 +33,46 @@ fn ErrorBanner() -> impl IntoView {
     }
 }
 
-/// The two modes of the page, as links in the header.
+/// The page's three modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Playground,
+    Images,
+    Inverse,
+}
+
+impl Mode {
+    fn of(view: View) -> Self {
+        if view.is_image() {
+            Self::Images
+        } else if view == View::Inverse {
+            Self::Inverse
+        } else {
+            Self::Playground
+        }
+    }
+}
+
+/// The modes of the page, as buttons in the header.
 #[component]
 fn ModeNav() -> impl IntoView {
     let page = expect_context::<Page>();
-    let image_mode = move || page.config.with(|c| c.view.is_image());
+    let mode = move || page.config.with(|c| Mode::of(c.view));
+    let pressed = move |m: Mode| move || (mode() == m).to_string();
     view! {
         <nav class="modes">
-            <button id="mode-playground" aria-pressed=move || (!image_mode()).to_string()
+            <button id="mode-playground" aria-pressed=pressed(Mode::Playground)
                 on:click=move |_| page.configure(|c| c.view = View::Playground)>"2D playground"</button>
-            <button id="mode-images" aria-pressed=move || image_mode().to_string()
+            <button id="mode-images" aria-pressed=pressed(Mode::Images)
                 on:click=move |_| {
                     page.send(Command::Pause);
                     page.config.update(|c| if !c.view.is_image() { c.view = View::Samples });
                 }>"Image models"</button>
+            <button id="mode-inverse" aria-pressed=pressed(Mode::Inverse)
+                on:click=move |_| {
+                    page.send(Command::Pause);
+                    page.config.update(|c| c.view = View::Inverse);
+                }>"Inverse problems"</button>
         </nav>
     }
 }
@@ -57,7 +84,8 @@ pub fn App() -> impl IntoView {
     provide_context(page);
     sync_url_with_config(page);
     let embed = page.config.get_untracked().embed;
-    if page.config.get_untracked().autostart && !page.config.get_untracked().view.is_image() {
+    if page.config.get_untracked().autostart && page.config.get_untracked().view == View::Playground
+    {
         page.send(Command::Train);
     }
     let notices = move || {
@@ -66,12 +94,12 @@ pub fn App() -> impl IntoView {
             .then(|| view! { <div id="notices" class="notice" role="status">{n.join("; ")}</div> })
     };
     // Re-rendered only when the mode changes, not on every configuration change.
-    let image_mode = Memo::new(move |_| page.config.with(|c| c.view.is_image()));
+    let mode = Memo::new(move |_| page.config.with(|c| Mode::of(c.view)));
     // The playground shows its target and untrained flow before the first step, and again
     // after each configuration change.
     Effect::new(move |_| {
         page.config.track();
-        if !image_mode.get() {
+        if mode.get() == Mode::Playground {
             page.preview();
         }
     });
@@ -79,14 +107,14 @@ pub fn App() -> impl IntoView {
         return view! {
             <main class="embed">
                 {notices}<ErrorBanner />
-                {move || if image_mode.get() {
-                    view! { <ImageViews /> }.into_any()
-                } else {
-                    view! {
+                {move || match mode.get() {
+                    Mode::Images => view! { <ImageViews /> }.into_any(),
+                    Mode::Inverse => view! { <InverseView /> }.into_any(),
+                    Mode::Playground => view! {
                         <canvas id="density-canvas" width="400" height="400"></canvas>
                         <Buttons />
                         <Status />
-                    }.into_any()
+                    }.into_any(),
                 }}
             </main>
         }
@@ -95,14 +123,14 @@ pub fn App() -> impl IntoView {
     view! {
         <header>
             <h1>"flowplay"</h1>
-            <p>"Train a normalizing flow in your browser and watch it learn a density, or explore pretrained image flows."</p>
+            <p>"Train a normalizing flow in your browser and watch it learn a density, explore pretrained image flows, or solve inverse problems with amortised posteriors."</p>
             <ModeNav />
         </header>
         {notices}
-        {move || if image_mode.get() {
-            view! { <main class="layout images"><ErrorBanner /><ImageViews /></main> }.into_any()
-        } else {
-            view! { <Playground /> }.into_any()
+        {move || match mode.get() {
+            Mode::Images => view! { <main class="layout images"><ErrorBanner /><ImageViews /></main> }.into_any(),
+            Mode::Inverse => view! { <main class="layout inverse"><ErrorBanner /><InverseView /></main> }.into_any(),
+            Mode::Playground => view! { <Playground /> }.into_any(),
         }}
     }
     .into_any()

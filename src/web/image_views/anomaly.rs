@@ -3,12 +3,12 @@
 //! (bits/dim) and of the complexity-corrected score (Serrà et al. 2020) side by side. A 28×28
 //! pad scores the visitor's own drawing against the inliers.
 
-use crate::web::draw::canvas_2d;
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::canvas::draw_anomaly;
+use super::digit_pad::DigitPad;
 use super::state::{ImagePage, Work};
 use crate::explore::complexity::corrected_score;
 use crate::explore::roc::{auroc, percentile_of, roc_curve};
@@ -154,109 +154,6 @@ fn score_drawing(page: Page, images: ImagePage, pixels: Vec<u8>) {
     });
 }
 
-/// Side length of the drawing pad in image pixels, and its scale on screen.
-const PAD: usize = 28;
-const PAD_SCALE: usize = 8;
-
-#[component]
-fn DrawDigit() -> impl IntoView {
-    let page = expect_context::<Page>();
-    let images = expect_context::<ImagePage>();
-    let pixels = StoredValue::new_local(vec![0u8; PAD * PAD]);
-    let cursor = RwSignal::new((PAD / 2, PAD / 2));
-    let down = RwSignal::new(false);
-    let repaint = move || {
-        let Some((_, ctx)) = canvas_2d("digit-pad") else {
-            return;
-        };
-        let s = PAD_SCALE as f64;
-        pixels.with_value(|p| {
-            for (i, &v) in p.iter().enumerate() {
-                ctx.set_fill_style_str(&format!("rgb({v},{v},{v})"));
-                ctx.fill_rect((i % PAD) as f64 * s, (i / PAD) as f64 * s, s, s);
-            }
-        });
-        let (cx, cy) = cursor.get_untracked();
-        ctx.set_stroke_style_str("#d33");
-        ctx.stroke_rect(cx as f64 * s, cy as f64 * s, s, s);
-    };
-    // A soft round brush, as a pen on paper: the centre full white, the rim half.
-    let paint = move |x: usize, y: usize| {
-        pixels.update_value(|p| {
-            for dy in -1i32..=1 {
-                for dx in -1i32..=1 {
-                    let (px, py) = (x as i32 + dx, y as i32 + dy);
-                    if (0..PAD as i32).contains(&px) && (0..PAD as i32).contains(&py) {
-                        let v = if dx == 0 && dy == 0 { 255 } else { 140 };
-                        let k = py as usize * PAD + px as usize;
-                        p[k] = p[k].max(v);
-                    }
-                }
-            }
-        });
-        cursor.set((x, y));
-        repaint();
-    };
-    let at = move |ev: &web_sys::MouseEvent| {
-        let canvas: web_sys::HtmlCanvasElement = event_target(ev);
-        let rect = canvas.get_bounding_client_rect();
-        let x = ((ev.client_x() as f64 - rect.left()) / rect.width() * PAD as f64) as usize;
-        let y = ((ev.client_y() as f64 - rect.top()) / rect.height() * PAD as f64) as usize;
-        paint(x.min(PAD - 1), y.min(PAD - 1));
-    };
-    let touch = move |ev: web_sys::TouchEvent| {
-        ev.prevent_default();
-        let canvas: web_sys::HtmlCanvasElement = event_target(&ev);
-        let rect = canvas.get_bounding_client_rect();
-        if let Some(t) = ev.touches().get(0) {
-            let x = ((t.client_x() as f64 - rect.left()) / rect.width() * PAD as f64) as usize;
-            let y = ((t.client_y() as f64 - rect.top()) / rect.height() * PAD as f64) as usize;
-            paint(x.min(PAD - 1), y.min(PAD - 1));
-        }
-    };
-    // Keyboard: arrows move the pen, Space or Enter paints under it.
-    let key = move |ev: web_sys::KeyboardEvent| {
-        let (x, y) = cursor.get_untracked();
-        let moved = match ev.key().as_str() {
-            "ArrowLeft" => (x.saturating_sub(1), y),
-            "ArrowRight" => ((x + 1).min(PAD - 1), y),
-            "ArrowUp" => (x, y.saturating_sub(1)),
-            "ArrowDown" => (x, (y + 1).min(PAD - 1)),
-            " " | "Enter" => {
-                ev.prevent_default();
-                paint(x, y);
-                return;
-            }
-            _ => return,
-        };
-        ev.prevent_default();
-        cursor.set(moved);
-        repaint();
-    };
-    Effect::new(move |_| repaint());
-    view! {
-        <p class="explain">
-            "Draw a digit (white on black, 28×28; mouse, touch, or the arrow keys and Space) and score it: its bits/dim, \
-             its corrected score, and where it falls among the inliers' scores."
-        </p>
-        <div class="digit-pad">
-            <canvas id="digit-pad" width=PAD * PAD_SCALE height=PAD * PAD_SCALE tabindex="0"
-                aria-label="28 by 28 drawing pad: drag, touch, or move with the arrow keys and paint with Space"
-                on:mousedown=move |ev| { down.set(true); at(&ev); }
-                on:mousemove=move |ev| if down.get_untracked() { at(&ev) }
-                on:mouseup=move |_| down.set(false)
-                on:mouseleave=move |_| down.set(false)
-                on:touchstart=touch on:touchmove=touch
-                on:keydown=key></canvas>
-            <div>
-                <button id="score-drawing" on:click=move |_| score_drawing(page, images, pixels.get_value())>"Score my drawing"</button>
-                <button id="clear-digit" on:click=move |_| { pixels.set_value(vec![0; PAD * PAD]); images.drawing_score.set(None); repaint(); }>"Clear"</button>
-                <p id="drawing-score">{move || images.drawing_score.get()}</p>
-            </div>
-        </div>
-    }
-}
-
 #[component]
 pub fn AnomalyView() -> impl IntoView {
     let page = expect_context::<Page>();
@@ -312,6 +209,12 @@ pub fn AnomalyView() -> impl IntoView {
         </table>
         <p class="explain">"For the other direction, pick the other data set's model in the gallery."</p>
         <canvas id="anomaly-canvas" width="760" height="300"></canvas>
-        <DrawDigit />
+        <DigitPad
+            explain="Draw a digit (white on black, 28×28; mouse, touch, or the arrow keys and Space) and score it: its bits/dim, \
+             its corrected score, and where it falls among the inliers' scores."
+            action="Score my drawing" action_id="score-drawing"
+            on_submit=Callback::new(move |pixels: Vec<u8>| score_drawing(page, images, pixels))
+            on_clear=Callback::new(move |()| images.drawing_score.set(None))
+            result=Signal::derive(move || images.drawing_score.get()) />
     }
 }

@@ -1,6 +1,7 @@
 //! The page's second mode, "Image models": a gallery of the site's pretrained image flows (and
-//! any `.flow` a visitor imports), explored in four views — samples at a temperature, latent
-//! interpolation, latent arithmetic, anomaly detection. Every view has a URL
+//! any `.flow` a visitor imports), explored in five views — samples at a temperature, latent
+//! interpolation, latent arithmetic, anomaly detection, and (for a class-conditional model)
+//! generative classification. Every view has a URL
 //! (`#view=samples&model=mnist-glow-small&temperature=0.9&seed=3`) and works embedded.
 //!
 //! Work runs in slices between turns of the browser's event loop, so Stop and every other
@@ -9,6 +10,8 @@
 mod anomaly;
 mod arithmetic;
 mod canvas;
+mod classify;
+mod digit_pad;
 mod interpolate;
 mod load;
 mod samples;
@@ -22,6 +25,7 @@ use crate::web::files::read_file;
 use crate::web::state::Page;
 use anomaly::AnomalyView;
 use arithmetic::ArithmeticView;
+use classify::ClassifyView;
 use interpolate::InterpolateView;
 use samples::SamplesView;
 pub use state::{ImagePage, Work};
@@ -157,7 +161,8 @@ fn Tabs() -> impl IntoView {
         View::Interpolate => "Interpolate",
         View::Arithmetic => "Latent arithmetic",
         View::Anomaly => "Anomaly detection",
-        View::Playground => "2D playground",
+        View::Classify => "Classify",
+        View::Playground | View::Inverse => "",
     };
     view! {
         <div class="tabs" role="tablist">
@@ -210,7 +215,8 @@ pub fn ImageViews() -> impl IntoView {
         View::Samples => view! { <SamplesView /> }.into_any(),
         View::Interpolate => view! { <InterpolateView /> }.into_any(),
         View::Arithmetic => view! { <ArithmeticView /> }.into_any(),
-        View::Anomaly | View::Playground => view! { <AnomalyView /> }.into_any(),
+        View::Classify => view! { <ClassifyView /> }.into_any(),
+        View::Anomaly | View::Playground | View::Inverse => view! { <AnomalyView /> }.into_any(),
     };
     view! {
         <section class="image-views">

@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 
 use super::canvas::draw_images;
 use super::state::{ImagePage, Work};
-use crate::explore::latent::sample;
+use crate::explore::latent::sample_classes;
 use crate::rng::Rng;
 use crate::web::runner::now_ms;
 use crate::web::state::Page;
@@ -32,7 +32,17 @@ pub fn draw_samples(page: Page, images: ImagePage) {
         let mut drawn: Vec<Vec<f32>> = Vec::with_capacity(GRID);
         while drawn.len() < GRID {
             let n = SLICE.min(GRID - drawn.len());
-            match sample(&model.flow, n, temperature, &mut rng, &model.device).await {
+            let labels = (model.flow.config().classes())
+                .map(|k| crate::explore::latent::grid_labels(drawn.len(), n, k));
+            let batch = sample_classes(
+                &model.flow,
+                n,
+                temperature,
+                labels.as_deref(),
+                &mut rng,
+                &model.device,
+            );
+            match batch.await {
                 Ok(batch) => drawn.extend(batch),
                 Err(e) => return images.fail(format!("sampling failed: {e}")),
             }

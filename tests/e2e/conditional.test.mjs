@@ -1,0 +1,136 @@
+// End-to-end tests of the conditional-flow views in Debian's Chromium (headless): the inverse
+// problems (drag the arm's target and watch posterior arms follow; sliders of the 2D problems;
+// embedding; a bad link) and the generative classifier (accuracy on bundled test images, a
+// drawn digit's p(y | x), samples of each class).
+// Usage: node conditional.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
+import { harness } from './harness.mjs';
+import { join } from 'node:path';
+
+const { artifacts, check, open, status, waitState, finish } = await harness();
+
+const pixelVariance = (page, id) => page.$eval(id, c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { const v = d[i] / 255; s += v; s2 += v * v; n++; }
+  const m = s / n;
+  return s2 / n - m * m;
+});
+
+// Waits until the view has drawn for an observation other than `before`.
+async function redrawnAfter(page, before, timeoutS = 60) {
+  await page.waitForFunction(b => { const d = document.querySelector('#flow-status').dataset;
+    return d.state === 'ready' && d.observation !== b; }, before, { timeout: timeoutS * 1000, polling: 100 });
+  return status(page);
+}
+
+// 1. The arm: posterior arms for the linked observation, then dragging the target.
+{
+  const page = await open('#view=inverse&problem=arm&y=0.5,1.5&samples=300');
+  const s = await waitState(page, ['ready', 'error'], 120);
+  check('the arm posterior draws for the linked observation', s.state === 'ready' && s.samples === '300'
+    && s.observation === '0.500,1.500', JSON.stringify(s));
+  const resim = Number(s.resim);
+  check('the drawn arms reach the target (mean ‖f(θ̂) − y‖ < 0.15)', resim > 0 && resim < 0.15, s.resim);
+  console.log(`FIGURE inverse: arm, y = (0.5, 1.5): mean re-simulation error ${s.resim} over 300 draws, ${s.text.match(/(\d+) ms/)?.[1]} ms`);
+  await page.screenshot({ path: join(artifacts, 'inverse-arm.png'), fullPage: true });
+  // Drag the target down and to the left: the observation follows the pointer, the arms follow it.
+  const box = await page.locator('#inverse-canvas').boundingBox();
+  const at = (y1, y2) => [box.x + (y2 + 0.25) / 2.5 * box.width, box.y + (1.25 - y1) / 2.5 * box.height];
+  const t0 = Date.now();
+  await page.mouse.move(...at(0.5, 1.5));
+  await page.mouse.down();
+  for (let k = 1; k <= 10; k++) await page.mouse.move(...at(0.5 - 0.04 * k, 1.5 + 0.03 * k));
+  await page.mouse.up();
+  const after = await redrawnAfter(page, '0.500,1.500');
+  const [y1, y2] = after.observation.split(',').map(Number);
+  check('dragging moves the observation', Math.abs(y1 - 0.1) < 0.05 && Math.abs(y2 - 1.8) < 0.05, after.observation);
+  // Every move asked for new draws; only the latest observation is drawn once the pointer stops.
+  await page.waitForFunction(o => { const d = document.querySelector('#flow-status').dataset;
+    return d.state === 'ready' && d.observation === o; }, after.observation, { timeout: 30000 });
+  const settled = await status(page);
+  check('the arms follow the dragged target', Number(settled.resim) < 0.15, `${settled.observation}: ${settled.resim} after ${Date.now() - t0} ms`);
+  check('the URL follows the observation', page.url().includes('view=inverse') && page.url().includes('y=0.1'), page.url());
+  // Keyboard: an arrow moves the target by 0.05.
+  await page.focus('#inverse-canvas');
+  const before = settled.observation;
+  await page.keyboard.press('ArrowUp');
+  const moved = await redrawnAfter(page, before);
+  check('the arrow keys move the target', Math.abs(Number(moved.observation.split(',')[0]) - (Number(before.split(',')[0]) + 0.05)) < 1e-6, `${before} → ${moved.observation}`);
+  await page.screenshot({ path: join(artifacts, 'inverse-arm-dragged.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 2. The 2D problems through the problem menu and the sliders.
+{
+  const page = await open('#view=inverse&problem=linear-gaussian');
+  let s = await waitState(page, ['ready', 'error'], 120);
+  check('the linear-Gaussian posterior draws', s.state === 'ready' && s.problem === 'linear-gaussian', JSON.stringify(s));
+  // y = Aθ has nearly equal rows: move both sliders to a likely observation.
+  await page.$eval('#obs-0', el => { el.value = '-2'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  s = await redrawnAfter(page, s.observation);
+  await page.$eval('#obs-1', el => { el.value = '-2.1'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  s = await redrawnAfter(page, s.observation);
+  check('the sliders set the observation', s.observation === '-2.000,-2.100', s.observation);
+  check('linear-Gaussian draws re-simulate to the noise level', Number(s.resim) < 0.3, s.resim);
+  await page.selectOption('#problem', 'ring');
+  s = await page.waitForFunction(() => { const d = document.querySelector('#flow-status').dataset;
+    return d.problem === 'ring' && d.state === 'ready' ? d : null; }, null, { timeout: 60000 }).then(h => h.jsonValue());
+  check('the problem menu switches to the ring', s.observation === '1.500', JSON.stringify(s));
+  await page.screenshot({ path: join(artifacts, 'inverse-ring.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 3. Embedded, and a link whose observation has the wrong size.
+{
+  const page = await open('?embed=1#view=inverse&problem=ring&y=2');
+  const s = await waitState(page, ['ready', 'error'], 120);
+  check('the embedded inverse view draws', s.state === 'ready' && s.observation === '2.000', JSON.stringify(s));
+  check('the embed has no menus', (await page.$('#problem')) === null && (await page.$('header')) === null);
+  await page.context().close();
+  const bad = await open('#view=inverse&problem=arm&y=1');
+  const b = await waitState(bad, ['ready', 'error'], 120);
+  const notice = await bad.$eval('#notices', el => el.textContent).catch(() => '');
+  check('a wrong-sized observation falls back with a notice', b.state === 'ready' && b.observation === '0.500,1.500'
+    && notice.includes("'y' has 1 numbers"), `${b.observation}; ${notice}`);
+  await bad.context().close();
+}
+
+// 4. The generative classifier: accuracy, a drawn digit, samples per class.
+{
+  const page = await open('#view=classify&model=mnist-glow-classifier&backend=cpu');
+  await page.waitForFunction(() => document.querySelector('#classify-accuracy')?.dataset.accuracy
+    && document.querySelector('#flow-status')?.dataset.state !== 'working', null, { timeout: 300000, polling: 250 });
+  const acc = Number(await page.$eval('#classify-accuracy', el => el.dataset.accuracy));
+  check('the classifier beats chance by far on bundled test images', acc > 0.6, `accuracy ${acc}`);
+  console.log(`FIGURE classify: accuracy ${acc} on 100 bundled MNIST test images in the page`);
+  // A vertical stroke: a "1".
+  const pad = await page.locator('#digit-pad').boundingBox();
+  await page.mouse.move(pad.x + pad.width * 0.5, pad.y + pad.height * 0.2);
+  await page.mouse.down();
+  for (let k = 1; k <= 20; k++) await page.mouse.move(pad.x + pad.width * 0.5, pad.y + pad.height * (0.2 + 0.03 * k));
+  await page.mouse.up();
+  await page.click('#classify-drawing');
+  await page.waitForFunction(() => document.querySelectorAll('#class-bars .class-bar').length === 10, null, { timeout: 60000 });
+  const p = await page.$$eval('#class-bars .class-bar', els => els.map(e => Number(e.dataset.p)));
+  const total = p.reduce((a, b) => a + b, 0);
+  const best = p.indexOf(Math.max(...p));
+  check('p(y | x) of the drawing is a distribution over 10 classes', Math.abs(total - 1) < 0.01, p.join(' '));
+  check('a vertical stroke reads as a 1', best === 1, `argmax ${best}: ${p.map(v => v.toFixed(2)).join(' ')}`);
+  const verdict = await page.$eval('#drawing-score', el => el.textContent);
+  check('the verdict names the class', verdict.includes(`reads a ${best}`), verdict);
+  await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.samples) >= 80, null, { timeout: 300000, polling: 500 });
+  const v = await pixelVariance(page, '#class-samples-canvas');
+  check('samples of each class are drawn', v > 0.005, `pixel variance ${v.toFixed(4)}`);
+  await page.screenshot({ path: join(artifacts, 'classify.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 5. A model that is not class-conditional says so in the classify view.
+{
+  const page = await open('#view=classify&model=mnist-glow-small&backend=cpu');
+  await page.waitForSelector('#classify-unavailable', { timeout: 120000 });
+  check('an unconditional model is refused by the classify view', true);
+  await page.context().close();
+}
+
+await finish();
