@@ -73,7 +73,11 @@ with_page_server() {
 # The Playwright tests with the CLI binary $1; screenshots and the exported model go to $2.
 run_e2e() {
   local cli=$1 artifacts=$2
-  e2e() { node tests/e2e/page.test.mjs "$1" "$cli" "$artifacts" && node tests/e2e/images.test.mjs "$1" "$cli" "$artifacts"; }
+  e2e() {
+    node tests/e2e/page.test.mjs "$1" "$cli" "$artifacts" &&
+      node tests/e2e/images.test.mjs "$1" "$cli" "$artifacts" &&
+      node tests/e2e/conditional.test.mjs "$1" "$cli" "$artifacts"
+  }
   with_page_server e2e
 }
 

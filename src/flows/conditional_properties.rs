@@ -273,3 +273,21 @@ fn layers_that_disagree_on_the_context_size_are_refused() {
     let err = config.validate().expect_err("context sizes 3 and 2");
     assert!(err.to_string().contains("context of size 2"), "{err}");
 }
+
+/// Files written before conditioning existed hold layer configs without the new fields; they
+/// read as unconditional, affine layers.
+#[test]
+fn configs_without_the_conditioning_fields_still_load() {
+    let old = [
+        r#"{"type":"coupling","mask":[true,false],"hidden":8,"hidden_layers":1,"additive":false,"scale_clamp":3.0}"#,
+        r#"{"type":"spline","mask":[true,false],"hidden":8,"hidden_layers":1,"bins":4,"tail_bound":4.0}"#,
+        r#"{"type":"autoregressive","dim":2,"direction":"maf","hidden":8,"hidden_layers":1,"scale_clamp":3.0}"#,
+        r#"{"type":"split_prior","shape":{"channels":4,"height":2,"width":2}}"#,
+    ];
+    for json in old {
+        let layer: LayerConfig =
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(layer.context(), 0, "{json}");
+        layer.check().unwrap_or_else(|e| panic!("{json}: {e}"));
+    }
+}
