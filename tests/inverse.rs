@@ -198,3 +198,41 @@ fn a_conditional_flow_recovers_the_exact_linear_gaussian_posterior() {
         assert!((got - level).abs() <= 0.05, "coverage {got} at {level}");
     }
 }
+
+/// On the ring (a posterior with no single mode) the conditional flow's draws are
+/// indistinguishable from exact rejection samples at the MMD² floor's scale, and its credible
+/// intervals cover within ±5 points. Runs (quick network, 1500 steps): MMD² 0.0013–0.0031
+/// against a floor of ≈ 0.0004; coverage 0.51/0.895/0.945.
+#[test]
+fn a_conditional_flow_matches_the_ring_posterior() {
+    let device = flowplay::device::cpu();
+    let settings = FitSettings {
+        steps: 1500,
+        ..FitSettings::quick()
+    };
+    let mut fit =
+        PosteriorFit::new(Problem::Ring, Method::Cflow, settings, &device).expect("a valid setup");
+    while fit.step < 1500 {
+        pollster::block_on(fit.train_step()).expect("trains");
+    }
+    let m = evaluate(
+        Method::Cflow,
+        &fit.trained(),
+        Problem::Ring,
+        &EvalSettings::full(),
+        5,
+        &device,
+    )
+    .unwrap();
+    eprintln!("{m:?}");
+    assert!(
+        m.mmd2.unwrap() < 0.01,
+        "MMD² {:?} (floor {:?})",
+        m.mmd2,
+        m.mmd2_floor
+    );
+    for (got, level) in m.coverage.iter().zip([0.5, 0.9, 0.95]) {
+        assert!((got - level).abs() <= 0.05, "coverage {got} at {level}");
+    }
+    assert!(m.resim_error < 2.0 * m.resim_error_reference, "{m:?}");
+}
