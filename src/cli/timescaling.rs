@@ -37,6 +37,7 @@ fn time_layer(layer: LayerConfig, dim: usize, steps: usize) -> f64 {
     let config = FlowConfig {
         layers: vec![layer],
         base: BaseConfig::StandardNormal { dim },
+        embedding: None,
     };
     let mut flow = config.init(&device);
     let mut optim = AdamConfig::new().init();

@@ -185,6 +185,10 @@ impl FlowSpec {
             FlowKind::Nice => layers.push(LayerConfig::ActNorm(ActNormConfig::new(d))),
             _ => {}
         }
-        FlowConfig { layers, base }
+        FlowConfig {
+            layers,
+            base,
+            embedding: None,
+        }
     }
 }

@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::mlp::Mlp;
 use super::validate::ArchitectureError;
 use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
 use crate::rng::Rng;
@@ -22,6 +23,20 @@ pub struct FlowConfig {
     /// Layers in data → noise order.
     pub layers: Vec<LayerConfig>,
     pub base: BaseConfig,
+    /// A conditional flow's shared context embedding (nflows' `embedding_net`): the raw context
+    /// goes through it once, and every conditional layer and the base read its output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<EmbeddingConfig>,
+}
+
+/// A small MLP `input → hidden → output` (ReLU) shared by a conditional flow's layers.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingConfig {
+    /// The raw context's size.
+    pub input: usize,
+    pub hidden: usize,
+    /// The embedding's size: the context size the layers and the base read.
+    pub output: usize,
 }
 
 impl FlowConfig {
@@ -30,9 +45,17 @@ impl FlowConfig {
     }
 
     /// The size `C` of the context a conditional flow is conditioned on (0: unconditional):
-    /// the size every conditional layer and a conditional base read ([`Self::validate`]
-    /// checks that they agree).
+    /// the embedding's input when there is one, else the size every conditional layer and a
+    /// conditional base read ([`Self::validate`] checks that they agree).
     pub fn context(&self) -> usize {
+        match self.embedding {
+            Some(e) => e.input,
+            None => self.inner_context(),
+        }
+    }
+
+    /// The context size the layers and the base read (the embedding's output, if any).
+    fn inner_context(&self) -> usize {
         self.layers
             .iter()
             .map(LayerConfig::context)
@@ -72,7 +95,18 @@ impl FlowConfig {
         self.base
             .check()
             .map_err(|e| ArchitectureError::Flow(format!("base distribution: {e}")))?;
-        let c = self.context();
+        let c = self.inner_context();
+        if let Some(e) = self.embedding {
+            let ok = (1..=super::validate::MAX_CONTEXT).contains(&e.input)
+                && (1..=super::validate::MAX_HIDDEN).contains(&e.hidden)
+                && (1..=super::validate::MAX_CONTEXT).contains(&e.output);
+            if !ok || (c != 0 && c != e.output) {
+                return Err(ArchitectureError::Flow(format!(
+                    "the context embedding {} → {} → {} does not fit layers reading a context of size {c}",
+                    e.input, e.hidden, e.output
+                )));
+            }
+        }
         if self.base.context() != 0 && self.base.context() != c {
             return Err(ArchitectureError::Flow(format!(
                 "the base reads a context of size {} but a layer reads one of size {c}",
@@ -109,10 +143,15 @@ impl FlowConfig {
     /// [`LayerSpec::allocation_bound`](super::LayerSpec::allocation_bound)); meaningful after [`Self::validate`].
     pub fn allocation_bound(&self) -> u128 {
         let base = self.base.allocation_bound();
-        self.layers
-            .iter()
-            .map(|l| l.allocation_bound())
-            .sum::<u128>()
+        let embedding = self.embedding.map_or(0, |e| {
+            super::validate::mlp(e.input as u128, e.hidden as u128, 1, e.output as u128)
+        });
+        embedding
+            + self
+                .layers
+                .iter()
+                .map(|l| l.allocation_bound())
+                .sum::<u128>()
             + base
     }
 
@@ -120,6 +159,9 @@ impl FlowConfig {
         Flow {
             layers: self.layers.iter().map(|l| l.init(device)).collect(),
             base: self.base.init(device),
+            embedding: self
+                .embedding
+                .map(|e| Mlp::new(e.input, e.hidden, 1, e.output, device)),
             config: self.clone(),
         }
     }
@@ -137,6 +179,8 @@ pub struct Stage {
 pub struct Flow {
     pub layers: Vec<Layer>,
     pub base: Base,
+    /// The shared context embedding ([`FlowConfig::embedding`]).
+    pub embedding: Option<Mlp>,
     #[module(skip)]
     pub config: FlowConfig,
 }
@@ -155,6 +199,15 @@ impl Flow {
         self.config.context()
     }
 
+    /// The context the layers and the base read: the raw one through the embedding, if any.
+    fn embed(&self, context: Option<&Tensor<2>>) -> Option<Tensor<2>> {
+        let c = context?.clone();
+        Some(match &self.embedding {
+            Some(net) => net.forward(c),
+            None => c,
+        })
+    }
+
     /// `x → (z = f(x), Σ_k log|det J_k|)`.
     pub fn transform_to_noise(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         self.transform_to_noise_given(x, None)
@@ -163,6 +216,14 @@ impl Flow {
     /// `x → (z = f(x; c), Σ_k log|det J_k|)` given a context `c [batch, C]` (see
     /// [`Bijection::forward_given`]; `None` for an unconditional flow).
     pub fn transform_to_noise_given(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>) {
+        self.forward_embedded(x, self.embed(context).as_ref())
+    }
+
+    fn forward_embedded(
         &self,
         x: Tensor<2>,
         context: Option<&Tensor<2>>,
@@ -181,8 +242,9 @@ impl Flow {
 
     /// `log p(x | c)`, `x [batch, D]`, `c [batch, C]` → `[batch]`.
     pub fn log_prob_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> Tensor<1> {
-        let (z, ld) = self.transform_to_noise_given(x, context);
-        self.base.log_prob_given(z, context) + ld
+        let c = self.embed(context);
+        let (z, ld) = self.forward_embedded(x, c.as_ref());
+        self.base.log_prob_given(z, c.as_ref()) + ld
     }
 
     /// The training-time score: `(log p(x)` whose gradient is the training gradient (the
@@ -199,6 +261,8 @@ impl Flow {
         x: Tensor<2>,
         context: Option<&Tensor<2>>,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
+        let c = self.embed(context);
+        let context = c.as_ref();
         let mut ld = zeros_like_batch(&x);
         let mut recon: Option<Tensor<1>> = None;
         let mut z = x;
@@ -227,6 +291,14 @@ impl Flow {
         z: Tensor<2>,
         context: Option<&Tensor<2>>,
     ) -> (Tensor<2>, Tensor<1>) {
+        self.inverse_embedded(z, self.embed(context).as_ref())
+    }
+
+    fn inverse_embedded(
+        &self,
+        z: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<2>, Tensor<1>) {
         let ld = zeros_like_batch(&z);
         self.layers.iter().rev().fold((z, ld), |(x, acc), layer| {
             let (x, ld) = layer.inverse_given(x, context);
@@ -246,8 +318,9 @@ impl Flow {
         eps: Tensor<2>,
         context: Option<&Tensor<2>>,
     ) -> (Tensor<2>, Tensor<1>) {
-        let (z, log_base) = self.base.from_standard_given(eps, context);
-        let (x, ld) = self.inverse_given(z, context);
+        let c = self.embed(context);
+        let (z, log_base) = self.base.from_standard_given(eps, c.as_ref());
+        let (x, ld) = self.inverse_embedded(z, c.as_ref());
         (x, log_base - ld)
     }
 

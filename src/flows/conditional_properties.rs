@@ -194,7 +194,11 @@ fn conditional_flow(d: usize, base: BaseConfig) -> FlowConfig {
     let c = base.context();
     let mut layers: Vec<LayerConfig> = table(d, c).into_iter().map(|(l, _, _)| l).collect();
     layers.retain(|l| l.name() != "additive coupling");
-    FlowConfig { layers, base }
+    FlowConfig {
+        layers,
+        base,
+        embedding: None,
+    }
 }
 
 #[test]
@@ -290,4 +294,56 @@ fn configs_without_the_conditioning_fields_still_load() {
         assert_eq!(layer.context(), 0, "{json}");
         layer.check().unwrap_or_else(|e| panic!("{json}: {e}"));
     }
+}
+
+/// A shared context embedding: the raw context (3 numbers) goes through an MLP to the 4 numbers
+/// every conditional layer and the base read; the flow still samples what it scores, the
+/// density depends on the raw context, and the embedding gets gradients.
+#[test]
+fn a_context_embedding_feeds_every_layer() {
+    use super::composite::EmbeddingConfig;
+    let (_lock, device) = seeded_autodiff_device(31);
+    let d = 3;
+    let mut config = conditional_flow(
+        d,
+        BaseConfig::ConditionalGaussian(ConditionalGaussianConfig::new(d, 4).with_hidden(8)),
+    );
+    config.embedding = Some(EmbeddingConfig {
+        input: 3,
+        hidden: 8,
+        output: 4,
+    });
+    config
+        .validate()
+        .expect("an embedding that fits the layers");
+    assert_eq!(config.context(), 3);
+    let flow: Flow = perturb(config.init(&device), 0.2);
+    let mut rng = Rng::new(6);
+    let context = [0.5, -1.0, 2.0];
+    let (x, log_q) = flow.sample_given(5, &context, &mut rng, &device);
+    let c =
+        Tensor::<2>::from_data(TensorData::new(context.to_vec(), [1, 3]), &device).repeat_dim(0, 5);
+    let scored = flow.log_prob_given(x.clone(), Some(&c));
+    let err = max_abs_diff(&host(scored.clone()), &host(log_q));
+    assert!(err < 2e-3, "log q of samples vs log_prob_given: {err}");
+    let grads = scored.sum().backward();
+    let net = flow.embedding.as_ref().expect("built");
+    let g = net.layers[0]
+        .weight
+        .grad(&grads)
+        .map(host)
+        .expect("the embedding gets a gradient");
+    assert!(
+        g.iter().any(|v| v.abs() > 1e-6),
+        "zero gradient in the embedding"
+    );
+
+    let mut bad = config.clone();
+    bad.embedding = Some(EmbeddingConfig {
+        input: 3,
+        hidden: 8,
+        output: 5,
+    });
+    let e = bad.validate().expect_err("output 5 vs layers reading 4");
+    assert!(e.to_string().contains("embedding"), "{e}");
 }

@@ -170,7 +170,11 @@ fn multiscale(
     } else {
         BaseConfig::StandardNormal { dim }
     };
-    Ok(FlowConfig { layers, base })
+    Ok(FlowConfig {
+        layers,
+        base,
+        embedding: None,
+    })
 }
 
 /// Glow (see the module docs).
@@ -208,5 +212,6 @@ pub fn fc_flow(spec: &ImageFlowSpec, self_normalized: bool) -> FlowConfig {
     FlowConfig {
         layers,
         base: BaseConfig::StandardNormal { dim: d },
+        embedding: None,
     }
 }

@@ -45,6 +45,7 @@ pub fn config(problem: Problem, layers: usize, hidden: usize) -> FlowConfig {
         base: BaseConfig::ConditionalGaussian(
             ConditionalGaussianConfig::new(d, m).with_hidden(hidden),
         ),
+        embedding: None,
     }
 }
 

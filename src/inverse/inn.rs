@@ -56,6 +56,7 @@ pub fn config(problem: Problem, layers: usize, hidden: usize) -> FlowConfig {
     FlowConfig {
         layers: list,
         base: BaseConfig::StandardNormal { dim: n },
+        embedding: None,
     }
 }
 
