@@ -260,6 +260,14 @@ pub fn all() -> Vec<Preset> {
         small.clone(),
     ));
     v.push(preset(
+        "glow_fashion_mnist_classifier_small",
+        "the same small generative classifier on Fashion-MNIST (CPU)",
+        FashionMnist,
+        Arch::Glow,
+        classifier(spec(FashionMnist, 2, 4, 48, Mixer::Conv1x1Lu)),
+        small.clone(),
+    ));
+    v.push(preset(
         "glow_mnist_classifier_gpu",
         "the GPU Glow, class-conditional at every level: a generative classifier",
         Mnist,
