@@ -236,3 +236,91 @@ fn a_conditional_flow_matches_the_ring_posterior() {
     }
     assert!(m.resim_error < 2.0 * m.resim_error_reference, "{m:?}");
 }
+
+/// `log-prob --context y` scores rows under `q(θ | y)`: the draws of `sample --context y` score
+/// to the `log q` printed beside them; an INN posterior (no density) and a missing context are
+/// refused with a message.
+#[test]
+fn log_prob_given_a_context_scores_what_sample_drew() {
+    use std::io::Write;
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/www/models/ring-posterior.flow"
+    );
+    let out = run(&["sample", "--model", model, "--context", "1.2", "-n", "20"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<f64>> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let input: String = rows
+        .iter()
+        .map(|r| format!("{},{}\n", r[0], r[1]))
+        .collect();
+    let mut child = bin()
+        .args(["log-prob", "--model", model, "--context", "1.2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let scored = child.wait_with_output().unwrap();
+    assert!(
+        scored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scored.stderr)
+    );
+    let lq: Vec<f64> = String::from_utf8_lossy(&scored.stdout)
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(lq.len(), 20);
+    for (r, q) in rows.iter().zip(&lq) {
+        assert!(
+            (r[2] - q).abs() < 1e-3,
+            "sampled log q {} vs log-prob {q}",
+            r[2]
+        );
+    }
+    let out = run(&["log-prob", "--model", model]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("pass --context"),
+        "{err}"
+    );
+    let inn = tmp("ring-inn.flow");
+    let i = inn.to_str().unwrap();
+    let fit = run(&[
+        "fit-posterior",
+        "--problem",
+        "ring",
+        "--method",
+        "inn",
+        "--quick",
+        "--steps",
+        "3",
+        "--out",
+        i,
+    ]);
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let out = run(&["log-prob", "--model", i, "--context", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no tractable log q"),
+        "{err}"
+    );
+}

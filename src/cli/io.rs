@@ -15,6 +15,10 @@ pub struct LogProbArgs {
     /// The `.flow` model file.
     #[arg(long)]
     pub model: PathBuf,
+    /// For a conditional model: the context `c1,c2,…` every row is scored under (`log q(x | c)`;
+    /// for an amortised posterior, the observation `y`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub context: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -80,10 +84,36 @@ pub fn parse_rows(input: impl BufRead, dim: usize) -> Result<Vec<f32>, String> {
 
 pub fn log_prob(a: LogProbArgs) -> Result<(), String> {
     let device = crate::device::cpu();
-    let (flow, _) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    let (flow, meta) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    if meta
+        .posterior
+        .as_ref()
+        .is_some_and(|p| p.method == crate::inverse::Method::Inn)
+    {
+        return Err(format!(
+            "{} is an INN posterior, which has no tractable log q(θ | y); `sample --context` draws from it",
+            a.model.display()
+        ));
+    }
+    let context = parse_context(a.context.as_deref(), flow.context(), &a.model)?;
     let dim = flow.dim();
     let rows = parse_rows(std::io::stdin().lock(), dim)?;
-    let lp = log_prob_rows_blocking(&flow, &rows, dim, &device)?;
+    let lp = match context {
+        None => log_prob_rows_blocking(&flow, &rows, dim, &device)?,
+        Some(c) => {
+            let n = rows.len() / dim.max(1);
+            let x = burn::tensor::Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(rows, [n, dim]),
+                &device,
+            );
+            let c = burn::tensor::Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(c.clone(), [1, c.len()]),
+                &device,
+            )
+            .repeat_dim(0, n);
+            to_host(flow.log_prob_given(x, Some(&c)))?
+        }
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     for v in lp {
         writeln!(out, "{v}").map_err(|e| e.to_string())?;
@@ -203,11 +233,21 @@ fn conditioning(
         Some(p) => p.problem.obs_dim(),
         None => flow.context(),
     };
-    let Some(text) = &a.context else {
+    parse_context(a.context.as_deref(), wanted, &a.model)
+}
+
+/// `--context c1,c2,…` checked against the `wanted` size: `None` when the model is
+/// unconditional and none was given; an error naming the problem otherwise.
+fn parse_context(
+    text: Option<&str>,
+    wanted: usize,
+    model: &std::path::Path,
+) -> Result<Option<Vec<f32>>, String> {
+    let Some(text) = text else {
         if wanted > 0 {
             return Err(format!(
                 "{} is conditional on a context of {wanted} numbers: pass --context y1,…",
-                a.model.display()
+                model.display()
             ));
         }
         return Ok(None);
@@ -215,7 +255,7 @@ fn conditioning(
     if wanted == 0 {
         return Err(format!(
             "{} is not a conditional model: leave out --context",
-            a.model.display()
+            model.display()
         ));
     }
     let values: Vec<f32> = text
@@ -232,7 +272,7 @@ fn conditioning(
         return Err(format!(
             "--context has {} numbers but {} reads {wanted}",
             values.len(),
-            a.model.display()
+            model.display()
         ));
     }
     Ok(Some(values))
