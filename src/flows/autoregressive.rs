@@ -232,15 +232,6 @@ impl Bijection for Autoregressive {
             self.one_pass(z, context, true)
         }
     }
-
-    fn forward_train_given(
-        &self,
-        x: Tensor<2>,
-        context: Option<&Tensor<2>>,
-    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
-        let (z, ld) = self.forward_given(x, context);
-        (z, ld, None)
-    }
 }
 
 impl LayerSpec for AutoregressiveConfig {

@@ -266,8 +266,15 @@ impl Flow {
         let mut ld = zeros_like_batch(&x);
         let mut recon: Option<Tensor<1>> = None;
         let mut z = x;
-        for layer in &self.layers {
-            let (next, l, r) = layer.forward_train_given(z, context);
+        for (layer, config) in self.layers.iter().zip(&self.config.layers) {
+            // Conditional layers train on their exact log-det; only unconditional ones are
+            // self-normalizing.
+            let (next, l, r) = if config.context() > 0 {
+                let (next, l) = layer.forward_given(z, context);
+                (next, l, None)
+            } else {
+                layer.forward_train(z)
+            };
             z = next;
             ld = ld + l;
             if let Some(r) = r {

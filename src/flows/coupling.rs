@@ -22,10 +22,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::LayerSpec;
-use super::masked_coupling::{Transformer, couple};
+use super::masked_coupling::{MaskedCoupling, Transformer};
 use super::mlp::Mlp;
 use super::validate::{MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
-use super::{Bijection, context_or_zeros, mask_row, soft_clamp};
+use super::{mask_row, soft_clamp};
 use crate::rng::Rng;
 
 /// Config of [`Coupling`].
@@ -121,32 +121,9 @@ impl Transformer for Coupling {
     }
 }
 
-impl Bijection for Coupling {
-    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.forward_given(x, None)
-    }
-
-    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.inverse_given(z, None)
-    }
-
-    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
-        let c = (self.context > 0).then(|| context_or_zeros(context, &x, self.context));
-        couple(&self.net, &self.mask, self, x, c, false)
-    }
-
-    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
-        let c = (self.context > 0).then(|| context_or_zeros(context, &z, self.context));
-        couple(&self.net, &self.mask, self, z, c, true)
-    }
-
-    fn forward_train_given(
-        &self,
-        x: Tensor<2>,
-        context: Option<&Tensor<2>>,
-    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
-        let (z, ld) = self.forward_given(x, context);
-        (z, ld, None)
+impl MaskedCoupling for Coupling {
+    fn parts(&self) -> (&Mlp, &Tensor<2>, usize) {
+        (&self.net, &self.mask, self.context)
     }
 }
 

@@ -20,7 +20,7 @@
 use burn::tensor::Tensor;
 
 use super::mlp::Mlp;
-use super::{sum_rows, zeros_like_batch};
+use super::{Bijection, context_or_zeros, sum_rows, zeros_like_batch};
 
 /// The elementwise map `τ` of a coupling.
 pub trait Transformer {
@@ -33,6 +33,45 @@ pub trait Transformer {
         v: Tensor<2>,
         inverse: bool,
     ) -> (Tensor<2>, Option<Tensor<2>>);
+}
+
+/// A layer that is this shell: its conditioner, its mask and the size of the context it reads
+/// (0: unconditional). Every such layer is a [`Bijection`] through [`couple`].
+pub trait MaskedCoupling: Transformer {
+    fn parts(&self) -> (&Mlp, &Tensor<2>, usize);
+
+    /// [`couple`] with this layer's parts, a missing context read as zeros.
+    fn step(
+        &self,
+        v: Tensor<2>,
+        context: Option<&Tensor<2>>,
+        inverse: bool,
+    ) -> (Tensor<2>, Tensor<1>)
+    where
+        Self: Sized,
+    {
+        let (net, mask, size) = self.parts();
+        let c = (size > 0).then(|| context_or_zeros(context, &v, size));
+        couple(net, mask, self, v, c, inverse)
+    }
+}
+
+impl<T: MaskedCoupling> Bijection for T {
+    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.step(x, None, false)
+    }
+
+    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        self.step(z, None, true)
+    }
+
+    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        self.step(x, context, false)
+    }
+
+    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
+        self.step(z, context, true)
+    }
 }
 
 /// One coupling step: `(y [batch, D], log|det| [batch])` of the shell around `transformer`,

@@ -78,16 +78,6 @@ pub trait Bijection {
         let _ = context;
         self.inverse(z)
     }
-    /// [`Self::forward_train`] given a context; unconditional layers ignore it (the default),
-    /// conditional ones return their exact [`Self::forward_given`] with no reconstruction loss.
-    fn forward_train_given(
-        &self,
-        x: Tensor<2>,
-        context: Option<&Tensor<2>>,
-    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
-        let _ = context;
-        self.forward_train(x)
-    }
     /// Data-dependent initialisation from a batch `x` (ActNorm sets its scale and bias so that
     /// `x` comes out standardised); by default the layer is returned unchanged.
     fn data_init(self, x: Tensor<2>) -> Self
@@ -244,13 +234,6 @@ impl Bijection for Layer {
     }
     fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         self.as_bijection().inverse_given(z, context)
-    }
-    fn forward_train_given(
-        &self,
-        x: Tensor<2>,
-        context: Option<&Tensor<2>>,
-    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
-        self.as_bijection().forward_train_given(x, context)
     }
 }
 

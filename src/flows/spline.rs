@@ -16,11 +16,11 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::LayerSpec;
-use super::masked_coupling::{Transformer, couple};
+use super::mask_row;
+use super::masked_coupling::{MaskedCoupling, Transformer};
 use super::mlp::Mlp;
 use super::rq_spline::rq_spline;
 use super::validate::{MAX_BINS, MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
-use super::{Bijection, context_or_zeros, mask_row};
 
 /// Config of [`SplineCoupling`].
 #[derive(Config, Debug, PartialEq)]
@@ -86,32 +86,9 @@ impl Transformer for SplineCoupling {
     }
 }
 
-impl Bijection for SplineCoupling {
-    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.forward_given(x, None)
-    }
-
-    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.inverse_given(z, None)
-    }
-
-    fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
-        let c = (self.context > 0).then(|| context_or_zeros(context, &x, self.context));
-        couple(&self.net, &self.mask, self, x, c, false)
-    }
-
-    fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
-        let c = (self.context > 0).then(|| context_or_zeros(context, &z, self.context));
-        couple(&self.net, &self.mask, self, z, c, true)
-    }
-
-    fn forward_train_given(
-        &self,
-        x: Tensor<2>,
-        context: Option<&Tensor<2>>,
-    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
-        let (z, ld) = self.forward_given(x, context);
-        (z, ld, None)
+impl MaskedCoupling for SplineCoupling {
+    fn parts(&self) -> (&Mlp, &Tensor<2>, usize) {
+        (&self.net, &self.mask, self.context)
     }
 }
 

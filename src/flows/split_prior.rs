@@ -108,15 +108,6 @@ impl Bijection for SplitPrior {
         self.inverse_given(z, None)
     }
 
-    fn forward_train_given(
-        &self,
-        x: Tensor<2>,
-        context: Option<&Tensor<2>>,
-    ) -> (Tensor<2>, Tensor<1>, Option<Tensor<1>>) {
-        let (z, ld) = self.forward_given(x, context);
-        (z, ld, None)
-    }
-
     fn forward_given(&self, x: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         on_image(x, self.shape, |img| {
             let (xa, xb, mu, log_sigma) = self.parts(img, context);

@@ -3,18 +3,10 @@
 // embedding; a bad link) and the generative classifier (accuracy on bundled test images, a
 // drawn digit's p(y | x), samples of each class).
 // Usage: node conditional.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
-import { harness } from './harness.mjs';
+import { harness, pixelVariance } from './harness.mjs';
 import { join } from 'node:path';
 
 const { artifacts, check, open, status, waitState, finish } = await harness();
-
-const pixelVariance = (page, id) => page.$eval(id, c => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let s = 0, s2 = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) { const v = d[i] / 255; s += v; s2 += v * v; n++; }
-  const m = s / n;
-  return s2 / n - m * m;
-});
 
 // Waits until the view has drawn for an observation other than `before`.
 async function redrawnAfter(page, before, timeoutS = 60) {

@@ -42,3 +42,14 @@ export async function harness() {
   }
   return { base, cli, artifacts, browser, check, open, status, waitState, finish };
 }
+
+// Variance of the grey values of a canvas (0 for a blank canvas), and how many pixels are not
+// finite-looking (NaN decodes to black; an all-black or all-white grid has variance ≈ 0).
+export const pixelVariance = (page, id) => page.$eval(id, c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0, s2 = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) { const v = d[i] / 255; s += v; s2 += v * v; n++; }
+  const m = s / n;
+  return s2 / n - m * m;
+});
+

@@ -2,22 +2,12 @@
 // arithmetic, anomaly detection, imports, embedding) in Debian's Chromium (headless; WebGPU on
 // SwiftShader). Usage: node images.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
 // Every check prints PASS/FAIL; the exit code is the number of failures.
-import { harness } from './harness.mjs';
+import { harness, pixelVariance } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const { base, cli, artifacts, browser, check, open, status, waitState, finish } = await harness();
-
-// Variance of the grey values of a canvas (0 for a blank canvas), and how many pixels are not
-// finite-looking (NaN decodes to black; an all-black or all-white grid has variance ≈ 0).
-const pixelVariance = (page, id) => page.$eval(id, c => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let s = 0, s2 = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) { const v = d[i] / 255; s += v; s2 += v * v; n++; }
-  const m = s / n;
-  return s2 / n - m * m;
-});
 
 const run = args => JSON.parse(execFileSync(cli, args, { encoding: 'utf8' }).trim().split('\n').pop());
 
