@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::actnorm::ActNormConfig;
-use super::autoregressive::{AutoregressiveConfig, Direction};
+use super::autoregressive::{ArTransform, AutoregressiveConfig, Direction};
 use super::base::{BaseConfig, DiagGaussianConfig};
 use super::coupling::{CouplingConfig, alternating_mask};
 use super::linear::LuLinearConfig;
@@ -26,10 +26,14 @@ pub enum FlowKind {
     Maf,
     Iaf,
     Nsf,
+    /// The autoregressive Neural Spline Flow: MAF layers whose transformer is a
+    /// rational-quadratic spline.
+    #[serde(rename = "nsf-ar")]
+    NsfAr,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 7] = [
+    pub const ALL: [FlowKind; 8] = [
         Self::Planar,
         Self::Radial,
         Self::Realnvp,
@@ -37,6 +41,7 @@ impl FlowKind {
         Self::Maf,
         Self::Iaf,
         Self::Nsf,
+        Self::NsfAr,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +53,7 @@ impl FlowKind {
             Self::Maf => "maf",
             Self::Iaf => "iaf",
             Self::Nsf => "nsf",
+            Self::NsfAr => "nsf-ar",
         }
     }
 
@@ -173,6 +179,17 @@ impl FlowSpec {
                             .with_tail_bound(self.tail_bound),
                     ));
                     layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+                }
+                FlowKind::NsfAr => {
+                    layers.push(LayerConfig::Autoregressive(
+                        AutoregressiveConfig::new(d, Direction::Maf)
+                            .with_hidden(h)
+                            .with_transform(Some(ArTransform::Spline {
+                                bins: self.bins,
+                                tail_bound: self.tail_bound,
+                            })),
+                    ));
+                    layers.push(LayerConfig::Permutation(PermutationConfig::reverse(d)));
                 }
             }
         }

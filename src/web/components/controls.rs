@@ -160,6 +160,9 @@ fn formula(kind: FlowKind) -> &'static str {
         FlowKind::Nsf => {
             "monotone rational-quadratic splines with K bins on [−B, B], identity tails  (Durkan et al. 2019)"
         }
+        FlowKind::NsfAr => {
+            "zᵢ = RQ-spline(xᵢ; θᵢ(x<ᵢ)), K bins on [−B, B]: the autoregressive neural spline flow  (Durkan et al. 2019)"
+        }
     }
 }
 
