@@ -256,11 +256,17 @@ impl Base {
         eps: Tensor<2>,
         context: Option<&Tensor<2>>,
     ) -> (Tensor<2>, Tensor<1>) {
-        let z = match self.moments(context, &eps) {
-            None => eps,
-            Some((loc, log_var)) => log_var.mul_scalar(0.5).exp() * eps + loc,
+        // `(z − μ)²/σ² = ε²`: the density comes from the noise, with the moments computed once
+        // (for the context-network base they are a network pass).
+        let d = self.dim() as f32;
+        let (z, quad) = match self.moments(context, &eps) {
+            None => (eps.clone(), eps.square()),
+            Some((loc, log_var)) => (
+                log_var.clone().mul_scalar(0.5).exp() * eps.clone() + loc,
+                eps.square() + log_var,
+            ),
         };
-        let lp = self.log_prob_given(z.clone(), context);
+        let lp = sum_rows(quad.mul_scalar(-0.5)).sub_scalar(0.5 * d * LOG_2PI);
         (z, lp)
     }
 }

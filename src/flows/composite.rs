@@ -340,14 +340,12 @@ impl Flow {
         rng: &mut Rng,
         device: &Device,
     ) -> (Tensor<2>, Tensor<1>) {
-        let d = self.dim();
-        let eps = Tensor::<2>::from_data(TensorData::new(rng.normals_f32(n * d), [n, d]), device);
         let c = Tensor::<2>::from_data(
             TensorData::new(context.to_vec(), [1, context.len()]),
             device,
         )
         .repeat_dim(0, n);
-        self.sample_from_standard_given(eps, Some(&c))
+        self.sample_at_temperature_given(n, 1.0, Some(&c), rng, device)
     }
 
     /// `n` samples with their log-density under the flow, drawn from `rng` on `device`.

@@ -11,7 +11,7 @@
 //! # Shapes
 //! `θ [batch, D]`, `y [batch, m]` (the context), log-densities `[batch]`.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use super::problems::Problem;
 use crate::flows::base::ConditionalGaussianConfig;
@@ -64,16 +64,7 @@ pub fn sample(
     rng: &mut Rng,
     device: &Device,
 ) -> (Tensor<2>, Tensor<1>) {
-    let k = ys.len() / m;
-    let d = flow.dim();
-    let context: Vec<f32> = ys
-        .chunks(m)
-        .flat_map(|y| std::iter::repeat_n(y, n).flatten().copied())
-        .collect();
-    let c = Tensor::<2>::from_data(TensorData::new(context, [k * n, m]), device);
-    let eps = Tensor::<2>::from_data(
-        TensorData::new(rng.normals_f32(k * n * d), [k * n, d]),
-        device,
-    );
-    flow.sample_from_standard_given(eps, Some(&c))
+    let c = super::fit::each_row_n_times(ys, m, n, device);
+    let rows = c.dims()[0];
+    flow.sample_at_temperature_given(rows, 1.0, Some(&c), rng, device)
 }

@@ -128,14 +128,10 @@ pub fn sample(
     rng: &mut Rng,
     device: &Device,
 ) -> Tensor<2> {
-    let k = ys.len() / m;
-    let y: Vec<f32> = ys
-        .chunks(m)
-        .flat_map(|y| std::iter::repeat_n(y, n).flatten().copied())
-        .collect();
-    let y = Tensor::<2>::from_data(TensorData::new(y, [k * n, m]), device);
+    let y = super::fit::each_row_n_times(ys, m, n, device);
+    let rows = y.dims()[0];
     let eps = Tensor::<2>::from_data(
-        TensorData::new(rng.normals_f32(k * n * d), [k * n, d]),
+        TensorData::new(rng.normals_f32(rows * d), [rows, d]),
         device,
     );
     backward(flow, y, eps, d).0

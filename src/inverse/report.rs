@@ -127,15 +127,15 @@ pub fn evaluate(
     let mut sums = Sums::default();
     for y in refs.chunks(problem.obs_dim()) {
         // The reference first: an observation rejection cannot sample is skipped.
-        let (exact, second) = match problem {
-            Problem::LinearGaussian => (Vec::new(), Vec::new()),
+        let reference = match problem {
+            Problem::LinearGaussian => Reference::Exact(linear_gaussian_posterior(y)),
             Problem::Arm | Problem::Ring => {
                 let tries = settings.max_rejection_tries;
                 match (
                     rejection_posterior(problem, y, n, tries, &mut rng),
                     rejection_posterior(problem, y, n, tries, &mut rng),
                 ) {
-                    (Ok(a), Ok(b)) => (a, b),
+                    (Ok(a), Ok(b)) => Reference::Samples(a, b),
                     _ => {
                         metrics.reference_skipped += 1;
                         continue;
@@ -146,9 +146,8 @@ pub fn evaluate(
         let (learned, _) = posterior_samples(method, flow, problem, y, n, &mut rng, device)
             .map_err(|e| e.to_string())?;
         metrics.resim_error += resimulation_error(problem, y, &learned);
-        let exact = match problem {
-            Problem::LinearGaussian => {
-                let post = linear_gaussian_posterior(y);
+        let exact = match reference {
+            Reference::Exact(post) => {
                 let exact = post.sample(n, &mut rng);
                 let fitted = Gaussian2::fit(&learned);
                 sums.kl_moments += post.kl_to(&fitted);
@@ -171,7 +170,7 @@ pub fn evaluate(
                 }
                 exact
             }
-            Problem::Arm | Problem::Ring => {
+            Reference::Samples(exact, second) => {
                 sums.mmd2 += mmd2(&learned, &exact, d);
                 sums.mmd2_floor += mmd2(&second, &exact, d);
                 exact
@@ -202,6 +201,13 @@ pub fn evaluate(
         }
     }
     Ok(metrics)
+}
+
+/// The reference posterior at one observation: exact in closed form, or two independent exact
+/// samples (the second for the MMD² floor).
+enum Reference {
+    Exact(Gaussian2),
+    Samples(Vec<f64>, Vec<f64>),
 }
 
 #[derive(Default)]
