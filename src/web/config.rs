@@ -144,6 +144,17 @@ pub struct InverseConfig {
     pub samples: usize,
 }
 
+impl InverseConfig {
+    /// The observation to draw for: `y` when it has the problem's size, else the problem's
+    /// default one.
+    pub fn observation(&self) -> Vec<f64> {
+        self.y
+            .clone()
+            .filter(|y| y.len() == self.problem.obs_dim())
+            .unwrap_or_else(|| self.problem.default_observation())
+    }
+}
+
 impl Default for InverseConfig {
     fn default() -> Self {
         Self {

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::config::MAX_OBSERVATION;
-use super::draw::canvas_2d;
+use super::draw::{canvas_2d, mouse_fraction, touch_fraction};
 use super::files::fetch_bytes;
 use super::state::Page;
 use crate::flows::Flow;
@@ -64,25 +64,22 @@ struct InversePage {
 /// The observation the configuration asks for, or the problem's default (with a notice when
 /// the link's `y` has the wrong size).
 fn observation(page: Page) -> Vec<f64> {
-    let (problem, y) = page
+    let (config, y) = page
         .config
-        .with_untracked(|c| (c.inverse.problem, c.inverse.y.clone()));
-    match y {
-        Some(y) if y.len() == problem.obs_dim() => y,
-        Some(y) => {
-            page.notices.update(|n| {
-                n.push(format!(
-                    "'y' has {} numbers but the {} problem observes {}; using its default",
-                    y.len(),
-                    problem.name(),
-                    problem.obs_dim()
-                ))
-            });
-            page.config.update(|c| c.inverse.y = None);
-            problem.default_observation()
-        }
-        None => problem.default_observation(),
+        .with_untracked(|c| (c.inverse.clone(), c.inverse.y.clone()));
+    let problem = config.problem;
+    if let Some(y) = y.filter(|y| y.len() != problem.obs_dim()) {
+        page.notices.update(|n| {
+            n.push(format!(
+                "'y' has {} numbers but the {} problem observes {}; using its default",
+                y.len(),
+                problem.name(),
+                problem.obs_dim()
+            ))
+        });
+        page.config.update(|c| c.inverse.y = None);
     }
+    config.observation()
 }
 
 impl InversePage {
@@ -287,25 +284,13 @@ fn exact_answer(problem: Problem, y: &[f64], ctx: &web_sys::CanvasRenderingConte
 fn ObservationSlider(index: usize, name: &'static str, lo: f64, hi: f64) -> impl IntoView {
     let page = expect_context::<Page>();
     let value = move || {
-        page.config.with(|c| {
-            c.inverse
-                .y
-                .clone()
-                .unwrap_or_else(|| c.inverse.problem.default_observation())
-                .get(index)
-                .copied()
-                .unwrap_or(0.0)
-        })
+        page.config
+            .with(|c| c.inverse.observation().get(index).copied().unwrap_or(0.0))
     };
     let set = move |ev: leptos::ev::Event| {
         if let Ok(v) = event_target_value(&ev).parse::<f64>() {
             page.config.update(|c| {
-                let mut y = c
-                    .inverse
-                    .y
-                    .clone()
-                    .filter(|y| y.len() == c.inverse.problem.obs_dim())
-                    .unwrap_or_else(|| c.inverse.problem.default_observation());
+                let mut y = c.inverse.observation();
                 if let Some(slot) = y.get_mut(index) {
                     *slot = v;
                 }
@@ -357,29 +342,18 @@ pub fn InverseView() -> impl IntoView {
         }
     });
     let drag = RwSignal::new(false);
-    let move_to = move |ev: &web_sys::MouseEvent| {
-        if problem.get_untracked() != Problem::Arm {
-            return;
+    // The arm's target moves to a point given as fractions of the canvas.
+    let aim = move |(fx, fy): (f64, f64)| {
+        if problem.get_untracked() == Problem::Arm {
+            let [a, b] = arm_point(fx * CANVAS, fy * CANVAS);
+            page.config.update(|c| c.inverse.y = Some(vec![a, b]));
         }
-        let canvas: web_sys::HtmlCanvasElement = event_target(ev);
-        let rect = canvas.get_bounding_client_rect();
-        let x = (ev.client_x() as f64 - rect.left()) / rect.width() * CANVAS;
-        let y = (ev.client_y() as f64 - rect.top()) / rect.height() * CANVAS;
-        let [a, b] = arm_point(x, y);
-        page.config.update(|c| c.inverse.y = Some(vec![a, b]));
     };
+    let move_to = move |ev: &web_sys::MouseEvent| aim(mouse_fraction(ev));
     let touch = move |ev: web_sys::TouchEvent| {
         ev.prevent_default();
-        if problem.get_untracked() != Problem::Arm {
-            return;
-        }
-        let canvas: web_sys::HtmlCanvasElement = event_target(&ev);
-        let rect = canvas.get_bounding_client_rect();
-        if let Some(t) = ev.touches().get(0) {
-            let x = (t.client_x() as f64 - rect.left()) / rect.width() * CANVAS;
-            let y = (t.client_y() as f64 - rect.top()) / rect.height() * CANVAS;
-            let [a, b] = arm_point(x, y);
-            page.config.update(|c| c.inverse.y = Some(vec![a, b]));
+        if let Some(p) = touch_fraction(&ev) {
+            aim(p);
         }
     };
     // Keyboard: the arrows move the arm's target by 0.05.
@@ -398,9 +372,10 @@ pub fn InverseView() -> impl IntoView {
                 .update(|c| c.inverse.y = Some(vec![y[0] + step.0, y[1] + step.1]));
         }
     };
+    // Rendering only reads the configuration; `observation(page)` (which may correct a bad
+    // link and post a notice) runs when draws are requested.
     let observed = move || {
-        page.config.track();
-        let y = observation(page);
+        let y = page.config.with(|c| c.inverse.observation());
         let parts: Vec<String> = y.iter().map(|v| format!("{v:.3}")).collect();
         parts.join(",")
     };

@@ -16,7 +16,6 @@ use crate::explore::latent::{grid_labels, sample_classes};
 use crate::images::{ImageSet, dequantize_batch};
 use crate::rng::Rng;
 use crate::web::runner::now_ms;
-use crate::web::state::Page;
 
 /// Test images classified per slice between turns of the event loop.
 const SLICE: usize = 10;
@@ -138,7 +137,6 @@ fn classify_drawing(
 #[component]
 pub fn ClassifyView() -> impl IntoView {
     let images = expect_context::<ImagePage>();
-    let _page = expect_context::<Page>();
     let bars = RwSignal::new(Vec::<f64>::new());
     let verdict = RwSignal::new(None::<String>);
     let accuracy = RwSignal::new(None::<(f64, usize)>);

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::web::draw::canvas_2d;
+use crate::web::draw::{canvas_2d, mouse_fraction, touch_fraction};
 
 /// Side length of the drawing pad in image pixels, and its scale on screen.
 const PAD: usize = 28;
@@ -56,21 +56,16 @@ pub fn DigitPad(
         cursor.set((x, y));
         repaint();
     };
-    let at = move |ev: &web_sys::MouseEvent| {
-        let canvas: web_sys::HtmlCanvasElement = event_target(ev);
-        let rect = canvas.get_bounding_client_rect();
-        let x = ((ev.client_x() as f64 - rect.left()) / rect.width() * PAD as f64) as usize;
-        let y = ((ev.client_y() as f64 - rect.top()) / rect.height() * PAD as f64) as usize;
-        paint(x.min(PAD - 1), y.min(PAD - 1));
+    // The pad cell under a point given as fractions of the canvas.
+    let paint_at = move |(fx, fy): (f64, f64)| {
+        let cell = |f: f64| ((f * PAD as f64) as usize).min(PAD - 1);
+        paint(cell(fx), cell(fy));
     };
+    let at = move |ev: &web_sys::MouseEvent| paint_at(mouse_fraction(ev));
     let touch = move |ev: web_sys::TouchEvent| {
         ev.prevent_default();
-        let canvas: web_sys::HtmlCanvasElement = event_target(&ev);
-        let rect = canvas.get_bounding_client_rect();
-        if let Some(t) = ev.touches().get(0) {
-            let x = ((t.client_x() as f64 - rect.left()) / rect.width() * PAD as f64) as usize;
-            let y = ((t.client_y() as f64 - rect.top()) / rect.height() * PAD as f64) as usize;
-            paint(x.min(PAD - 1), y.min(PAD - 1));
+        if let Some(p) = touch_fraction(&ev) {
+            paint_at(p);
         }
     };
     // Keyboard: arrows move the pen, Space or Enter paints under it.
