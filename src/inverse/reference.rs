@@ -20,7 +20,7 @@ pub struct Gaussian2 {
 
 impl Gaussian2 {
     /// The Cholesky factor `L` with `L Lᵀ = cov`.
-    fn cholesky(&self) -> [[f64; 2]; 2] {
+    pub fn cholesky(&self) -> [[f64; 2]; 2] {
         let [[a, b], [_, d]] = self.cov;
         let l11 = a.sqrt();
         let l21 = b / l11;

@@ -245,11 +245,8 @@ fn exact_answer(problem: Problem, y: &[f64], ctx: &web_sys::CanvasRenderingConte
     let points: Vec<[f64; 2]> = match problem {
         Problem::LinearGaussian => {
             let post = linear_gaussian_posterior(y);
-            let [[a, b], [_, c]] = post.cov;
             // Cholesky of the covariance maps the circle of radius 2 onto the 2σ ellipse.
-            let l11 = a.sqrt();
-            let l21 = b / l11;
-            let l22 = (c - l21 * l21).max(0.0).sqrt();
+            let [[l11, _], [l21, l22]] = post.cholesky();
             (0..=96)
                 .map(|k| {
                     let t = k as f64 / 96.0 * std::f64::consts::TAU;
