@@ -76,6 +76,11 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
+/// Whether `device` is the CPU (flex) device.
+pub fn is_cpu(device: &Device) -> bool {
+    *device == cpu()
+}
+
 /// A device that could not be started.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum DeviceError {

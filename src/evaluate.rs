@@ -27,14 +27,40 @@ pub async fn log_prob_rows(
     Ok(out)
 }
 
-/// Blocking [`log_prob_rows`] (native).
+/// Blocking [`log_prob_rows`] (native). On the CPU the chunks are shared out over every core,
+/// one contiguous run of chunks per thread: a chunk's matmuls are too small for the backend to
+/// split well (docs/performance.md).
 pub fn log_prob_rows_blocking(
     flow: &Flow,
     rows: &[f32],
     dim: usize,
     device: &Device,
 ) -> Result<Vec<f32>, ReadbackError> {
-    pollster::block_on(log_prob_rows(flow, rows, dim, device))
+    let chunks = rows.len().div_ceil(CHUNK * dim.max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(chunks);
+    if threads <= 1 || !crate::device::is_cpu(device) || cfg!(target_arch = "wasm32") {
+        return pollster::block_on(log_prob_rows(flow, rows, dim, device));
+    }
+    let per_thread = chunks.div_ceil(threads) * CHUNK * dim;
+    let parts: Vec<Result<Vec<f32>, ReadbackError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || pollster::block_on(log_prob_rows(flow, part, dim, device)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a grid thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(rows.len() / dim.max(1));
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// `log q` on the `res × res` grid of `bounds` (2D flows).

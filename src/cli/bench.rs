@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use burn::tensor::Device;
 use clap::Args;
 use serde_json::json;
 
@@ -28,6 +29,10 @@ pub struct BenchArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 1024)]
     pub batch: usize,
+    /// CPU threads for training (data-parallel replicas) and the grid (default: every core).
+    /// Training is also timed on one thread.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Grid evaluations to time (the median is reported).
     #[arg(long, default_value_t = 7)]
     pub grid_reps: usize,
@@ -50,11 +55,69 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         return super::timescaling::run(t);
     }
     let device = crate::device::cpu();
+    let threads = a.threads.unwrap_or_else(super::available_threads).max(1);
+    eprintln!(
+        "bench: RealNVP 8 couplings, MLP 2→128→128→4, batch {}, Adam, CPU (flex); {} warm-up + {} timed steps",
+        a.batch, a.warmup, a.steps
+    );
+    let one_thread = time_training(&a, 1, &device)?;
+    println!(
+        "training, 1 thread: {:.1} steps/s ({:.2} ms/step)",
+        one_thread.0,
+        1e3 / one_thread.0
+    );
+    let one_thread_steps = one_thread.0;
+    let (steps_per_sec, trainer) = if threads > 1 {
+        let t = time_training(&a, threads, &device)?;
+        println!(
+            "training, {threads} threads (data-parallel replicas): {:.1} steps/s ({:.2} ms/step)",
+            t.0,
+            1e3 / t.0
+        );
+        t
+    } else {
+        one_thread
+    };
+    let model = trainer.inference_model();
+    let bounds = Target::Samples(SampleSet::Moons).bounds();
+    let mut times = Vec::new();
+    for _ in 0..a.grid_reps.max(1) {
+        let t = Instant::now();
+        let g = log_density_grid(&model, &bounds, 200, &device)?;
+        times.push(t.elapsed().as_secs_f64());
+        assert_eq!(g.len(), 40_000);
+    }
+    let grid_s = median(times);
+    println!(
+        "grid log-density, {} threads: 200×200 in {:.1} ms → {:.0} points/s",
+        super::available_threads(),
+        grid_s * 1e3,
+        40_000.0 / grid_s
+    );
+    println!(
+        "{}",
+        json!({
+            "bench": "realnvp8x128_moons_cpu",
+            "batch": a.batch,
+            "timed_steps": a.steps,
+            "threads": threads,
+            "train_steps_per_sec": steps_per_sec,
+            "train_steps_per_sec_1_thread": one_thread_steps,
+            "grid_points": 40_000,
+            "grid_ms": grid_s * 1e3,
+            "grid_points_per_sec": 40_000.0 / grid_s,
+        })
+    );
+    Ok(())
+}
+
+/// Steps/s of the bench model trained with its batches split over `threads` replicas, and the
+/// trainer (for the grid).
+fn time_training(a: &BenchArgs, threads: usize, device: &Device) -> Result<(f64, Trainer), String> {
     let spec = FlowSpec::new(FlowKind::Realnvp, 2)
         .with_layers(8)
         .with_hidden(128);
-    let set = SampleSet::Moons;
-    let data = set.sample(50_000, &mut Rng::new(0));
+    let data = SampleSet::Moons.sample(50_000, &mut Rng::new(0));
     let settings = TrainSettings {
         steps: a.warmup + a.steps,
         batch: a.batch,
@@ -67,61 +130,21 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         &spec.config(),
         Objective::forward_kl(2, data, 0.1),
         settings,
-        &device,
+        device,
     )
+    .and_then(|t| t.with_cpu_threads(threads))
     .map_err(|e| e.to_string())?;
-    eprintln!(
-        "bench: RealNVP 8 couplings, MLP 2→128→128→4, batch {}, Adam, CPU (flex); {} warm-up + {} timed steps",
-        a.batch, a.warmup, a.steps
-    );
-    pollster::block_on(async {
-        for _ in 0..a.warmup {
-            trainer.train_step().await?;
-        }
-        Ok::<_, crate::train::TrainError>(())
-    })
-    .map_err(|e| e.to_string())?;
-    let t = Instant::now();
-    pollster::block_on(async {
-        for _ in 0..a.steps {
-            trainer.train_step().await?;
-        }
-        Ok::<_, crate::train::TrainError>(())
-    })
-    .map_err(|e| e.to_string())?;
-    let train_s = t.elapsed().as_secs_f64();
-    let steps_per_sec = a.steps as f64 / train_s;
-    println!(
-        "training: {steps_per_sec:.1} steps/s ({:.2} ms/step)",
-        1e3 / steps_per_sec
-    );
-
-    let model = trainer.inference_model();
-    let bounds = Target::Samples(set).bounds();
-    let mut times = Vec::new();
-    for _ in 0..a.grid_reps.max(1) {
-        let t = Instant::now();
-        let g = log_density_grid(&model, &bounds, 200, &device)?;
-        times.push(t.elapsed().as_secs_f64());
-        assert_eq!(g.len(), 40_000);
-    }
-    let grid_s = median(times);
-    println!(
-        "grid log-density: 200×200 in {:.1} ms → {:.0} points/s",
-        grid_s * 1e3,
-        40_000.0 / grid_s
-    );
-    println!(
-        "{}",
-        json!({
-            "bench": "realnvp8x128_moons_cpu",
-            "batch": a.batch,
-            "timed_steps": a.steps,
-            "train_steps_per_sec": steps_per_sec,
-            "grid_points": 40_000,
-            "grid_ms": grid_s * 1e3,
-            "grid_points_per_sec": 40_000.0 / grid_s,
+    let mut steps = |n: usize| {
+        pollster::block_on(async {
+            for _ in 0..n {
+                trainer.train_step().await?;
+            }
+            Ok::<_, crate::train::TrainError>(())
         })
-    );
-    Ok(())
+        .map_err(|e| e.to_string())
+    };
+    steps(a.warmup)?;
+    let t = Instant::now();
+    steps(a.steps)?;
+    Ok((a.steps as f64 / t.elapsed().as_secs_f64(), trainer))
 }

@@ -72,6 +72,10 @@ pub struct Fit2dArgs {
     /// Device: cpu (always available), wgpu or cuda (when compiled in with those features).
     #[arg(long, default_value = "cpu")]
     pub device: crate::device::BackendChoice,
+    /// CPU threads: each batch's rows are split over this many replicas of the model (forward
+    /// KL and regression; default: every core). The result is the same up to float rounding.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -217,8 +221,13 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     let (lr, batch) = (settings.lr, settings.batch);
     let device = crate::device::inference_device(a.device)?;
     let config = spec.config();
-    let mut trainer =
-        Trainer::new(&config, objective, settings, &device).map_err(|e| e.to_string())?;
+    let threads = match a.device {
+        crate::device::BackendChoice::Cpu => a.threads.unwrap_or_else(super::available_threads),
+        _ => 1,
+    };
+    let mut trainer = Trainer::new(&config, objective, settings, &device)
+        .and_then(|t| t.with_cpu_threads(threads))
+        .map_err(|e| e.to_string())?;
     let params = model_file::num_params(&trainer.model);
     if !a.quiet {
         eprintln!(

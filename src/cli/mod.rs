@@ -69,6 +69,12 @@ pub enum Outcome {
 /// Runs the CLI; errors are printed as `error: …` with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Fit2d(_) | Command::Bench(_) | Command::FitPosterior(_)
+    ) {
+        one_backend_thread();
+    }
     let done = |r: Result<(), String>| r.map(|()| Outcome::Done);
     let result = match cli.command {
         Command::Fit2d(a) => done(fit2d::run(a)),
@@ -92,6 +98,23 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Small (2D) models: the CPU backend's own threads split single matmuls, and at width 128
+/// that costs more than it saves (`flowplay bench`: 56 steps/s on one thread, 37 on two;
+/// docs/performance.md). The 2D commands give the backend one thread and use the cores through
+/// data-parallel replicas (`--threads`). Image commands keep the backend's threads: their
+/// convolutions are large enough to split. Called before any backend work.
+fn one_backend_thread() {
+    // Fails only when the pool already exists (a second call): nothing to do then.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
+}
+
+/// All the cores this process may use (1 when unknown).
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Registers the bundled DejaVu Sans as plotters' "sans-serif" (native text rendering).

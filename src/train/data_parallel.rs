@@ -152,6 +152,14 @@ impl Replicas {
     }
 }
 
+/// How a step's update gets its gradients (both trainers).
+pub enum Update {
+    /// Backpropagate this loss (one device, one thread).
+    Loss(Box<Tensor<1>>),
+    /// Already averaged over the replicas.
+    Grads(GradientsParams),
+}
+
 /// The mean of `parts` (one gradient set per replica), parameter by parameter, on `device`.
 pub fn average_on(model: &Flow, parts: Vec<GradientsParams>, device: &Device) -> GradientsParams {
     struct Average<'a> {

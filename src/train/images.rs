@@ -18,7 +18,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
-use super::data_parallel::{Replicas, ShardLoss};
+use super::data_parallel::{Replicas, ShardLoss, Update};
 use super::optim::GuardedAdam;
 use crate::flows::{Flow, FlowConfig};
 use crate::images::{ImageSet, bits_per_dim, dequantize_batch};
@@ -296,14 +296,6 @@ impl ImageTrainer {
     pub fn inference_model(&self) -> Flow {
         self.model.valid()
     }
-}
-
-/// How a step's update gets its gradients.
-enum Update {
-    /// Backpropagate this loss (one device).
-    Loss(Box<burn::tensor::Tensor<1>>),
-    /// Already averaged over the replicas.
-    Grads(burn::optim::GradientsParams),
 }
 
 /// A step's loss on a block of images `x` (`[B, D]`): `(−log p(x) + λ·recon) / (D ln 2)`

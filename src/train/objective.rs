@@ -73,28 +73,48 @@ impl Objective {
         }
     }
 
-    /// A training batch of data rows (forward KL / regression), as `(x, target log-density)`.
-    fn rows(
-        data: &[f32],
-        targets: Option<&[f32]>,
-        dim: usize,
-        batch: usize,
-        rng: &mut Rng,
-        device: &Device,
-    ) -> (Tensor<2>, Option<Tensor<1>>) {
+    /// A training batch drawn from `rng` as one tensor of rows, for the objectives whose loss
+    /// is a mean over data rows: forward KL `[B, D]` (the points), regression `[B, D + 1]`
+    /// (each point with its target log-density last). `None` for reverse KL, whose batch is
+    /// drawn from the model. A block of these rows is a batch in its own right, which is what
+    /// data-parallel training splits ([`super::Trainer::with_cpu_threads`]).
+    pub fn row_batch(&self, batch: usize, rng: &mut Rng, device: &Device) -> Option<Tensor<2>> {
+        let (data, targets, dim) = match self {
+            Self::ForwardKl { dim, train, .. } => (train, None, *dim),
+            Self::Regression {
+                dim,
+                points,
+                log_density,
+            } => (points, Some(log_density), *dim),
+            Self::ReverseKl { .. } => return None,
+        };
         let n = data.len() / dim;
-        let mut x = Vec::with_capacity(batch * dim);
-        let mut t = Vec::with_capacity(batch);
+        let width = dim + usize::from(targets.is_some());
+        let mut rows = Vec::with_capacity(batch * width);
         for _ in 0..batch {
             let i = rng.below(n);
-            x.extend_from_slice(&data[i * dim..(i + 1) * dim]);
-            if let Some(tg) = targets {
-                t.push(tg[i]);
+            rows.extend_from_slice(&data[i * dim..(i + 1) * dim]);
+            if let Some(t) = targets {
+                rows.push(t[i]);
             }
         }
-        let x = Tensor::from_data(TensorData::new(x, [batch, dim]), device);
-        let t = targets.map(|_| Tensor::from_data(TensorData::new(t, [batch]), device));
-        (x, t)
+        Some(Tensor::from_data(
+            TensorData::new(rows, [batch, width]),
+            device,
+        ))
+    }
+
+    /// The loss of `model` on rows from [`Self::row_batch`] (a mean over the rows).
+    pub fn row_loss(&self, model: &Flow, rows: Tensor<2>) -> Tensor<1> {
+        match self {
+            Self::Regression { dim, .. } => {
+                let [b, _] = rows.dims();
+                let x = rows.clone().slice([0..b, 0..*dim]);
+                let t = rows.slice([0..b, *dim..*dim + 1]).reshape([b]);
+                (model.log_prob(x) - t).square().mean()
+            }
+            _ => model.log_prob(rows).mean().neg(),
+        }
     }
 
     /// The scalar loss of `model` on one batch drawn from `rng`.
@@ -107,22 +127,14 @@ impl Objective {
         device: &Device,
     ) -> Tensor<1> {
         match self {
-            Self::ForwardKl { dim, train, .. } => {
-                let (x, _) = Self::rows(train, None, *dim, batch, rng, device);
-                model.log_prob(x).mean().neg()
-            }
             Self::ReverseKl { energy, .. } => {
                 let (x, log_q) = model.sample(batch, rng, device);
                 let u = energy.energy_tensor(x);
                 (log_q + u.mul_scalar(self.beta(step) as f32)).mean()
             }
-            Self::Regression {
-                dim,
-                points,
-                log_density,
-            } => {
-                let (x, t) = Self::rows(points, Some(log_density), *dim, batch, rng, device);
-                (model.log_prob(x) - t.expect("targets")).square().mean()
+            _ => {
+                let rows = self.row_batch(batch, rng, device).expect("a row objective");
+                self.row_loss(model, rows)
             }
         }
     }

@@ -10,6 +10,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::data_parallel::{Replicas, ShardLoss, Update};
 use super::optim::GuardedAdam;
 use super::{History, HistoryPoint, Objective};
 use crate::flows::{Flow, FlowConfig};
@@ -83,6 +84,8 @@ pub struct Trainer {
     pub history: History,
     window_loss: f64,
     window_steps: usize,
+    /// Replicas that split each batch's rows over CPU threads ([`Self::with_cpu_threads`]).
+    replicas: Option<Replicas>,
 }
 
 impl Trainer {
@@ -166,7 +169,32 @@ impl Trainer {
             history: History::default(),
             window_loss: 0.0,
             window_steps: 0,
+            replicas: None,
         }
+    }
+
+    /// Splits each batch over `threads` replicas of the model, each on its own thread (the
+    /// CPU backend only; natively). The objectives whose loss is a mean over data rows (forward
+    /// KL, regression) give every replica an equal block of the batch's rows and average the
+    /// gradients, which is the whole batch's gradient (`src/train/data_parallel.rs`); reverse
+    /// KL, a batch size not divisible by `threads`, or `threads ≤ 1` train on one thread.
+    ///
+    /// For small models this is how a CPU step uses several cores: the backend's own threading
+    /// splits single matmuls, which at width 128 costs more than it saves (docs/performance.md),
+    /// so the CLI runs its 2D work with one backend thread and these replicas instead.
+    pub fn with_cpu_threads(mut self, threads: usize) -> Result<Self, TrainError> {
+        self.replicas = if threads > 1 {
+            let cpu = self.device.clone().inner();
+            Some(Replicas::new(&self.model, &vec![cpu; threads])?)
+        } else {
+            None
+        };
+        Ok(self)
+    }
+
+    /// How many threads a step's rows are split over (1 without replicas).
+    pub fn cpu_threads(&self) -> usize {
+        self.replicas.as_ref().map_or(1, Replicas::len)
     }
 
     /// The learning rate at the current step (linear warm-up).
@@ -181,14 +209,42 @@ impl Trainer {
 
     /// One optimisation step.
     pub async fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
-        let loss = self.objective.loss(
-            &self.model,
-            self.step,
-            self.settings.batch,
-            &mut self.rng,
-            &self.device,
-        );
-        let value = scalar_async(loss.clone()).await?;
+        let batch = self.settings.batch;
+        let split = self
+            .replicas
+            .as_mut()
+            .filter(|r| batch.is_multiple_of(r.len()))
+            .map(|r| {
+                // The replicas take the current parameters (`model` is public: a caller may
+                // have replaced it since the last step).
+                r.broadcast(&self.model);
+                &*r
+            });
+        let rows = split.and_then(|_| self.objective.row_batch(batch, &mut self.rng, &self.device));
+        // (loss value, what the update needs)
+        let (value, update) = match (split, rows) {
+            (Some(replicas), Some(rows)) => {
+                let objective = &self.objective;
+                let g = replicas.gradients(&self.model, rows, |model: &Flow, shard| ShardLoss {
+                    loss: objective.row_loss(model, shard),
+                    reported: Vec::new(),
+                })?;
+                (g.loss as f32, Update::Grads(g.grads))
+            }
+            _ => {
+                let loss = self.objective.loss(
+                    &self.model,
+                    self.step,
+                    self.settings.batch,
+                    &mut self.rng,
+                    &self.device,
+                );
+                (
+                    scalar_async(loss.clone()).await?,
+                    Update::Loss(Box::new(loss)),
+                )
+            }
+        };
         if !value.is_finite() {
             self.history.nan_events.push(self.step);
             let rolled = self.optim.roll_back();
@@ -203,7 +259,10 @@ impl Trainer {
             return Ok(StepOutcome::RolledBack);
         }
         let lr = self.lr();
-        self.model = self.optim.update(self.model.clone(), loss, lr);
+        self.model = match update {
+            Update::Loss(loss) => self.optim.update(self.model.clone(), *loss, lr),
+            Update::Grads(grads) => self.optim.update_with_grads(self.model.clone(), grads, lr),
+        };
         self.step += 1;
         self.window_loss += value as f64;
         self.window_steps += 1;
