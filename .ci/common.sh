@@ -81,9 +81,9 @@ run_e2e() {
   with_page_server e2e
 }
 
-# The page benchmark (sizes, first paint, in-page training speed).
+# The page benchmark (sizes, first paint, in-page training speed beside native single-threaded).
 run_page_bench() {
-  bench() { node tests/e2e/bench.mjs "$1" dist; }
+  bench() { node tests/e2e/bench.mjs "$1" dist "$CARGO_TARGET_DIR/debug/flowplay"; }
   with_page_server bench
 }
 

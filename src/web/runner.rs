@@ -347,7 +347,7 @@ impl Page {
                 let interval = DRAW_EVERY_MS.max(2.0 * self.draw_ms.get_untracked());
                 if now_ms() - last_draw >= interval {
                     last_draw = now_ms();
-                    self.draw_now().await;
+                    self.draw_live().await;
                     yield_now().await;
                 }
             }

@@ -12,8 +12,12 @@ use crate::train::{
     History, Objective, StepOutcome, TargetTraining, TrainSettings, Trainer, target_problem,
 };
 
-/// Grid resolution of the live heatmap.
-pub const GRID_RES: usize = 56;
+/// Grid resolution of the heatmap at rest (drawn as one image, smoothed:
+/// `web::draw::density`); while training the page picks a coarser one that fits its time budget
+/// (`Page::live_grid_res`).
+pub const GRID_RES: usize = 128;
+/// The coarsest live grid.
+pub const MIN_GRID_RES: usize = 48;
 /// The drawing canvas covers this box.
 pub const DRAW_BOUNDS: Bounds = Bounds {
     x: (-4.0, 4.0),
@@ -38,7 +42,11 @@ pub struct StageView {
 /// What the views draw after a chunk of steps.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
+    /// `log q` on the `res × res` grid of the session's bounds.
     pub grid: Vec<f32>,
+    pub res: usize,
+    /// How long the grid took (ms).
+    pub grid_ms: f64,
     pub samples: Vec<f32>,
     /// ‖f⁻¹(f(x)) − x‖∞ on the drawn samples.
     pub inversion_error: f32,
@@ -214,16 +222,12 @@ impl Session {
         Ok(out)
     }
 
-    /// Density grid, samples and the inversion error for the views.
-    pub async fn snapshot(&self) -> Result<Snapshot, String> {
+    /// Density grid (`res × res`), samples and the inversion error for the views.
+    pub async fn snapshot(&self, res: usize) -> Result<Snapshot, String> {
         let model = self.model();
-        let grid = log_prob_rows(
-            &model,
-            &self.bounds.grid(GRID_RES),
-            2,
-            &self.inference_device,
-        )
-        .await?;
+        let t0 = super::runner::now_ms();
+        let grid = log_prob_rows(&model, &self.bounds.grid(res), 2, &self.inference_device).await?;
+        let grid_ms = super::runner::now_ms() - t0;
         let mut rng = Rng::new(17);
         let (x, _) = model.sample(VIEW_SAMPLES, &mut rng, &self.inference_device);
         let (z, _) = model.transform_to_noise(x.clone());
@@ -237,6 +241,8 @@ impl Session {
             .unwrap_or(f32::NAN);
         Ok(Snapshot {
             grid,
+            res,
+            grid_ms,
             samples,
             inversion_error,
         })

@@ -48,6 +48,8 @@ pub struct Page {
     pub steps_per_sec: RwSignal<f64>,
     /// How long the last redraw took (ms).
     pub draw_ms: RwSignal<f64>,
+    /// The heatmap's grid resolution while training, fitted to the grid's time budget.
+    pub(super) live_grid_res: StoredValue<usize>,
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
     /// The live run (absent until the first Train/Step/Import, and after a Reset).
@@ -84,6 +86,7 @@ impl Page {
             max_log_scale: RwSignal::new(None),
             steps_per_sec: RwSignal::new(0.0),
             draw_ms: RwSignal::new(0.0),
+            live_grid_res: StoredValue::new(crate::web::session::MIN_GRID_RES),
             error: RwSignal::new(None),
             share: RwSignal::new(None),
             runner: StoredValue::new_local(None),

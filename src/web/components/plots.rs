@@ -5,17 +5,40 @@ use leptos::prelude::*;
 
 use crate::web::draw;
 use crate::web::runner::now_ms;
-use crate::web::session::Session;
+use crate::web::session::{GRID_RES, MIN_GRID_RES, Session};
+
+/// Time the live heatmap's grid may take per redraw (ms).
+pub const LIVE_GRID_BUDGET_MS: f64 = 30.0;
+
+/// The live grid's next resolution after a `res × res` grid took `grid_ms`: the points that fit
+/// in the budget at the measured rate, as a multiple of 8 between [`MIN_GRID_RES`] and
+/// [`GRID_RES`].
+pub fn live_grid_res(res: usize, grid_ms: f64) -> usize {
+    let per_ms = (res * res) as f64 / grid_ms.max(0.1);
+    let side = (per_ms * LIVE_GRID_BUDGET_MS).sqrt() as usize / 8 * 8;
+    side.clamp(MIN_GRID_RES, GRID_RES)
+}
 use crate::web::state::Page;
 
 impl Page {
-    /// Redraws the views from the current run and records how long it took.
+    /// Redraws the views from the current run at full resolution and records how long it took.
     pub async fn draw_now(&self) {
+        self.draw(GRID_RES).await
+    }
+
+    /// Redraws while training: the heatmap's grid as fine as fits in [`LIVE_GRID_BUDGET_MS`]
+    /// (measured on the last live redraw), so drawing never slows training much, whatever the
+    /// model's size; at rest the grid is [`GRID_RES`].
+    pub async fn draw_live(&self) {
+        self.draw(self.live_grid_res.get_value()).await
+    }
+
+    async fn draw(&self, res: usize) {
         let Some(runner) = self.runner.try_update_value(|r| r.take()).flatten() else {
             return;
         };
         let t0 = now_ms();
-        let drawn = self.redraw(runner.session()).await;
+        let drawn = self.redraw(runner.session(), res).await;
         self.draw_ms.set(now_ms() - t0);
         self.runner.set_value(Some(runner));
         if let Err(e) = drawn {
@@ -23,8 +46,10 @@ impl Page {
         }
     }
 
-    async fn redraw(&self, s: &Session) -> Result<(), String> {
-        let snap = s.snapshot().await?;
+    async fn redraw(&self, s: &Session, res: usize) -> Result<(), String> {
+        let snap = s.snapshot(res).await?;
+        self.live_grid_res
+            .set_value(live_grid_res(snap.res, snap.grid_ms));
         self.inversion_error.set(Some(snap.inversion_error));
         let cfg = self.config.get_untracked();
         draw::density(
