@@ -27,20 +27,9 @@ run() { # name, command...
 }
 
 run flowplay "$bin" bench --steps "$steps"
-run "flowplay-1-thread" env RAYON_NUM_THREADS=1 "$bin" bench --steps "$steps"
 run jax "$py" "$here/jax_realnvp.py" --steps "$steps"
 run flowjax "$py" "$here/flowjax_realnvp.py" --steps "$steps"
 run pytorch "$py" "$here/pytorch_realnvp.py" --steps "$steps"
 run "pytorch-1-thread" "$py" "$here/pytorch_realnvp.py" --steps "$steps" --threads 1
 
-printf '%s\n' "${results[@]}" | "$py" -c '
-import json, sys
-rows = [(l.split(" ", 1)[0], json.loads(l.split(" ", 1)[1])) for l in sys.stdin if l.strip()]
-me = dict(rows).get("flowplay")
-print()
-print(f"{\"\":18} {\"steps/s\":>9} {\"grid pts/s\":>11}   flowplay ÷ it (train, grid)")
-for name, r in rows:
-    s, g = r["train_steps_per_sec"], r["grid_points_per_sec"]
-    ratio = f"{me[\"train_steps_per_sec\"] / s:5.2f}×  {me[\"grid_points_per_sec\"] / g:5.2f}×" if me else "-"
-    print(f"{name:18} {s:9.1f} {g:11.0f}   {ratio}")
-'
+printf '%s\n' "${results[@]}" | "$py" "$here/ratios.py"
