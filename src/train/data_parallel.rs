@@ -1,6 +1,6 @@
 //! Data-parallel training across devices: each step's batch is split into equal row blocks, one
 //! per device; each replica of the model computes the gradient of its block's mean loss (all
-//! replicas at once, one thread each); the gradients are averaged on the primary device, one
+//! replicas at once, one thread each, the primary's on the calling thread); the gradients are averaged on the primary device, one
 //! optimizer state there updates the parameters, and the new parameters are copied back to the
 //! replicas.
 //!
@@ -112,26 +112,31 @@ impl Replicas {
             .collect();
         let models: Vec<&Flow> = std::iter::once(primary).chain(self.models.iter()).collect();
         let loss = &loss;
-        let results: Vec<(GradientsParams, f64, Vec<f64>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = models
+        let run = |model: &Flow, shard: Tensor<2>| {
+            let ShardLoss { loss: l, reported } = loss(model, shard);
+            let value = l.clone().into_scalar::<f32>() as f64;
+            let reported = reported
                 .into_iter()
-                .zip(shards)
-                .map(|(model, shard)| {
-                    scope.spawn(move || {
-                        let ShardLoss { loss: l, reported } = loss(model, shard);
-                        let value = l.clone().into_scalar::<f32>() as f64;
-                        let reported = reported
-                            .into_iter()
-                            .map(|r| r.into_scalar::<f32>() as f64)
-                            .collect();
-                        let grads = GradientsParams::from_grads(l.backward(), model);
-                        (grads, value, reported)
-                    })
-                })
+                .map(|r| r.into_scalar::<f32>() as f64)
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a replica's thread panicked"))
+            let grads = GradientsParams::from_grads(l.backward(), model);
+            (grads, value, reported)
+        };
+        // The primary's block runs on the calling thread, the others on a thread each.
+        let results: Vec<(GradientsParams, f64, Vec<f64>)> = std::thread::scope(|scope| {
+            let mut work = models.into_iter().zip(shards);
+            let (primary_model, primary_shard) = work.next().expect("the primary");
+            let run = &run;
+            let handles: Vec<_> = work
+                .map(|(model, shard)| scope.spawn(move || run(model, shard)))
+                .collect();
+            let first = run(primary_model, primary_shard);
+            std::iter::once(first)
+                .chain(
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("a replica's thread panicked")),
+                )
                 .collect()
         });
         let loss = results.iter().map(|r| r.1).sum::<f64>() / k as f64;
