@@ -4,7 +4,7 @@
 
 use flowplay::flows::FlowKind;
 use flowplay::web::config::{BackendPref, PageConfig};
-use flowplay::web::session::Session;
+use flowplay::web::session::{GRID_RES, LIVE_GRID_BUDGET_MS, MIN_GRID_RES, Session, live_grid_res};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -33,8 +33,20 @@ async fn a_cpu_session_trains_and_snapshots() {
     let first = s.trainer.history.first_val_nll().unwrap();
     let last = s.last_val_nll.unwrap();
     assert!(last < first, "validation NLL {first} -> {last}");
-    let snap = s.snapshot().await.unwrap();
+    let snap = s.snapshot(GRID_RES).await.unwrap();
+    assert_eq!(snap.grid.len(), GRID_RES * GRID_RES);
     assert!(snap.grid.iter().all(|v| v.is_finite()));
+    // The live grid: as many points as fit the budget at the measured rate, within bounds.
+    let live = live_grid_res(snap.res, snap.grid_ms);
+    assert!((MIN_GRID_RES..=GRID_RES).contains(&live) && live % 8 == 0);
+    assert_eq!(live_grid_res(64, LIVE_GRID_BUDGET_MS), 64);
+    assert_eq!(
+        live_grid_res(128, 100.0 * LIVE_GRID_BUDGET_MS),
+        MIN_GRID_RES
+    );
+    assert_eq!(live_grid_res(48, 0.01), GRID_RES);
+    let coarse = s.snapshot(live).await.unwrap();
+    assert_eq!(coarse.grid.len(), live * live);
     assert!(
         snap.inversion_error < 1e-3,
         "inversion error {}",

@@ -18,6 +18,17 @@ use crate::train::{
 pub const GRID_RES: usize = 128;
 /// The coarsest live grid.
 pub const MIN_GRID_RES: usize = 48;
+/// Time the live heatmap's grid may take per redraw (ms).
+pub const LIVE_GRID_BUDGET_MS: f64 = 30.0;
+
+/// The live grid's next resolution after a `res × res` grid took `grid_ms`: the points that fit
+/// in [`LIVE_GRID_BUDGET_MS`] at the measured rate, as a multiple of 8 between
+/// [`MIN_GRID_RES`] and [`GRID_RES`].
+pub fn live_grid_res(res: usize, grid_ms: f64) -> usize {
+    let per_ms = (res * res) as f64 / grid_ms.max(0.1);
+    let side = (per_ms * LIVE_GRID_BUDGET_MS).sqrt() as usize / 8 * 8;
+    side.clamp(MIN_GRID_RES, GRID_RES)
+}
 /// The drawing canvas covers this box.
 pub const DRAW_BOUNDS: Bounds = Bounds {
     x: (-4.0, 4.0),

@@ -5,19 +5,7 @@ use leptos::prelude::*;
 
 use crate::web::draw;
 use crate::web::runner::now_ms;
-use crate::web::session::{GRID_RES, MIN_GRID_RES, Session};
-
-/// Time the live heatmap's grid may take per redraw (ms).
-pub const LIVE_GRID_BUDGET_MS: f64 = 30.0;
-
-/// The live grid's next resolution after a `res × res` grid took `grid_ms`: the points that fit
-/// in the budget at the measured rate, as a multiple of 8 between [`MIN_GRID_RES`] and
-/// [`GRID_RES`].
-pub fn live_grid_res(res: usize, grid_ms: f64) -> usize {
-    let per_ms = (res * res) as f64 / grid_ms.max(0.1);
-    let side = (per_ms * LIVE_GRID_BUDGET_MS).sqrt() as usize / 8 * 8;
-    side.clamp(MIN_GRID_RES, GRID_RES)
-}
+use crate::web::session::{GRID_RES, Session, live_grid_res};
 use crate::web::state::Page;
 
 impl Page {
@@ -26,7 +14,8 @@ impl Page {
         self.draw(GRID_RES).await
     }
 
-    /// Redraws while training: the heatmap's grid as fine as fits in [`LIVE_GRID_BUDGET_MS`]
+    /// Redraws while training: the heatmap's grid as fine as fits in
+    /// [`LIVE_GRID_BUDGET_MS`](crate::web::session::LIVE_GRID_BUDGET_MS)
     /// (measured on the last live redraw), so drawing never slows training much, whatever the
     /// model's size; at rest the grid is [`GRID_RES`].
     pub async fn draw_live(&self) {
