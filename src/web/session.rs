@@ -17,7 +17,7 @@ use crate::train::{
 /// (`Page::live_grid_res`).
 pub const GRID_RES: usize = 128;
 /// The coarsest live grid.
-pub const MIN_GRID_RES: usize = 48;
+pub const MIN_GRID_RES: usize = 32;
 /// Time the live heatmap's grid may take per redraw (ms).
 pub const LIVE_GRID_BUDGET_MS: f64 = 30.0;
 
