@@ -549,10 +549,12 @@ fn shipped_models_carry_no_machine_paths() {
 #[test]
 fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
     let dir = tmp_dir("deadline");
+    // 6 ms: the run stops within its first few steps (a tiny model's step takes ≈ 5 ms here,
+    // 3 epochs would be ≈ 170 steps); how many fit depends on the machine.
     let out = tiny_run(&dir, &["--max-minutes", "0.0001", "--epochs", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let j = last_json(&out);
-    assert_eq!(j["steps"], 1, "{j}");
+    assert!(j["steps"].as_u64().is_some_and(|s| s <= 5), "{j}");
     assert_eq!(j["epochs"], 1, "{j}");
     assert!(j["test_bpd"].as_f64().is_some_and(f64::is_finite), "{j}");
     assert!(dir.join("model.flow").is_file() && dir.join("state.json").is_file());

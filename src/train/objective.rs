@@ -104,6 +104,11 @@ impl Objective {
         ))
     }
 
+    /// Whether the loss is a mean over data rows ([`Self::row_batch`] gives `Some`).
+    pub fn splits_by_rows(&self) -> bool {
+        !matches!(self, Self::ReverseKl { .. })
+    }
+
     /// The loss of `model` on rows from [`Self::row_batch`] (a mean over the rows).
     pub fn row_loss(&self, model: &Flow, rows: Tensor<2>) -> Tensor<1> {
         match self {

@@ -210,10 +210,11 @@ impl Trainer {
     /// One optimisation step.
     pub async fn train_step(&mut self) -> Result<StepOutcome, TrainError> {
         let batch = self.settings.batch;
+        let splits = self.objective.splits_by_rows();
         let split = self
             .replicas
             .as_mut()
-            .filter(|r| batch.is_multiple_of(r.len()))
+            .filter(|r| splits && batch.is_multiple_of(r.len()))
             .map(|r| {
                 // The replicas take the current parameters (`model` is public: a caller may
                 // have replaced it since the last step).
