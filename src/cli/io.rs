@@ -106,11 +106,7 @@ pub fn log_prob(a: LogProbArgs) -> Result<(), String> {
                 burn::tensor::TensorData::new(rows, [n, dim]),
                 &device,
             );
-            let c = burn::tensor::Tensor::<2>::from_data(
-                burn::tensor::TensorData::new(c.clone(), [1, c.len()]),
-                &device,
-            )
-            .repeat_dim(0, n);
+            let c = crate::flows::each_row_n_times(&c, c.len(), n, &device);
             to_host(flow.log_prob_given(x, Some(&c)))?
         }
     };

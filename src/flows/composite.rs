@@ -340,11 +340,7 @@ impl Flow {
         rng: &mut Rng,
         device: &Device,
     ) -> (Tensor<2>, Tensor<1>) {
-        let c = Tensor::<2>::from_data(
-            TensorData::new(context.to_vec(), [1, context.len()]),
-            device,
-        )
-        .repeat_dim(0, n);
+        let c = super::each_row_n_times(context, context.len(), n, device);
         self.sample_at_temperature_given(n, 1.0, Some(&c), rng, device)
     }
 

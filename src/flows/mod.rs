@@ -250,6 +250,17 @@ pub(crate) fn context_or_zeros(
     }
 }
 
+/// The rows of `contexts [k, m]` (row-major), each repeated `n` times in place: `[k·n, m]`,
+/// the context of `n` draws or scored rows per context (`k = 1`: one context for a whole batch).
+pub fn each_row_n_times(contexts: &[f32], m: usize, n: usize, device: &Device) -> Tensor<2> {
+    let rows: Vec<f32> = contexts
+        .chunks(m)
+        .flat_map(|c| std::iter::repeat_n(c, n).flatten().copied())
+        .collect();
+    let k = rows.len() / m;
+    Tensor::from_data(burn::tensor::TensorData::new(rows, [k, m]), device)
+}
+
 /// `Σ_j t[:, j]` as a `[batch]` tensor.
 pub(crate) fn sum_rows(t: Tensor<2>) -> Tensor<1> {
     t.sum_dim(1).squeeze_dim::<1>(1)

@@ -64,7 +64,7 @@ pub fn sample(
     rng: &mut Rng,
     device: &Device,
 ) -> (Tensor<2>, Tensor<1>) {
-    let c = super::fit::each_row_n_times(ys, m, n, device);
+    let c = crate::flows::each_row_n_times(ys, m, n, device);
     let rows = c.dims()[0];
     flow.sample_at_temperature_given(rows, 1.0, Some(&c), rng, device)
 }

@@ -109,17 +109,6 @@ pub(crate) fn tensor(rows: &[f64], cols: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, [n, cols]), device)
 }
 
-/// The rows of `ys [k, m]`, each repeated `n` times in place: `[k·n, m]` (the context of `n`
-/// draws per observation).
-pub(crate) fn each_row_n_times(ys: &[f32], m: usize, n: usize, device: &Device) -> Tensor<2> {
-    let rows: Vec<f32> = ys
-        .chunks(m)
-        .flat_map(|y| std::iter::repeat_n(y, n).flatten().copied())
-        .collect();
-    let k = rows.len() / m;
-    Tensor::from_data(TensorData::new(rows, [k, m]), device)
-}
-
 impl PosteriorFit {
     /// A fresh network on the autodiff version of `device`, seeded by `settings.seed`.
     pub fn new(

@@ -128,7 +128,7 @@ pub fn sample(
     rng: &mut Rng,
     device: &Device,
 ) -> Tensor<2> {
-    let y = super::fit::each_row_n_times(ys, m, n, device);
+    let y = crate::flows::each_row_n_times(ys, m, n, device);
     let rows = y.dims()[0];
     let eps = Tensor::<2>::from_data(
         TensorData::new(rng.normals_f32(rows * d), [rows, d]),
