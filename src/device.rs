@@ -76,6 +76,11 @@ pub fn cpu() -> Device {
     Device::flex()
 }
 
+/// All the cores this process may use (1 when unknown).
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Whether `device` is the CPU (flex) device.
 pub fn is_cpu(device: &Device) -> bool {
     *device == cpu()

@@ -37,9 +37,7 @@ pub fn log_prob_rows_blocking(
     device: &Device,
 ) -> Result<Vec<f32>, ReadbackError> {
     let chunks = rows.len().div_ceil(CHUNK * dim.max(1));
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(chunks);
+    let threads = crate::device::available_threads().min(chunks);
     if threads <= 1 || !crate::device::is_cpu(device) || cfg!(target_arch = "wasm32") {
         return pollster::block_on(log_prob_rows(flow, rows, dim, device));
     }

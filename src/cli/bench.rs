@@ -9,6 +9,7 @@ use burn::tensor::Device;
 use clap::Args;
 use serde_json::json;
 
+use crate::device::available_threads;
 use crate::evaluate::log_density_grid;
 use crate::flows::{FlowKind, FlowSpec};
 use crate::rng::Rng;
@@ -55,29 +56,24 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         return super::timescaling::run(t);
     }
     let device = crate::device::cpu();
-    let threads = a.threads.unwrap_or_else(super::available_threads).max(1);
+    let threads = a.threads.unwrap_or_else(available_threads).max(1);
     eprintln!(
         "bench: RealNVP 8 couplings, MLP 2→128→128→4, batch {}, Adam, CPU (flex); {} warm-up + {} timed steps",
         a.batch, a.warmup, a.steps
     );
-    let one_thread = time_training(&a, 1, &device)?;
+    let (one_thread, mut trainer) = time_training(&a, 1, &device)?;
     println!(
-        "training, 1 thread: {:.1} steps/s ({:.2} ms/step)",
-        one_thread.0,
-        1e3 / one_thread.0
+        "training, 1 thread: {one_thread:.1} steps/s ({:.2} ms/step)",
+        1e3 / one_thread
     );
-    let one_thread_steps = one_thread.0;
-    let (steps_per_sec, trainer) = if threads > 1 {
-        let t = time_training(&a, threads, &device)?;
+    let mut steps_per_sec = one_thread;
+    if threads > 1 {
+        (steps_per_sec, trainer) = time_training(&a, threads, &device)?;
         println!(
-            "training, {threads} threads (data-parallel replicas): {:.1} steps/s ({:.2} ms/step)",
-            t.0,
-            1e3 / t.0
+            "training, {threads} threads (data-parallel replicas): {steps_per_sec:.1} steps/s ({:.2} ms/step)",
+            1e3 / steps_per_sec
         );
-        t
-    } else {
-        one_thread
-    };
+    }
     let model = trainer.inference_model();
     let bounds = Target::Samples(SampleSet::Moons).bounds();
     let mut times = Vec::new();
@@ -90,7 +86,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
     let grid_s = median(times);
     println!(
         "grid log-density, {} threads: 200×200 in {:.1} ms → {:.0} points/s",
-        super::available_threads(),
+        available_threads(),
         grid_s * 1e3,
         40_000.0 / grid_s
     );
@@ -102,7 +98,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             "timed_steps": a.steps,
             "threads": threads,
             "train_steps_per_sec": steps_per_sec,
-            "train_steps_per_sec_1_thread": one_thread_steps,
+            "train_steps_per_sec_1_thread": one_thread,
             "grid_points": 40_000,
             "grid_ms": grid_s * 1e3,
             "grid_points_per_sec": 40_000.0 / grid_s,

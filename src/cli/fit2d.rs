@@ -222,7 +222,9 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
     let device = crate::device::inference_device(a.device)?;
     let config = spec.config();
     let threads = match a.device {
-        crate::device::BackendChoice::Cpu => a.threads.unwrap_or_else(super::available_threads),
+        crate::device::BackendChoice::Cpu => {
+            a.threads.unwrap_or_else(crate::device::available_threads)
+        }
         _ => 1,
     };
     let mut trainer = Trainer::new(&config, objective, settings, &device)

@@ -127,11 +127,6 @@ fn keep_freed_memory() {
     }
 }
 
-/// All the cores this process may use (1 when unknown).
-pub fn available_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
-}
-
 /// Registers the bundled DejaVu Sans as plotters' "sans-serif" (native text rendering).
 pub fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
