@@ -1,9 +1,11 @@
 //! The `flowplay` binary end to end: fit2d's JSON contract, log-prob/sample/plot on the saved
 //! file, and clear errors for bad input.
 
-use std::io::Write;
+mod common;
+
+use common::run_with_stdin;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_flowplay"))
@@ -13,23 +15,6 @@ fn tmp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("flowplay-cli-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn last_json(out: &Output) -> serde_json::Value {

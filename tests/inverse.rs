@@ -3,6 +3,8 @@
 //! on the linear-Gaussian problem whose posterior moments and credible-interval coverage are
 //! checked against the exact posterior.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -252,7 +254,6 @@ fn a_conditional_flow_matches_the_ring_posterior() {
 /// refused with a message.
 #[test]
 fn log_prob_given_a_context_scores_what_sample_drew() {
-    use std::io::Write;
     let model = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/www/models/ring-posterior.flow"
@@ -271,20 +272,8 @@ fn log_prob_given_a_context_scores_what_sample_drew() {
         .iter()
         .map(|r| format!("{},{}\n", r[0], r[1]))
         .collect();
-    let mut child = bin()
-        .args(["log-prob", "--model", model, "--context", "1.2"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let scored = child.wait_with_output().unwrap();
+    let scored =
+        common::run_with_stdin(&["log-prob", "--model", model, "--context", "1.2"], &input);
     assert!(
         scored.status.success(),
         "{}",

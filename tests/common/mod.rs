@@ -1,6 +1,27 @@
-//! Helpers the integration tests share: the shipped model files and their safetensors layout.
-//! (Each test crate uses some of them.)
+//! Helpers the integration tests share: the shipped model files and their safetensors layout,
+//! and running the `flowplay` binary with input on stdin. (Each test crate uses some of them.)
 #![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// `flowplay ARGS` with `stdin` written to its standard input; its output once it exits.
+pub fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowplay"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
 
 /// The bytes of a shipped model in `www/models/`.
 pub fn shipped(name: &str) -> Vec<u8> {
