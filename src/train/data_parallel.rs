@@ -1,8 +1,8 @@
 //! Data-parallel training across devices: each step's batch is split into equal row blocks, one
 //! per device; each replica of the model computes the gradient of its block's mean loss (all
-//! replicas at once, one thread each, the primary's on the calling thread); the gradients are averaged on the primary device, one
-//! optimizer state there updates the parameters, and the new parameters are copied back to the
-//! replicas.
+//! replicas at once, one thread each, the primary's on the calling thread); the gradients are
+//! averaged on the primary device, one optimizer state there updates the parameters, and the
+//! new parameters are copied back to the replicas.
 //!
 //! With equal blocks, the average of the block-mean gradients *is* the gradient of the whole
 //! batch's mean loss, `∇(1/N Σᵢ ℓᵢ) = 1/K Σₖ ∇(1/B Σ_{i∈k} ℓᵢ)` for `N = K·B`, so K devices on a

@@ -13,8 +13,9 @@ use crate::plot::{DensityPlot, PlotError, draw_history};
 /// scaled into the plot with smoothing (one `drawImage` call; a rectangle per cell took
 /// ≈ 100 ms at 128 × 128).
 pub fn density(id: &str, session: &Session, snap: &Snapshot, title: &str) -> Result<(), String> {
-    let backend = CanvasBackend::new(id).ok_or_else(|| format!("no canvas #{id}"))?;
-    let (_, ctx) = canvas_2d(id).ok_or_else(|| format!("no canvas #{id}"))?;
+    let (canvas, ctx) = canvas_2d(id).ok_or_else(|| format!("no canvas #{id}"))?;
+    let backend =
+        CanvasBackend::with_canvas_object(canvas).ok_or_else(|| format!("no canvas #{id}"))?;
     let root = backend.into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut paint = |(x0, x1): (i32, i32), (y0, y1): (i32, i32)| {

@@ -29,6 +29,7 @@ pub fn live_grid_res(res: usize, grid_ms: f64) -> usize {
     let side = (per_ms * LIVE_GRID_BUDGET_MS).sqrt() as usize / 8 * 8;
     side.clamp(MIN_GRID_RES, GRID_RES)
 }
+
 /// The drawing canvas covers this box.
 pub const DRAW_BOUNDS: Bounds = Bounds {
     x: (-4.0, 4.0),
