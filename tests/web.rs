@@ -4,7 +4,9 @@
 
 use flowplay::flows::FlowKind;
 use flowplay::web::config::{BackendPref, PageConfig};
+use flowplay::web::protocol::{Event, Reply, Request};
 use flowplay::web::session::{GRID_RES, LIVE_GRID_BUDGET_MS, MIN_GRID_RES, Session, live_grid_res};
+use flowplay::web::train_loop::TrainLoop;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -83,4 +85,156 @@ async fn webgpu_or_its_absence_is_explained() {
             chosen.reason
         ),
     }
+}
+
+/// Waits (up to `seconds`) until a reply satisfies `done`.
+async fn wait_for(
+    replies: &std::rc::Rc<std::cell::RefCell<Vec<Reply>>>,
+    seconds: u32,
+    done: impl Fn(&Reply) -> bool,
+) -> bool {
+    for _ in 0..seconds * 20 {
+        if replies.borrow().iter().any(&done) {
+            return true;
+        }
+        gloo_timers::future::TimeoutFuture::new(50).await;
+    }
+    false
+}
+
+#[wasm_bindgen_test]
+async fn the_training_loop_answers_requests_in_order() {
+    flowplay::web::ensure_ctors();
+    let replies = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = replies.clone();
+    let train_loop = TrainLoop::new(std::rc::Rc::new(move |r| sink.borrow_mut().push(r)));
+    // Without a run a frame is still answered (empty), and training is refused with a reason.
+    train_loop.push(Request::Frame {
+        res: 8,
+        stages: false,
+    });
+    train_loop.push(Request::Train);
+    let fragment = "target=moons&flow=realnvp&layers=2&hidden=16&backend=cpu&steps=6&lr=0.005";
+    train_loop.push(Request::Start {
+        run: 3,
+        fragment: fragment.into(),
+        drawn: None,
+        preview: false,
+    });
+    train_loop.push(Request::Step);
+    train_loop.push(Request::Frame {
+        res: 16,
+        stages: true,
+    });
+    train_loop.push(Request::Train);
+    let finished = |r: &Reply| {
+        matches!(
+            r,
+            Reply::Event {
+                run: 3,
+                event: Event::Finished
+            }
+        )
+    };
+    assert!(
+        wait_for(&replies, 30, finished).await,
+        "{:?}",
+        replies.borrow()
+    );
+    train_loop.push(Request::Export);
+    let exported = |r: &Reply| matches!(r, Reply::Exported { run: 3, .. });
+    assert!(wait_for(&replies, 30, exported).await);
+
+    let got = replies.borrow().clone();
+    assert_eq!(
+        got[0],
+        Reply::Frame {
+            run: 0,
+            frame: None
+        }
+    );
+    assert!(
+        matches!(&got[1], Reply::Event { run: 0, event: Event::Failed(e) } if e.contains("no run")),
+        "{:?}",
+        got[1]
+    );
+    assert!(
+        matches!(&got[2], Reply::Event { run: 3, event: Event::Started { backend, .. } } if backend == "cpu")
+    );
+    // The Step took exactly one step, and the frame after it drew the run at that point.
+    assert!(
+        matches!(&got[3], Reply::Event { run: 3, event: Event::Progress(p) } if p.step == 1),
+        "{:?}",
+        got[3]
+    );
+    let Reply::Frame {
+        run: 3,
+        frame: Some(frame),
+    } = &got[4]
+    else {
+        panic!("a frame after the step: {:?}", got[4]);
+    };
+    assert_eq!(frame.snapshot.grid.len(), 16 * 16);
+    assert!(frame.snapshot.grid.iter().all(|v| v.is_finite()));
+    let stages = frame.stages.as_ref().unwrap().len();
+    // Training ran to the step limit and stopped there.
+    let last_step = got
+        .iter()
+        .filter_map(|r| match r {
+            Reply::Event {
+                event: Event::Progress(p),
+                ..
+            } => Some(p.step),
+            _ => None,
+        })
+        .last();
+    assert_eq!(last_step, Some(6));
+    let Some(Reply::Exported { name, bytes, .. }) = got.last() else {
+        panic!("no export");
+    };
+    assert_eq!(name, "moons-realnvp.flow");
+    let (flow, meta) =
+        flowplay::model_file::from_bytes(bytes.clone(), &burn::tensor::Device::flex()).unwrap();
+    assert_eq!(flow.dim(), 2);
+    assert_eq!(
+        stages,
+        flow.config().layers.len() + 1,
+        "base samples and one stage per layer"
+    );
+    assert_eq!(meta.target.as_deref(), Some("moons"));
+}
+
+#[wasm_bindgen_test]
+async fn a_preview_that_cannot_be_built_is_reported_when_trained() {
+    flowplay::web::ensure_ctors();
+    let replies = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = replies.clone();
+    let train_loop = TrainLoop::new(std::rc::Rc::new(move |r| sink.borrow_mut().push(r)));
+    // Five drawn points: too few to train on.
+    train_loop.push(Request::Start {
+        run: 1,
+        fragment: "target=draw&backend=cpu".into(),
+        drawn: Some(vec![0.0; 10]),
+        preview: true,
+    });
+    train_loop.push(Request::Frame {
+        res: 8,
+        stages: false,
+    });
+    assert!(wait_for(&replies, 10, |r| matches!(r, Reply::Frame { .. })).await);
+    assert_eq!(
+        *replies.borrow(),
+        vec![Reply::Frame {
+            run: 1,
+            frame: None
+        }],
+        "a preview fails quietly"
+    );
+    train_loop.push(Request::Train);
+    let failed = |r: &Reply| matches!(r, Reply::Event { run: 1, event: Event::Failed(e) } if e.contains("draw at least"));
+    assert!(
+        wait_for(&replies, 10, failed).await,
+        "{:?}",
+        replies.borrow()
+    );
 }

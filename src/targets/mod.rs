@@ -15,7 +15,7 @@ pub enum Target {
 }
 
 /// An axis-aligned plotting box `[x0, x1] × [y0, y1]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bounds {
     pub x: (f64, f64),
     pub y: (f64, f64),

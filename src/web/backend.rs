@@ -47,10 +47,10 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// Asks `navigator.gpu` for an adapter; `None` without WebGPU or without an adapter.
+/// Asks `navigator.gpu` for an adapter; `None` without WebGPU or without an adapter. Works in
+/// the page and in its training worker (both have a `navigator`).
 pub async fn adapter_info() -> Option<AdapterInfo> {
-    let window = web_sys::window()?;
-    let gpu = get(&window.navigator(), "gpu");
+    let gpu = get(&get(&js_sys::global(), "navigator"), "gpu");
     if gpu.is_undefined() || gpu.is_null() {
         return None;
     }

@@ -5,14 +5,16 @@ use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use wasm_bindgen::{Clamped, JsCast};
 
-use super::session::{Session, Snapshot};
+use super::protocol::{Frame, StageView};
 use crate::plot::density::{density_rgba, draw_density_with};
 use crate::plot::{DensityPlot, PlotError, draw_history};
+use crate::train::History;
 
 /// Heatmap of `q` with samples and data on canvas `id`. The cells are one `res × res` image
 /// scaled into the plot with smoothing (one `drawImage` call; a rectangle per cell took
 /// ≈ 100 ms at 128 × 128).
-pub fn density(id: &str, session: &Session, snap: &Snapshot, title: &str) -> Result<(), String> {
+pub fn density(id: &str, frame: &Frame, title: &str) -> Result<(), String> {
+    let snap = &frame.snapshot;
     let (canvas, ctx) = canvas_2d(id).ok_or_else(|| format!("no canvas #{id}"))?;
     let backend =
         CanvasBackend::with_canvas_object(canvas).ok_or_else(|| format!("no canvas #{id}"))?;
@@ -25,11 +27,11 @@ pub fn density(id: &str, session: &Session, snap: &Snapshot, title: &str) -> Res
         &root,
         &DensityPlot {
             title,
-            bounds: session.bounds,
+            bounds: frame.bounds,
             res: snap.res,
             log_density: &snap.grid,
             samples: &snap.samples,
-            data: &session.data,
+            data: &frame.data,
         },
         Some(&mut paint),
     )?;
@@ -75,16 +77,16 @@ fn paint_cells(
 }
 
 /// Loss curve on canvas `id`.
-pub fn losses(id: &str, session: &Session) -> Result<(), String> {
+pub fn losses(id: &str, history: &History) -> Result<(), String> {
     let backend = CanvasBackend::new(id).ok_or_else(|| format!("no canvas #{id}"))?;
     let root = backend.into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    draw_history(&root, &session.trainer.history, "loss")?;
+    draw_history(&root, history, "loss")?;
     root.present().map_err(|e| e.to_string())
 }
 
 /// The layer scrubber's picture: the points of one stage, in a box fitted to them.
-pub fn stage(id: &str, stages: &[super::session::StageView], k: usize) -> Result<(), String> {
+pub fn stage(id: &str, stages: &[StageView], k: usize) -> Result<(), String> {
     let (Some(stage), Some(first)) = (stages.get(k), stages.first()) else {
         return Ok(());
     };

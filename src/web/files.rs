@@ -1,16 +1,11 @@
 //! Files in and out of the page: fetching the bundled model, reading an imported `.flow`,
-//! downloading an export, and turning a loaded model into a paused run.
+//! downloading an export, and handing a file to the training loop to load as a paused run.
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
-use super::backend;
-use super::runner::{Event, Runner};
-use super::session::Session;
-use super::state::{Page, RunStatus};
-use crate::model_file::{self, FlowMeta};
-use crate::targets::Target;
+use super::protocol::Request;
+use super::state::Page;
 
 /// The pretrained 2D model shipped in `www/models/`.
 pub const BUNDLED_MODEL: &str = "models/moons-realnvp.flow";
@@ -88,85 +83,25 @@ pub fn download(name: &str, bytes: &[u8]) -> Result<(), String> {
 }
 
 impl Page {
-    /// Downloads the current run's flow as a `.flow` file (with its target and loss history).
+    /// Downloads the current run's flow as a `.flow` file (with its target and loss history);
+    /// the training loop writes it, [`Page::on_reply`] saves it.
     pub fn export(self) {
-        let Some((model, target, drawn, history)) = self.runner.with_value(|r| {
-            r.as_ref().map(|r| {
-                let s = r.session();
-                (s.model(), s.target, s.drawn, s.trainer.history.clone())
-            })
-        }) else {
+        if !self.has_run.get_value() {
             return self.fail("export: train or import a flow first".into());
-        };
-        let flow_name = self.config.get_untracked().flow;
-        spawn_local(async move {
-            let mut meta = FlowMeta::new(model.config().clone());
-            meta.target = (!drawn).then(|| target.name().to_string());
-            meta.history = Some(history);
-            let result = model_file::to_bytes_async(&model, &meta)
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| download(&format!("{}-{flow_name}.flow", target.name()), &bytes));
-            if let Err(e) = result {
-                self.fail(format!("export failed: {e}"));
-            }
-        });
+        }
+        self.request(Request::Export);
     }
 
     /// Loads a `.flow` file into a paused run (it can then be trained further or exported).
-    pub async fn load_model(self, bytes: Vec<u8>, name: &str) {
-        let cfg = self.config.get_untracked();
-        let chosen = backend::choose(cfg.backend).await;
-        let (flow, meta) = match model_file::from_bytes(bytes, &chosen.device.clone().autodiff()) {
-            Ok(loaded) => loaded,
-            Err(e) => return self.fail(format!("could not load {name}: {e}")),
-        };
-        if let Some(image) = &meta.image {
-            return self.fail(format!(
-                "{name} is an image model ({} images{}); the playground trains and shows 2D \
-                 flows — open it under \"Image models\" (Import .flow there)",
-                image.shape,
-                image
-                    .dataset
-                    .as_deref()
-                    .map(|d| format!(" of {d}"))
-                    .unwrap_or_default()
-            ));
-        }
-        if flow.dim() != 2 {
-            return self.fail(format!(
-                "the page shows 2D flows; {name} has dimension {}",
-                flow.dim()
-            ));
-        }
+    /// The training loop checks and loads it; a file it refuses is named in the page's error.
+    pub fn load_model(self, bytes: Vec<u8>, name: &str) {
         self.clear_run();
-        let target = meta
-            .target
-            .as_deref()
-            .and_then(|t| t.parse::<Target>().ok())
-            .unwrap_or(cfg.target);
-        let kind = meta.spec.as_ref().map(|s| s.kind).unwrap_or(cfg.flow);
-        self.config.update(|c| {
-            c.target = target;
-            c.flow = kind;
-            if let Some(spec) = &meta.spec {
-                c.layers = spec.layers;
-                c.hidden = spec.hidden;
-            }
+        self.run_requested.set_value(true);
+        self.request(Request::Load {
+            run: self.generation.get_untracked(),
+            fragment: self.config.with_untracked(|c| c.to_fragment()),
+            name: name.to_string(),
+            bytes,
         });
-        let cfg = self.config.get_untracked();
-        let session =
-            match Session::with_flow(&cfg, chosen.device.clone(), None, flow, meta.history, 0) {
-                Ok(s) => s,
-                Err(e) => return self.fail(e),
-            };
-        let runner = Runner::with_session(session, chosen.name, &cfg, None).await;
-        self.runner.set_value(Some(runner));
-        self.apply(Event::Started {
-            backend: chosen.name,
-            reason: format!("{} · loaded {name}", chosen.reason),
-        });
-        self.draw_now().await;
-        self.status.set(RunStatus::Paused);
     }
 }

@@ -1,7 +1,9 @@
-//! The playground page (Leptos CSR, built by Trunk). The URL contract ([`config`]) is plain
-//! Rust and tested natively; everything that touches the browser is `cfg(wasm32)`.
+//! The playground page (Leptos CSR, built by Trunk). The URL contract ([`config`]) and the
+//! messages between the page and its training worker ([`protocol`]) are plain Rust and tested
+//! natively; everything that touches the browser is `cfg(wasm32)`.
 
 pub mod config;
+pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod backend;
@@ -10,17 +12,25 @@ pub mod components;
 #[cfg(target_arch = "wasm32")]
 pub mod draw;
 #[cfg(target_arch = "wasm32")]
+pub mod driver;
+#[cfg(target_arch = "wasm32")]
 pub mod files;
 #[cfg(target_arch = "wasm32")]
 pub mod image_views;
 #[cfg(target_arch = "wasm32")]
 pub mod inverse_view;
 #[cfg(target_arch = "wasm32")]
+pub mod link;
+#[cfg(target_arch = "wasm32")]
 pub mod runner;
 #[cfg(target_arch = "wasm32")]
 pub mod session;
 #[cfg(target_arch = "wasm32")]
 pub mod state;
+#[cfg(target_arch = "wasm32")]
+pub mod train_loop;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -40,11 +50,16 @@ pub fn ensure_ctors() {
     }
 }
 
-/// The page's entry point: mounts [`components::App`] on the body.
+/// The module's entry point: in the page, mounts [`components::App`] on the body; in the
+/// page's training worker (the same module, started by [`link`]), serves its requests.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     ensure_ctors();
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(components::App);
+    if worker::in_worker() {
+        worker::serve();
+    } else {
+        leptos::mount::mount_to_body(components::App);
+    }
 }

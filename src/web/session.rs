@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::config::PageConfig;
+use super::protocol::{Snapshot, StageView};
 use crate::evaluate::log_prob_rows;
 use crate::flows::{Flow, FlowSpec};
 use crate::rng::Rng;
@@ -39,30 +40,6 @@ pub const DRAW_BOUNDS: Bounds = Bounds {
 pub const MIN_DRAWN: usize = 20;
 /// Samples drawn over the heatmap.
 pub const VIEW_SAMPLES: usize = 300;
-
-/// One stage of the layer-by-layer view (noise → data): the samples after it, and the mean
-/// log|det| of the layer that produced them.
-#[derive(Clone, Debug, Default)]
-pub struct StageView {
-    pub label: String,
-    pub points: Vec<f32>,
-    pub mean_logdet: f32,
-    /// Largest |log det| of this layer over the samples (for a 2D coupling: its largest |log-scale|).
-    pub max_abs_logdet: f32,
-}
-
-/// What the views draw after a chunk of steps.
-#[derive(Clone, Debug, Default)]
-pub struct Snapshot {
-    /// `log q` on the `res × res` grid of the session's bounds.
-    pub grid: Vec<f32>,
-    pub res: usize,
-    /// How long the grid took (ms).
-    pub grid_ms: f64,
-    pub samples: Vec<f32>,
-    /// ‖f⁻¹(f(x)) − x‖∞ on the drawn samples.
-    pub inversion_error: f32,
-}
 
 /// A live training run.
 pub struct Session {

@@ -1,11 +1,12 @@
 //! The page's shared state: one [`Page`] context of signals that the views read, the run's
-//! [`RunStatus`], and [`Page::apply`], which turns the runner's events into signal updates.
+//! [`RunStatus`], and [`Page::apply`], which turns the training loop's events into signal
+//! updates.
 
 use leptos::prelude::*;
 
 use super::config::PageConfig;
-use super::runner::{Event, Runner};
-use super::session::StageView;
+use super::link::Link;
+use super::protocol::{Event, StageView};
 
 /// Where the page's training run stands (`data-state` of `#flow-status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,14 +47,30 @@ pub struct Page {
     /// Largest per-layer |log det| on the samples (a coupling's largest |log-scale|).
     pub max_log_scale: RwSignal<Option<f32>>,
     pub steps_per_sec: RwSignal<f64>,
-    /// How long the last redraw took (ms).
+    /// How long the last redraw took (ms): the frame's computation in the training loop plus
+    /// drawing it.
     pub draw_ms: RwSignal<f64>,
+    /// The training loop's time for the last frame (ms); frames are asked for less often when
+    /// they are slow.
+    pub(super) frame_ms: StoredValue<f64>,
+    /// Where training runs: `worker` or `page` (`data-trains-in`).
+    pub trains_in: RwSignal<&'static str>,
     /// The heatmap's grid resolution while training, fitted to the grid's time budget.
     pub(super) live_grid_res: StoredValue<usize>,
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
-    /// The live run (absent until the first Train/Step/Import, and after a Reset).
-    pub(super) runner: StoredValue<Option<Runner>, LocalStorage>,
+    /// The connection to the training loop (opened by the app).
+    pub(super) link: StoredValue<Option<Link>, LocalStorage>,
+    /// The current run was asked for (a Start or Load request went out).
+    pub(super) run_requested: StoredValue<bool>,
+    /// The current run exists (the loop reported it started).
+    pub(super) has_run: StoredValue<bool>,
+    /// A loaded file's run waits for its first frame before it shows as paused.
+    pub(super) loading: StoredValue<bool>,
+    /// A frame was asked for and has not come back yet.
+    pub(super) frame_pending: StoredValue<bool>,
+    /// Bumped by each Train, so the loop watching an earlier one stops.
+    pub(super) watch: StoredValue<u64>,
     /// Points drawn for `target=draw`, `[x, y]` pairs in data coordinates.
     pub(super) drawn: StoredValue<Vec<f32>, LocalStorage>,
     pub drawn_count: RwSignal<usize>,
@@ -61,7 +78,8 @@ pub struct Page {
     pub(super) stages: StoredValue<Vec<StageView>, LocalStorage>,
     pub stage_count: RwSignal<usize>,
     pub layer: RwSignal<usize>,
-    /// Bumped by Reset/Train so a stale training loop stops.
+    /// The current run's number (bumped by every Reset or configuration change): replies
+    /// about other runs are dropped.
     pub(super) generation: RwSignal<u64>,
 }
 
@@ -86,10 +104,17 @@ impl Page {
             max_log_scale: RwSignal::new(None),
             steps_per_sec: RwSignal::new(0.0),
             draw_ms: RwSignal::new(0.0),
+            frame_ms: StoredValue::new(0.0),
+            trains_in: RwSignal::new(""),
             live_grid_res: StoredValue::new(crate::web::session::MIN_GRID_RES),
             error: RwSignal::new(None),
             share: RwSignal::new(None),
-            runner: StoredValue::new_local(None),
+            link: StoredValue::new_local(None),
+            run_requested: StoredValue::new(false),
+            has_run: StoredValue::new(false),
+            loading: StoredValue::new(false),
+            frame_pending: StoredValue::new(false),
+            watch: StoredValue::new(0),
             drawn: StoredValue::new_local(Vec::new()),
             drawn_count: RwSignal::new(0),
             stages: StoredValue::new_local(Vec::new()),
@@ -107,11 +132,11 @@ impl Page {
         self.status.set(RunStatus::Error);
     }
 
-    /// Reflects one event of the runner in the signals.
+    /// Reflects one event of the training loop in the signals.
     pub fn apply(&self, event: Event) {
         match event {
             Event::Started { backend, reason } => {
-                self.backend.set(backend.to_string());
+                self.backend.set(backend);
                 self.backend_reason.set(reason);
             }
             Event::Progress(p) => {
@@ -130,13 +155,19 @@ impl Page {
             }
             Event::Finished => self.status.set(RunStatus::Done),
             Event::Failed(message) => self.fail(message),
+            // Handled by the driver (it changes the configuration).
+            Event::Loaded { .. } => {}
         }
     }
 
     /// Clears the run and its figures (the configuration and the drawn points stay).
     pub fn clear_run(&self) {
         self.generation.update(|g| *g += 1);
-        self.runner.set_value(None);
+        self.request(super::protocol::Request::Reset);
+        self.run_requested.set_value(false);
+        self.has_run.set_value(false);
+        self.frame_pending.set_value(false);
+        self.loading.set_value(false);
         self.status.set(RunStatus::Idle);
         self.steps_done.set(0);
         self.loss.set(None);

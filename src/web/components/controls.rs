@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use crate::flows::FlowKind;
 use crate::targets::Target;
 use crate::web::config::{BackendPref, PageConfig};
-use crate::web::runner::Command;
+use crate::web::driver::Command;
 use crate::web::state::{Page, RunStatus};
 
 /// A labelled `<select>` over `options`, writing the choice through `set`.

@@ -1,5 +1,5 @@
 //! The page's views, one file each; they read the [`Page`] context and talk to the run only
-//! through [`Page::send`](super::state::Page::send) and the file actions.
+//! through [`Page::send`] and the file actions.
 
 mod controls;
 mod drawpad;
@@ -12,9 +12,9 @@ mod status;
 use leptos::prelude::*;
 
 use super::config::View;
+use super::driver::Command;
 use super::image_views::ImageViews;
 use super::inverse_view::InverseView;
-use super::runner::Command;
 use super::state::{Page, sync_url_with_config};
 use controls::{Buttons, Controls, Formula};
 use drawpad::DrawPad;
@@ -81,6 +81,7 @@ fn ModeNav() -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     let page = Page::from_url();
+    page.open_link();
     provide_context(page);
     sync_url_with_config(page);
     let embed = page.config.get_untracked().embed;

@@ -18,7 +18,7 @@ pub fn ModelFiles() -> impl IntoView {
         spawn_local(async move {
             let name = file.name();
             match read_file(file).await {
-                Ok(bytes) => page.load_model(bytes, &name).await,
+                Ok(bytes) => page.load_model(bytes, &name),
                 Err(e) => page.fail(e),
             }
         });
@@ -26,7 +26,7 @@ pub fn ModelFiles() -> impl IntoView {
     let example = move |_| {
         spawn_local(async move {
             match fetch_bytes(BUNDLED_MODEL).await {
-                Ok(bytes) => page.load_model(bytes, BUNDLED_MODEL).await,
+                Ok(bytes) => page.load_model(bytes, BUNDLED_MODEL),
                 Err(e) => page.fail(format!("could not fetch {BUNDLED_MODEL}: {e}")),
             }
         });

@@ -1,55 +1,47 @@
-//! Redrawing the plots (density heatmap with samples, loss curves, layer-by-layer stages) from
-//! the current run; the canvases themselves are laid out by the app and the scrubber.
+//! Drawing the plots (density heatmap with samples, loss curves, layer-by-layer stages) from a
+//! [`Frame`] the training loop sent; the canvases themselves are laid out by the app and the
+//! scrubber.
 
 use leptos::prelude::*;
 
 use crate::web::draw;
+use crate::web::protocol::Frame;
 use crate::web::runner::now_ms;
-use crate::web::session::{GRID_RES, Session, live_grid_res};
+use crate::web::session::live_grid_res;
 use crate::web::state::Page;
 
 impl Page {
-    /// Redraws the views from the current run at full resolution and records how long it took.
-    pub async fn draw_now(&self) {
-        self.draw(GRID_RES).await
-    }
-
-    /// Redraws while training: the heatmap's grid as fine as fits in
-    /// [`LIVE_GRID_BUDGET_MS`](crate::web::session::LIVE_GRID_BUDGET_MS)
-    /// (measured on the last live redraw), so drawing never slows training much, whatever the
-    /// model's size; at rest the grid is [`GRID_RES`].
-    pub async fn draw_live(&self) {
-        self.draw(self.live_grid_res.get_value()).await
-    }
-
-    async fn draw(&self, res: usize) {
-        let Some(runner) = self.runner.try_update_value(|r| r.take()).flatten() else {
-            return;
-        };
+    /// Draws `frame` and records the redraw time (the frame's computation plus drawing). The
+    /// next live frame's grid is as fine as fits in
+    /// [`LIVE_GRID_BUDGET_MS`](crate::web::session::LIVE_GRID_BUDGET_MS) at the rate this
+    /// one's grid was computed, so frames never slow training much whatever the model's size.
+    pub fn show(&self, frame: Frame) {
         let t0 = now_ms();
-        let drawn = self.redraw(runner.session(), res).await;
-        self.draw_ms.set(now_ms() - t0);
-        self.runner.set_value(Some(runner));
-        if let Err(e) = drawn {
+        let compute_ms = frame.compute_ms;
+        let shown = self.draw_frame(frame);
+        self.frame_ms.set_value(compute_ms);
+        self.draw_ms.set(compute_ms + (now_ms() - t0));
+        if let Err(e) = shown {
             self.fail(e);
         }
     }
 
-    async fn redraw(&self, s: &Session, res: usize) -> Result<(), String> {
-        let snap = s.snapshot(res).await?;
+    fn draw_frame(&self, frame: Frame) -> Result<(), String> {
+        let snap = &frame.snapshot;
         self.live_grid_res
             .set_value(live_grid_res(snap.res, snap.grid_ms));
         self.inversion_error.set(Some(snap.inversion_error));
         let cfg = self.config.get_untracked();
         draw::density(
             "density-canvas",
-            s,
-            &snap,
+            &frame,
             &format!("{} on {}", cfg.flow, cfg.target.name()),
         )?;
-        if !cfg.embed {
-            draw::losses("loss-canvas", s)?;
-            let stages = s.stages(300).await?;
+        if cfg.embed {
+            return Ok(());
+        }
+        draw::losses("loss-canvas", &frame.history)?;
+        if let Some(stages) = frame.stages {
             self.stage_count.set(stages.len());
             let largest = stages
                 .iter()

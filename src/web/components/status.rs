@@ -25,6 +25,7 @@ pub fn Status() -> impl IntoView {
         <output id="flow-status" aria-live="polite"
             data-state=move || page.status.get().name()
             data-backend=move || page.backend.get()
+            data-trains-in=move || page.trains_in.get()
             data-step=move || page.steps_done.get().to_string()
             data-loss=fmt_loss
             data-val-nll=fmt_val>
@@ -48,6 +49,12 @@ pub fn Health() -> impl IntoView {
             <dt>"largest per-layer |log det|"</dt>
             <dd id="max-log-scale">{move || page.max_log_scale.get().map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())}</dd>
             <dt>"redraw time"</dt><dd id="draw-ms">{move || format!("{:.0} ms", page.draw_ms.get())}</dd>
+            <dt>"training runs in"</dt>
+            <dd id="trains-in">{move || match page.trains_in.get() {
+                "worker" => "a Web Worker (the page stays responsive)",
+                "page" => "the page's own thread (no worker could start)",
+                _ => "–",
+            }}</dd>
         </dl>
     }
 }
