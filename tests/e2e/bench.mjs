@@ -1,6 +1,7 @@
 // Page benchmark (printed, never asserted): bundle size (raw and gzip), time to first paint and
 // to an interactive page, and in-page training speed of the `flowplay bench` model (RealNVP,
-// 8 couplings, MLP 128, batch 1024) on the CPU backend, for comparison with the native figure;
+// 8 couplings, MLP 128, batch 1024) on the CPU backend, for comparison with the native figure,
+// with the controls' answer time and the UI thread's longest task while it trains;
 // then the image views on the largest shipped model (mnist-glow-gpu, 2.58 M parameters): its
 // download and the time to 64 samples on the CPU backend (and on WebGPU with BENCH_WEBGPU=1).
 // With the CLI's path as a third argument it also runs `flowplay bench --threads 1` and prints
@@ -31,10 +32,30 @@ await page.goto(base + '#target=moons&flow=realnvp&layers=8&hidden=128&batch=102
 await page.waitForSelector('#flow-status', { timeout: 120000 });
 const interactive = Date.now() - t0;
 const paint = await page.evaluate(() => Object.fromEntries(performance.getEntriesByType('paint').map(e => [e.name, e.startTime])));
-const start = await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 20, null, { timeout: 300000, polling: 50 }).then(() => Date.now());
+await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 20, null, { timeout: 300000, polling: 50 });
+// The controls while the model trains: click to new state for Pause, then Train again; and
+// the UI thread's longest task from here on (training runs in a Web Worker; see trains_in).
+const clickLatency = button => page.evaluate(([id, want]) => new Promise(resolve => {
+  const el = document.querySelector('#flow-status');
+  const t0 = performance.now();
+  const obs = new MutationObserver(() => {
+    if (el.dataset.state === want) { obs.disconnect(); resolve(performance.now() - t0); }
+  });
+  obs.observe(el, { attributes: true });
+  document.querySelector(id).click();
+}), button);
+const pauseMs = await clickLatency(['#pause', 'paused']);
+const trainMs = await clickLatency(['#train', 'training']);
+await page.evaluate(() => {
+  window.longestTaskMs = 0;
+  new PerformanceObserver(list => {
+    for (const e of list.getEntries()) window.longestTaskMs = Math.max(window.longestTaskMs, e.duration);
+  }).observe({ type: 'longtask' });
+});
+const start = Date.now();
 const s0 = Number(await page.$eval('#flow-status', el => el.dataset.step));
-// The redraw time the page reports (128×128 heatmap grid + samples + layer stages), sampled
-// while it trains.
+// The redraw time the page reports (the worker's frame: heatmap grid + samples + layer stages,
+// plus drawing it), sampled while it trains.
 const redraws = [];
 const deadline = Date.now() + 600000;
 while (!['done', 'error'].includes(await page.$eval('#flow-status', el => el.dataset.state)) && Date.now() < deadline) {
@@ -55,6 +76,10 @@ const result = {
   cpu_train_steps_per_sec_incl_drawing: steps / seconds,
   redraw_ms_median: redraws.length ? redraws[Math.floor(redraws.length / 2)] : null,
   redraw_ms_max: redraws.length ? redraws[redraws.length - 1] : null,
+  trains_in: await page.$eval('#flow-status', el => el.dataset.trainsIn),
+  pause_click_ms: pauseMs,
+  train_click_ms: trainMs,
+  ui_longest_task_ms: await page.evaluate(() => window.longestTaskMs),
 };
 if (cli) {
   const out = execFileSync(cli, ['bench', '--steps', '100', '--threads', '1', '--grid-reps', '1'], { encoding: 'utf8' });
