@@ -53,9 +53,15 @@ need_browser() {
   /usr/bin/chromium --version
 }
 
+# The page's two builds (src/web/boot.rs): Trunk builds the page with the CPU build of the
+# module; the WebGPU build goes to dist/gpu/, loaded in its place where a WebGPU adapter is.
 build_page() {
   trunk build
-  ls -la dist
+  cargo build --lib --target wasm32-unknown-unknown --no-default-features --features page-webgpu
+  rm -rf dist/gpu
+  wasm-bindgen --target web --no-typescript --out-dir dist/gpu --out-name flowplay \
+    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/flowplay.wasm"
+  ls -la dist dist/gpu
 }
 
 # Serves dist/ on a free port while running "$@" with the page's URL appended.

@@ -2,9 +2,11 @@
 //! adapter, the flex CPU backend otherwise (or on request). Software adapters (SwiftShader,
 //! `isFallbackAdapter`) run WebGPU on the CPU far slower than flex, so `auto` avoids them.
 
+#[cfg(feature = "page-webgpu")]
 use std::cell::RefCell;
 
 use burn::tensor::Device;
+#[cfg(feature = "page-webgpu")]
 use burn::tensor::wgpu::WgpuBackend;
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -38,6 +40,7 @@ pub struct Chosen {
     pub reason: String,
 }
 
+#[cfg(feature = "page-webgpu")]
 thread_local! {
     /// Burn allows one WebGPU runtime per page: create the device once and share it.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
@@ -73,6 +76,12 @@ pub async fn adapter_info() -> Option<AdapterInfo> {
     })
 }
 
+#[cfg(not(feature = "page-webgpu"))]
+async fn webgpu_device() -> Result<Device, String> {
+    Err("the page runs its CPU build (its WebGPU build did not load: see the console)".into())
+}
+
+#[cfg(feature = "page-webgpu")]
 async fn webgpu_device() -> Result<Device, String> {
     if let Some(d) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(d);

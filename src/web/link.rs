@@ -4,9 +4,9 @@
 //! refuses workers, a worker that fails while starting), the link runs the same
 //! [`TrainLoop`] on the UI thread instead, so the page works either way.
 //!
-//! The worker loads the module from the URL the page itself loaded it from (Trunk's
-//! `modulepreload` link) and is handed the page's compiled `WebAssembly.Module`, so nothing is
-//! downloaded or compiled twice.
+//! The worker loads the module from the URL the page itself loaded it from
+//! ([`boot::module_url`](super::boot::module_url)) and is handed the page's compiled
+//! `WebAssembly.Module`, so nothing is downloaded or compiled twice.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -140,14 +140,7 @@ impl Link {
     }
 
     fn spawn_worker(&self) -> Result<Worker, String> {
-        let document = gloo_utils::document();
-        let module_url = document
-            .query_selector("link[rel=modulepreload]")
-            .ok()
-            .flatten()
-            .and_then(|link| js_sys::Reflect::get(&link, &"href".into()).ok())
-            .and_then(|href| href.as_string())
-            .filter(|href| href.ends_with(".js"))
+        let module_url = super::boot::module_url()
             .ok_or("the page names no module script to start a worker from")?;
         let script = format!(
             "import init from {};\n\

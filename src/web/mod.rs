@@ -8,6 +8,8 @@ pub mod protocol;
 #[cfg(target_arch = "wasm32")]
 pub mod backend;
 #[cfg(target_arch = "wasm32")]
+pub mod boot;
+#[cfg(target_arch = "wasm32")]
 pub mod components;
 #[cfg(target_arch = "wasm32")]
 pub mod draw;
@@ -50,16 +52,32 @@ pub fn ensure_ctors() {
     }
 }
 
-/// The module's entry point: in the page, mounts [`components::App`] on the body; in the
-/// page's training worker (the same module, started by [`link`]), serves its requests.
+/// The module's entry point: in the page's training worker (started by [`link`] on the
+/// build that runs the page), serves its requests; in the page, mounts [`components::App`] on
+/// the body, unless this is the CPU build and the WebGPU build should run instead ([`boot`]).
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     ensure_ctors();
     console_error_panic_hook::set_once();
     if worker::in_worker() {
-        worker::serve();
-    } else {
-        leptos::mount::mount_to_body(components::App);
+        return worker::serve();
     }
+    if boot::HAS_WEBGPU {
+        return leptos::mount::mount_to_body(components::App);
+    }
+    wasm_bindgen_futures::spawn_local(async {
+        if boot::wants_webgpu().await {
+            match boot::start_webgpu_build().await {
+                Ok(()) => return,
+                Err(e) => web_sys::console::warn_1(
+                    &format!(
+                        "flowplay: the WebGPU build did not load ({e}); the page runs on the CPU"
+                    )
+                    .into(),
+                ),
+            }
+        }
+        leptos::mount::mount_to_body(components::App);
+    });
 }

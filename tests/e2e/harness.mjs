@@ -25,6 +25,9 @@ export async function harness() {
     const context = await browser.newContext({ viewport, acceptDownloads: true });
     const page = await context.newPage();
     page.on('pageerror', e => console.log('[pageerror]', String(e).slice(0, 500)));
+    // Every URL the page asked for (which build of the module it loaded).
+    page.requested = [];
+    page.on('request', r => page.requested.push(r.url()));
     page.on('console', m => { if (m.type() === 'error') console.log('[console.error]', m.text().slice(0, 300)); });
     await page.goto(base + path);
     return page;

@@ -28,6 +28,8 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   check('cpu run finishes', s.state === 'done' && s.step === '300', JSON.stringify(s));
   check('cpu backend reported', s.backend === 'cpu', s.backend);
   check('training runs in a Web Worker', s.trainsIn === 'worker', s.trainsIn);
+  const gpuBuild = page.requested.filter(u => u.includes('/gpu/'));
+  check('a CPU run loads only the CPU build of the page', gpuBuild.length === 0, gpuBuild.join(' '));
   check('validation NLL falls well below its start', last < first - 0.4, `${first} -> ${last}`);
   const variety = await canvasVariety(page, '#density-canvas');
   check('heatmap canvas is not blank', variety > 0.2, `${(variety * 100).toFixed(1)}% of pixels vary`);
@@ -77,6 +79,8 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   clearInterval(poll);
   check('webgpu run finishes', s.state === 'done', JSON.stringify(s));
   check('webgpu backend reported', s.backend === 'webgpu', s.backend);
+  check('backend=webgpu loads the WebGPU build of the page', page.requested.some(u => u.includes('/gpu/flowplay_bg.wasm')),
+    page.requested.filter(u => u.endsWith('.wasm') || u.includes('.wasm?')).join(' '));
   // Losing the device mid-training continues on the CPU from the last checkpoint.
   await page.click('#reset');
   await page.click('#train');

@@ -132,7 +132,8 @@ pub fn Controls() -> impl IntoView {
             <Choice label="Backend" id="backend" options=backends value=num(|c| c.backend.name().to_string())
                 set=Callback::new(move |v: String| {
                     let b = match v.as_str() { "cpu" => BackendPref::Cpu, "webgpu" => BackendPref::Webgpu, _ => BackendPref::Auto };
-                    page.configure(|c| c.backend = b)
+                    page.configure(|c| c.backend = b);
+                    crate::web::boot::reload_for(b, &page.config.with_untracked(|c| c.to_fragment()));
                 }) />
         </fieldset>
     }
