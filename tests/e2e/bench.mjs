@@ -1,4 +1,5 @@
-// Page benchmark (printed, never asserted): bundle size (raw and gzip), time to first paint and
+// Page benchmark (printed, never asserted): bundle sizes (raw and gzip: the page with its CPU
+// build, and the WebGPU build loaded in its place on a GPU), time to first paint and
 // to an interactive page, and in-page training speed of the `flowplay bench` model (RealNVP,
 // 8 couplings, MLP 128, batch 1024) on the CPU backend, for comparison with the native figure,
 // with the controls' answer time and the UI thread's longest task while it trains;
@@ -14,15 +15,21 @@ import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 
 const [base = 'http://127.0.0.1:8080/', dist = 'dist', cli] = process.argv.slice(2);
-const files = readdirSync(dist).filter(f => /\.(wasm|js|css|html)$/.test(f));
-let raw = 0, gz = 0;
-for (const f of files) {
-  const bytes = readFileSync(join(dist, f));
-  raw += statSync(join(dist, f)).size;
-  gz += gzipSync(bytes, { level: 9 }).length;
-  console.log(`bundle ${f}: ${(bytes.length / 1e6).toFixed(2)} MB raw`);
-}
-console.log(`bundle total: ${(raw / 1e6).toFixed(2)} MB raw, ${(gz / 1e6).toFixed(2)} MB gzip`);
+// The page as every visitor loads it (the CPU build), and the WebGPU build in gpu/ that
+// replaces the module where a WebGPU adapter is used (src/web/boot.rs).
+const bundle = (dir, label) => {
+  let raw = 0, gz = 0;
+  for (const f of readdirSync(dir).filter(f => /\.(wasm|js|css|html)$/.test(f))) {
+    const bytes = readFileSync(join(dir, f));
+    raw += bytes.length;
+    gz += gzipSync(bytes, { level: 9 }).length;
+    console.log(`${label} ${f}: ${(bytes.length / 1e6).toFixed(2)} MB raw`);
+  }
+  console.log(`${label} total: ${(raw / 1e6).toFixed(2)} MB raw, ${(gz / 1e6).toFixed(2)} MB gzip`);
+  return [raw, gz];
+};
+const [raw, gz] = bundle(dist, 'page (CPU build)');
+const [gpuRaw, gpuGz] = bundle(join(dist, 'gpu'), 'WebGPU build');
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'] });
@@ -70,6 +77,8 @@ const result = {
   bench: 'page',
   bundle_raw_mb: raw / 1e6,
   bundle_gzip_mb: gz / 1e6,
+  webgpu_build_raw_mb: gpuRaw / 1e6,
+  webgpu_build_gzip_mb: gpuGz / 1e6,
   first_paint_ms: paint['first-paint'] ?? null,
   first_contentful_paint_ms: paint['first-contentful-paint'] ?? null,
   interactive_ms: interactive,
