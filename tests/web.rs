@@ -87,12 +87,19 @@ async fn webgpu_or_its_absence_is_explained() {
     }
 }
 
+type Replies = std::rc::Rc<std::cell::RefCell<Vec<Reply>>>;
+
+/// A training loop on this thread whose replies are kept, in order.
+fn recording_loop() -> (TrainLoop, Replies) {
+    flowplay::web::ensure_ctors();
+    let replies = Replies::default();
+    let sink = replies.clone();
+    let train_loop = TrainLoop::new(std::rc::Rc::new(move |r| sink.borrow_mut().push(r)));
+    (train_loop, replies)
+}
+
 /// Waits (up to `seconds`) until a reply satisfies `done`.
-async fn wait_for(
-    replies: &std::rc::Rc<std::cell::RefCell<Vec<Reply>>>,
-    seconds: u32,
-    done: impl Fn(&Reply) -> bool,
-) -> bool {
+async fn wait_for(replies: &Replies, seconds: u32, done: impl Fn(&Reply) -> bool) -> bool {
     for _ in 0..seconds * 20 {
         if replies.borrow().iter().any(&done) {
             return true;
@@ -104,10 +111,7 @@ async fn wait_for(
 
 #[wasm_bindgen_test]
 async fn the_training_loop_answers_requests_in_order() {
-    flowplay::web::ensure_ctors();
-    let replies = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let sink = replies.clone();
-    let train_loop = TrainLoop::new(std::rc::Rc::new(move |r| sink.borrow_mut().push(r)));
+    let (train_loop, replies) = recording_loop();
     // Without a run a frame is still answered (empty), and training is refused with a reason.
     train_loop.push(Request::Frame {
         res: 8,
@@ -206,10 +210,7 @@ async fn the_training_loop_answers_requests_in_order() {
 
 #[wasm_bindgen_test]
 async fn a_preview_that_cannot_be_built_is_reported_when_trained() {
-    flowplay::web::ensure_ctors();
-    let replies = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let sink = replies.clone();
-    let train_loop = TrainLoop::new(std::rc::Rc::new(move |r| sink.borrow_mut().push(r)));
+    let (train_loop, replies) = recording_loop();
     // Five drawn points: too few to train on.
     train_loop.push(Request::Start {
         run: 1,
