@@ -120,8 +120,11 @@ impl Page {
                 && self.generation.get_untracked() == run
                 && self.watch.get_value() == watch
             {
-                if take_simulated_device_loss() {
+                if take_test_hook("flowplayFailNextStep") {
                     self.request(Request::SimulateDeviceLoss);
+                }
+                if take_test_hook("flowplayCrashWorker") {
+                    self.request(Request::SimulateCrash);
                 }
                 // Never spend more than a third of the loop's time on frames.
                 let interval = DRAW_EVERY_MS.max(2.0 * self.frame_ms.get_value());
@@ -156,7 +159,8 @@ impl Page {
                 self.has_run.set_value(false);
                 self.frame_pending.set_value(false);
                 self.fail(format!(
-                    "the training worker stopped ({message}); press Reset to train again"
+                    "the training worker stopped ({message}) and its run with it; press Reset \
+                     to train again (a fresh worker is ready)"
                 ));
             }
             Reply::Event { run, event } if run == current => self.on_event(event),
@@ -213,10 +217,12 @@ impl Page {
     }
 }
 
-/// Test hook: `window.flowplayFailNextStep = true` makes the next step fail as a lost GPU would.
-fn take_simulated_device_loss() -> bool {
+/// Test hooks, read (and cleared) while a run trains: `window.flowplayFailNextStep = true`
+/// makes the next step fail as a lost GPU would; `window.flowplayCrashWorker = true` makes the
+/// training worker panic.
+fn take_test_hook(name: &str) -> bool {
     let window = gloo_utils::window();
-    let key = wasm_bindgen::JsValue::from_str("flowplayFailNextStep");
+    let key = wasm_bindgen::JsValue::from_str(name);
     let set = js_sys::Reflect::get(&window, &key)
         .ok()
         .and_then(|v| v.as_bool())

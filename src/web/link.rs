@@ -55,13 +55,19 @@ enum State {
 pub struct Link {
     state: Rc<RefCell<State>>,
     on_reply: OnReply,
+    /// The message of the panic the worker reported just before it died.
+    panic: Rc<RefCell<Option<String>>>,
 }
 
 impl Link {
     /// Starts the worker (or, failing that, the loop on the UI thread).
     pub fn open(on_reply: OnReply) -> Self {
         let state = Rc::new(RefCell::new(State::Local(local_loop(&on_reply))));
-        let link = Self { state, on_reply };
+        let link = Self {
+            state,
+            on_reply,
+            panic: Rc::default(),
+        };
         match link.spawn_worker() {
             Ok(worker) => {
                 *link.state.borrow_mut() = State::Starting {
@@ -101,6 +107,11 @@ impl Link {
             Ok(reply) => reply,
             Err(e) => return warn(&e),
         };
+        if let Reply::Crashed(message) = reply {
+            // Told to the page when the worker's error event follows.
+            *self.panic.borrow_mut() = Some(message);
+            return;
+        }
         if reply == Reply::Ready {
             let state = &mut *self.state.borrow_mut();
             if let State::Starting { worker, waiting } = state {
@@ -115,9 +126,10 @@ impl Link {
     }
 
     /// The worker failed. While it starts, the requests it was to handle go to a loop on the
-    /// UI thread; once it ran, its run is lost: the page is told, and the next run trains on
-    /// the UI thread.
-    fn on_error(&self, message: String) {
+    /// UI thread (a worker that cannot start will not start the next time either); once it
+    /// ran, its run is lost: the page is told, and a fresh worker takes the next run.
+    fn on_error(&self, error: String) {
+        let message = self.panic.borrow_mut().take().unwrap_or(error);
         let local = local_loop(&self.on_reply);
         let previous =
             std::mem::replace(&mut *self.state.borrow_mut(), State::Local(local.clone()));
@@ -133,6 +145,17 @@ impl Link {
             }
             State::Worker(worker) => {
                 worker.terminate();
+                match self.spawn_worker() {
+                    Ok(fresh) => {
+                        *self.state.borrow_mut() = State::Starting {
+                            worker: fresh,
+                            waiting: Vec::new(),
+                        }
+                    }
+                    Err(why) => warn(&format!(
+                        "flowplay: no fresh training worker ({why}); training runs on the page's own thread"
+                    )),
+                }
                 (self.on_reply)(Reply::Crashed(message));
             }
             State::Local(_) => {}

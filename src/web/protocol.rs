@@ -51,6 +51,9 @@ pub enum Request {
     Export,
     /// Test hook: the next step fails as a lost GPU would.
     SimulateDeviceLoss,
+    /// Test hook: the worker panics, as it would on a bug or when its memory runs out (ignored
+    /// by a loop on the UI thread, which would take the page down with it).
+    SimulateCrash,
 }
 
 /// What the training loop sends back.
@@ -73,8 +76,9 @@ pub enum Reply {
         name: String,
         bytes: Vec<u8>,
     },
-    /// The worker stopped with this error (a panic in it), and its run with it. Made by the
-    /// page's side of the link, never sent by the worker.
+    /// The worker panicked with this message (sent by its panic hook just before it dies);
+    /// the page's side of the link passes it on with the worker's error event, once it has
+    /// started a fresh worker. The run is lost.
     Crashed(String),
 }
 
@@ -299,6 +303,7 @@ mod tests {
             },
             Request::Export,
             Request::SimulateDeviceLoss,
+            Request::SimulateCrash,
         ];
         for r in requests {
             assert_eq!(Request::from_json(&r.to_json()).unwrap(), r);

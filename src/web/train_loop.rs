@@ -192,6 +192,11 @@ impl Core {
                 ),
             },
             Request::SimulateDeviceLoss => self.lose_device = true,
+            Request::SimulateCrash => {
+                if super::worker::in_worker() {
+                    panic!("simulated crash of the training worker (window.flowplayCrashWorker)");
+                }
+            }
         }
     }
 

@@ -28,6 +28,21 @@ pub fn serve() {
             web_sys::console::error_2(&"flowplay worker: could not post a reply".into(), &e);
         }
     });
+    // A panic's message goes to the page before the worker dies of it (the page only sees
+    // "unreachable" otherwise).
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        let payload = info.payload();
+        let what = (payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        let at = (info.location())
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = format!("panic{at}: {what}");
+        let _ = scope.post_message(&Reply::Crashed(message).to_json().into());
+    }));
     let train_loop = TrainLoop::new(emit.clone());
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |message: MessageEvent| {
         let text = message.data().as_string().unwrap_or_default();

@@ -240,8 +240,9 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
 }
 
 // 10. Training runs off the UI thread: with a large model training, the controls answer at
-//     once, and the run goes on while the UI thread is blocked. Where no worker can start (here:
-//     a page without `Worker`), the same loop trains on the page's own thread.
+//     once, and the run goes on while the UI thread is blocked; a crashed worker is replaced.
+//     Where no worker can start (here: a page without `Worker`), the same loop trains on the
+//     page's own thread.
 {
   const page = await open('#target=moons&flow=realnvp&layers=8&hidden=256&batch=1024&backend=cpu&autostart=1');
   await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 3, null, { timeout: 120000 });
@@ -271,6 +272,25 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   const after = Number((await status(page)).step);
   check('training goes on while the UI thread is blocked', after - before >= 3, `step ${before} -> ${after} over a 3 s block`);
   await page.context().close();
+
+  // A crash of the worker (a panic in it, as on a bug or when its memory runs out) is named,
+  // and Reset trains again on a fresh worker.
+  {
+    const p = await open('#target=moons&flow=realnvp&layers=2&hidden=16&backend=cpu&autostart=1');
+    await p.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 5, null, { timeout: 60000 });
+    await p.evaluate(() => { window.flowplayCrashWorker = true; });
+    const crashed = await waitState(p, ['error'], 30).catch(() => status(p));
+    const message = await p.$eval('#error', el => el.textContent).catch(() => '');
+    check('a crashed training worker is named, with its panic', crashed.state === 'error' && /training worker stopped \(panic at [^)]*simulated crash/.test(message),
+      message.slice(0, 200));
+    await p.click('#reset');
+    await p.click('#train');
+    const again = await p.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 5, null, { timeout: 60000 })
+      .then(() => status(p), () => status(p));
+    check('after a crash, Reset trains again on a fresh worker', again.state === 'training' && again.trainsIn === 'worker',
+      JSON.stringify(again));
+    await p.context().close();
+  }
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const bare = await context.newPage();
