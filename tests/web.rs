@@ -1,5 +1,5 @@
 //! Component tests in headless Chromium (wasm-bindgen-test; run by `.ci/run`, stage test-wasm):
-//! `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --test web`
+//! `CHROMEDRIVER=/usr/bin/chromedriver cargo test --target wasm32-unknown-unknown --no-default-features --features page-webgpu --test web`
 #![cfg(target_arch = "wasm32")]
 
 use flowplay::flows::FlowKind;
