@@ -111,10 +111,6 @@ impl Runner {
         runner
     }
 
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
     /// Trains for about `budget_ms` (at least one step) and reports what happened. With
     /// `lose_device`, the first step fails as a lost GPU would (the page's test hook).
     pub async fn slice(&mut self, budget_ms: f64, lose_device: bool) -> Vec<Event> {
