@@ -39,9 +39,15 @@ impl Mlp {
         Self { layers }
     }
 
+    /// On the CPU backend each layer is one fused operation (matmul, bias and ReLU, and its
+    /// backward; [`crate::fused_linear`]), elsewhere Burn's `Linear` and `relu`.
+    ///
     /// # Shapes
     /// `x [batch, in]` → `[batch, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        super::relu_chain(&self.layers, x, |l, h| l.forward(h))
+        let last = self.layers.len().saturating_sub(1);
+        self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
+            crate::fused_linear::linear(layer, h, i < last)
+        })
     }
 }

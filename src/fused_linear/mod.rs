@@ -1,0 +1,249 @@
+//! A fused linear layer for Burn's CPU backend: `y = act(x·W + b)` (act = ReLU or identity) as
+//! one operation with a hand-written backward pass.
+//!
+//! Burn's own `Linear` followed by `relu` is, on the CPU backend, a matmul into a fresh buffer,
+//! a broadcast bias add, a ReLU, and in the backward a mask, a masked fill, a reduction for the
+//! bias and two matmuls — each a separate pass over a `[batch, width]` buffer with its own
+//! allocation. Here the bias and the activation ride on one pass over the product, the mask and
+//! the bias gradient on one pass over the incoming gradient, and the narrow products of a
+//! conditioner's first and last layers (2→128, 128→4) are plain loops instead of padded `gemm`
+//! tiles (the `flowplay-kernels` crate, `crates/kernels`). `docs/performance.md` has the profile that motivated it and the figures.
+//!
+//! It is a Burn backend extension (`#[backend_extension]`) implemented for the `Flex` backend
+//! and for autodiff over it ([`autodiff`]). [`linear`] uses it where the tensors live on the CPU
+//! backend in `f32` and falls back to Burn's `Linear` + `relu` elsewhere (WebGPU, CUDA), so
+//! callers need not know which backend runs.
+//!
+//! # Shapes
+//! `x [batch, in]`, `weight [in, out]` (Burn's `Linear` layout), `bias [out]` → `[batch, out]`.
+
+mod autodiff;
+
+pub use flowplay_kernels as kernels;
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::nn::Linear;
+use burn::tensor::{DType, Tensor, TensorData};
+
+use kernels::Matrix;
+
+/// The fused layer as a backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedLinearOps: Backend {
+    /// `act(x·W + b)`; see the module documentation for shapes.
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+}
+
+/// The backward pass on a concrete backend (used by the autodiff implementation).
+pub trait FusedLinearBackward: Backend {
+    /// `(∂L/∂x, ∂L/∂W, ∂L/∂b)` of the layer that produced `output` from `x` and `weight`,
+    /// given `grad = ∂L/∂output`; each `None` unless asked for in `needed`.
+    fn fused_linear_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        relu: bool,
+        needed: kernels::Needed,
+    ) -> [Option<FloatTensor<Self>>; 3];
+}
+
+impl FusedLinearOps for Flex {
+    fn fused_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, relu: bool) -> FlexTensor {
+        let [rows, k] = dims2(&x);
+        let [_, n] = dims2(&weight);
+        let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+        let out = kernels::forward(
+            Matrix::new(values(&x), rows, k),
+            Matrix::new(values(&weight), k, n),
+            values(&bias),
+            relu,
+        );
+        FlexTensor::from_data(TensorData::new(out, [rows, n]))
+    }
+}
+
+impl FusedLinearBackward for Flex {
+    fn fused_linear_backward(
+        x: FlexTensor,
+        weight: FlexTensor,
+        output: FlexTensor,
+        grad: FlexTensor,
+        relu: bool,
+        needed: kernels::Needed,
+    ) -> [Option<FlexTensor>; 3] {
+        let [rows, k] = dims2(&x);
+        let [_, n] = dims2(&weight);
+        let (x, weight, output) = (contiguous(x), contiguous(weight), contiguous(output));
+        // The incoming gradient is overwritten by the masked one: reuse its buffer when this is
+        // its only reference, copy it otherwise.
+        let mut grad = contiguous(grad);
+        let grads = {
+            let g: &mut [f32] = grad.storage_mut();
+            kernels::backward(
+                Matrix::new(values(&x), rows, k),
+                Matrix::new(values(&weight), k, n),
+                values(&output),
+                &mut g[..rows * n],
+                relu,
+                needed,
+            )
+        };
+        let tensor = |v: Option<Vec<f32>>, shape: &[usize]| {
+            v.map(|v| FlexTensor::from_data(TensorData::new(v, shape.to_vec())))
+        };
+        [
+            tensor(grads.x, &[rows, k]),
+            tensor(grads.weight, &[k, n]),
+            tensor(grads.bias, &[n]),
+        ]
+    }
+}
+
+/// A 2-D tensor's dimensions.
+fn dims2(t: &FlexTensor) -> [usize; 2] {
+    let shape = t.layout().shape();
+    assert_eq!(shape.num_dims(), 2, "fused linear: expected a matrix");
+    [shape[0], shape[1]]
+}
+
+/// The tensor itself when its elements are one contiguous run from the start of its storage,
+/// a contiguous copy otherwise (a transposed or sliced view).
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    match t.layout().contiguous_offsets() {
+        Some((0, _)) => t,
+        _ => t.to_contiguous(),
+    }
+}
+
+/// The elements of a tensor returned by [`contiguous`].
+fn values(t: &FlexTensor) -> &[f32] {
+    let len = t.layout().shape().num_elements();
+    &t.storage::<f32>()[..len]
+}
+
+/// Whether [`linear`] runs fused for tensors on `device` (Burn's CPU backend, with or without
+/// autodiff).
+pub fn fused_on(device: &burn::tensor::Device) -> bool {
+    match device.as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// `act(x·W + b)` through `layer`'s weight and bias: fused on the CPU backend (f32, with a
+/// bias), Burn's `Linear::forward` and `relu` otherwise.
+pub fn linear(layer: &Linear, x: Tensor<2>, relu: bool) -> Tensor<2> {
+    let fused = layer.bias.is_some() && x.dtype() == DType::F32 && fused_on(&x.device());
+    match (&layer.bias, fused) {
+        (Some(bias), true) => {
+            let y = <Dispatch as FusedLinearOps>::fused_linear(
+                x.into_dispatch(),
+                layer.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+                relu,
+            );
+            Tensor::from_dispatch(y)
+        }
+        _ => {
+            let y = layer.forward(x);
+            if relu {
+                burn::tensor::activation::relu(y)
+            } else {
+                y
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
+    use burn::nn::LinearConfig;
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: lengths");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{what}[{i}]: {g} vs {w}"
+            );
+        }
+    }
+
+    /// The fused layer under autodiff against Burn's `Linear` + `relu`: the output and the
+    /// gradients of a weighted sum with respect to the input, the weight and the bias, for a
+    /// narrow input, a narrow output and a wide layer, with and without ReLU.
+    #[test]
+    fn matches_burn_linear_and_its_gradients() {
+        let (_guard, device) = seeded_autodiff_device(7);
+        assert!(fused_on(&device), "the test device is the CPU backend");
+        for (k, n) in [(2, 48), (48, 4), (40, 24)] {
+            for relu in [false, true] {
+                let layer = perturb(LinearConfig::new(k, n).init(&device), 0.3);
+                let x = gaussian_batch(33, k, 1.0, 3, &device).require_grad();
+                let weights = gaussian_batch(33, n, 1.0, 4, &device);
+                let run = |fused: bool| {
+                    let y = if fused {
+                        linear(&layer, x.clone(), relu)
+                    } else {
+                        let y = layer.forward(x.clone());
+                        if relu {
+                            burn::tensor::activation::relu(y)
+                        } else {
+                            y
+                        }
+                    };
+                    let grads = (y.clone() * weights.clone()).sum().backward();
+                    let bias = layer.bias.as_ref().expect("a bias").val();
+                    [
+                        host(y),
+                        host(x.grad(&grads).expect("x has a gradient")),
+                        host(layer.weight.val().grad(&grads).expect("W has a gradient")),
+                        host(bias.grad(&grads).expect("b has a gradient")),
+                    ]
+                };
+                let (fused, reference) = (run(true), run(false));
+                for (what, (f, r)) in ["y", "dx", "dW", "db"]
+                    .iter()
+                    .zip(fused.iter().zip(&reference))
+                {
+                    assert_close(f, r, &format!("{what} (k {k}, n {n}, relu {relu})"));
+                }
+            }
+        }
+    }
+
+    /// Data that does not require a gradient (the first layer's input) is not given one, and the
+    /// parameters still are.
+    #[test]
+    fn untracked_input_gets_no_gradient() {
+        let (_guard, device) = seeded_autodiff_device(8);
+        let layer = LinearConfig::new(3, 16).init(&device);
+        let x = gaussian_batch(5, 3, 1.0, 1, &device);
+        let grads = linear(&layer, x.clone(), true).sum().backward();
+        assert!(x.grad(&grads).is_none());
+        assert!(layer.weight.val().grad(&grads).is_some());
+    }
+
+    /// Without autodiff (sampling, evaluation) the layer runs fused too, and agrees.
+    #[test]
+    fn runs_without_autodiff() {
+        let device = crate::device::cpu();
+        assert!(fused_on(&device));
+        let layer = LinearConfig::new(6, 20).init(&device);
+        let x = gaussian_batch(9, 6, 1.0, 2, &device);
+        let want = host(burn::tensor::activation::relu(layer.forward(x.clone())));
+        assert_close(&host(linear(&layer, x, true)), &want, "y");
+    }
+}
