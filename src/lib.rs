@@ -8,7 +8,7 @@ pub mod device;
 pub mod evaluate;
 pub mod explore;
 pub mod flows;
-pub mod fused_linear;
+pub mod fused;
 pub mod images;
 pub mod inverse;
 pub mod model_file;

@@ -119,6 +119,19 @@ impl Transformer for Coupling {
             (v * s.clone().exp() + t, Some(s))
         }
     }
+
+    fn fused(
+        &self,
+        theta: &Tensor<2>,
+        v: &Tensor<2>,
+        mask: &Tensor<2>,
+        inverse: bool,
+    ) -> Option<(Tensor<2>, Tensor<1>)> {
+        if self.additive {
+            return None;
+        }
+        crate::fused::affine::couple(theta, v, mask, self.scale_clamp, inverse)
+    }
 }
 
 impl MaskedCoupling for Coupling {

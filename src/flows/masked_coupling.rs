@@ -33,6 +33,21 @@ pub trait Transformer {
         v: Tensor<2>,
         inverse: bool,
     ) -> (Tensor<2>, Option<Tensor<2>>);
+
+    /// The whole shell after the conditioner, `(y, log|det|)` from `θ`, `v` and the mask, as
+    /// one fused operation where the transformer and the backend have one (the affine
+    /// coupling on the CPU backend: [`crate::fused::affine`]); `None` runs [`Self::transform`]
+    /// and the mask arithmetic as separate tensor operations.
+    fn fused(
+        &self,
+        theta: &Tensor<2>,
+        v: &Tensor<2>,
+        mask: &Tensor<2>,
+        inverse: bool,
+    ) -> Option<(Tensor<2>, Tensor<1>)> {
+        let _ = (theta, v, mask, inverse);
+        None
+    }
 }
 
 /// A layer that is this shell: its conditioner, its mask and the size of the context it reads
@@ -90,6 +105,9 @@ pub fn couple(
         None => kept,
     };
     let theta = net.forward(input);
+    if let Some(fused) = transformer.fused(&theta, &v, mask, inverse) {
+        return fused;
+    }
     let (tau, log_abs_det) = transformer.transform(theta, v.clone(), inverse);
     let free = mask.clone().neg().add_scalar(1.0);
     let y = v * mask.clone() + tau * free.clone();

@@ -40,14 +40,14 @@ impl Mlp {
     }
 
     /// On the CPU backend each layer is one fused operation (matmul, bias and ReLU, and its
-    /// backward; [`crate::fused_linear`]), elsewhere Burn's `Linear` and `relu`.
+    /// backward; [`crate::fused::linear`]), elsewhere Burn's `Linear` and `relu`.
     ///
     /// # Shapes
     /// `x [batch, in]` → `[batch, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len().saturating_sub(1);
         self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
-            crate::fused_linear::linear(layer, h, i < last)
+            crate::fused::linear::linear(layer, h, i < last)
         })
     }
 }

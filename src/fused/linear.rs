@@ -7,27 +7,27 @@
 //! allocation. Here the bias and the activation ride on one pass over the product, the mask and
 //! the bias gradient on one pass over the incoming gradient, and the narrow products of a
 //! conditioner's first and last layers (2→128, 128→4) are plain loops instead of padded `gemm`
-//! tiles (the `flowplay-kernels` crate, `crates/kernels`). `docs/performance.md` has the profile that motivated it and the figures.
+//! tiles (`flowplay_kernels::linear`). `docs/performance.md` has the profile that motivated it and the figures.
 //!
-//! It is a Burn backend extension (`#[backend_extension]`) implemented for the `Flex` backend
-//! and for autodiff over it ([`autodiff`]). [`linear`] uses it where the tensors live on the CPU
+//! [`linear`] uses it where the tensors live on the CPU
 //! backend in `f32` and falls back to Burn's `Linear` + `relu` elsewhere (WebGPU, CUDA), so
 //! callers need not know which backend runs.
 //!
 //! # Shapes
 //! `x [batch, in]`, `weight [in, out]` (Burn's `Linear` layout), `bias [out]` → `[batch, out]`.
 
-mod autodiff;
-
-pub use flowplay_kernels as kernels;
-
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::Linear;
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
-use kernels::Matrix;
+use super::kernels::{self, Matrix};
+use super::{contiguous, dims2, fusable, values};
 
 /// The fused layer as a backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -51,7 +51,7 @@ pub trait FusedLinearBackward: Backend {
         output: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         relu: bool,
-        needed: kernels::Needed,
+        needed: kernels::linear::Needed,
     ) -> [Option<FloatTensor<Self>>; 3];
 }
 
@@ -60,7 +60,7 @@ impl FusedLinearOps for Flex {
         let [rows, k] = dims2(&x);
         let [_, n] = dims2(&weight);
         let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
-        let out = kernels::forward(
+        let out = kernels::linear::forward(
             Matrix::new(values(&x), rows, k),
             Matrix::new(values(&weight), k, n),
             values(&bias),
@@ -77,7 +77,7 @@ impl FusedLinearBackward for Flex {
         output: FlexTensor,
         grad: FlexTensor,
         relu: bool,
-        needed: kernels::Needed,
+        needed: kernels::linear::Needed,
     ) -> [Option<FlexTensor>; 3] {
         let [rows, k] = dims2(&x);
         let [_, n] = dims2(&weight);
@@ -87,7 +87,7 @@ impl FusedLinearBackward for Flex {
         let mut grad = contiguous(grad);
         let grads = {
             let g: &mut [f32] = grad.storage_mut();
-            kernels::backward(
+            kernels::linear::backward(
                 Matrix::new(values(&x), rows, k),
                 Matrix::new(values(&weight), k, n),
                 values(&output),
@@ -107,43 +107,10 @@ impl FusedLinearBackward for Flex {
     }
 }
 
-/// A 2-D tensor's dimensions.
-fn dims2(t: &FlexTensor) -> [usize; 2] {
-    let shape = t.layout().shape();
-    assert_eq!(shape.num_dims(), 2, "fused linear: expected a matrix");
-    [shape[0], shape[1]]
-}
-
-/// The tensor itself when its elements are one contiguous run from the start of its storage,
-/// a contiguous copy otherwise (a transposed or sliced view).
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    match t.layout().contiguous_offsets() {
-        Some((0, _)) => t,
-        _ => t.to_contiguous(),
-    }
-}
-
-/// The elements of a tensor returned by [`contiguous`].
-fn values(t: &FlexTensor) -> &[f32] {
-    let len = t.layout().shape().num_elements();
-    &t.storage::<f32>()[..len]
-}
-
-/// Whether [`linear`] runs fused for tensors on `device` (Burn's CPU backend, with or without
-/// autodiff).
-pub fn fused_on(device: &burn::tensor::Device) -> bool {
-    match device.as_dispatch() {
-        DispatchDevice::Flex(_) => true,
-        DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
-        #[allow(unreachable_patterns)]
-        _ => false,
-    }
-}
-
 /// `act(x·W + b)` through `layer`'s weight and bias: fused on the CPU backend (f32, with a
 /// bias), Burn's `Linear::forward` and `relu` otherwise.
 pub fn linear(layer: &Linear, x: Tensor<2>, relu: bool) -> Tensor<2> {
-    let fused = layer.bias.is_some() && x.dtype() == DType::F32 && fused_on(&x.device());
+    let fused = layer.bias.is_some() && fusable(&x);
     match (&layer.bias, fused) {
         (Some(bias), true) => {
             let y = <Dispatch as FusedLinearOps>::fused_linear(
@@ -161,6 +128,67 @@ pub fn linear(layer: &Linear, x: Tensor<2>, relu: bool) -> Tensor<2> {
             } else {
                 y
             }
+        }
+    }
+}
+
+// Under Burn's autodiff the forward runs on the inner backend and registers one backward step
+// with three parents (`x`, `W`, `b`), which computes only the gradients of the parents that are
+// tracked (the data fed to the first layer is not).
+
+#[derive(Debug)]
+struct FusedLinearStep;
+
+impl<B: Backend + FusedLinearBackward> Backward<B, 3> for FusedLinearStep {
+    /// `(x, W, output, relu)` of the forward.
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, bool);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x, weight, output, relu) = ops.state;
+        let needed = kernels::linear::Needed {
+            x: node_x.is_some(),
+            weight: node_w.is_some(),
+            bias: node_b.is_some(),
+        };
+        let [dx, dw, db] = B::fused_linear_backward(x, weight, output, grad, relu, needed);
+        for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
+            if let (Some(node), Some(g)) = (node, g) {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+impl<B, C> FusedLinearOps for Autodiff<B, C>
+where
+    B: Backend + FusedLinearOps + FusedLinearBackward,
+    C: CheckpointStrategy,
+{
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        match FusedLinearStep
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let output =
+                    B::fused_linear(x.clone(), weight.clone(), bias.into_primitive(), relu);
+                prep.finish((x, weight, output.clone(), relu), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_linear(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+                relu,
+            )),
         }
     }
 }
@@ -187,7 +215,10 @@ mod tests {
     #[test]
     fn matches_burn_linear_and_its_gradients() {
         let (_guard, device) = seeded_autodiff_device(7);
-        assert!(fused_on(&device), "the test device is the CPU backend");
+        assert!(
+            super::super::fused_on(&device),
+            "the test device is the CPU backend"
+        );
         for (k, n) in [(2, 48), (48, 4), (40, 24)] {
             for relu in [false, true] {
                 let layer = perturb(LinearConfig::new(k, n).init(&device), 0.3);
@@ -240,7 +271,7 @@ mod tests {
     #[test]
     fn runs_without_autodiff() {
         let device = crate::device::cpu();
-        assert!(fused_on(&device));
+        assert!(super::super::fused_on(&device));
         let layer = LinearConfig::new(6, 20).init(&device);
         let x = gaussian_batch(9, 6, 1.0, 2, &device);
         let want = host(burn::tensor::activation::relu(layer.forward(x.clone())));

@@ -1,0 +1,60 @@
+//! Fused operations for Burn's CPU backend: a few tensor operations that the eager backend would
+//! run one pass (and one fresh buffer) at a time, done as one operation with a hand-written
+//! backward pass. They are Burn backend extensions (`#[backend_extension]`) implemented for the
+//! `Flex` backend and for autodiff over it; their arithmetic lives in the `flowplay-kernels`
+//! crate (`crates/kernels`), which is compiled at opt-level 3 so its loops vectorise.
+//!
+//! - [`linear`]: `act(x·W + b)`, each layer of a coupling's conditioner.
+//! - [`affine`]: RealNVP's masked affine transform after the conditioner, with its log-det.
+//!
+//! Callers use the `Tensor`-level functions, which run fused where the tensors live on the CPU
+//! backend in `f32` ([`fused_on`]) and fall back to the same computation in ordinary Burn
+//! operations elsewhere (WebGPU, CUDA). `docs/performance.md` has the profile that motivated
+//! them and the figures.
+
+pub mod affine;
+pub mod linear;
+
+pub use flowplay_kernels as kernels;
+
+use burn::backend::DispatchDevice;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Device, Tensor};
+
+/// A 2-D tensor's dimensions.
+pub(crate) fn dims2(t: &FlexTensor) -> [usize; 2] {
+    let shape = t.layout().shape();
+    assert_eq!(shape.num_dims(), 2, "fused linear: expected a matrix");
+    [shape[0], shape[1]]
+}
+
+/// The tensor itself when its elements are one contiguous run from the start of its storage,
+/// a contiguous copy otherwise (a transposed or sliced view).
+pub(crate) fn contiguous(t: FlexTensor) -> FlexTensor {
+    match t.layout().contiguous_offsets() {
+        Some((0, _)) => t,
+        _ => t.to_contiguous(),
+    }
+}
+
+/// The elements of a tensor returned by [`contiguous`].
+pub(crate) fn values(t: &FlexTensor) -> &[f32] {
+    let len = t.layout().shape().num_elements();
+    &t.storage::<f32>()[..len]
+}
+
+/// Whether the fused operations run for tensors on `device` (Burn's CPU backend, with or without
+/// autodiff).
+pub fn fused_on(device: &Device) -> bool {
+    match device.as_dispatch() {
+        DispatchDevice::Flex(_) => true,
+        DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// Whether `x` is a tensor the fused operations take (an `f32` tensor on the CPU backend).
+pub fn fusable<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == DType::F32 && fused_on(&x.device())
+}
