@@ -327,7 +327,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         .zip(&b[blocks * LANES..])
         .map(|(x, y)| x * y)
         .sum();
-    acc.iter().sum::<f32>() + tail
+    // Pairwise (a tree of vector adds), not one chain of 15 dependent scalar adds: with a
+    // dot per output of the 128→4 layer, that chain was most of the layer's time.
+    let mut width = LANES / 2;
+    while width > 0 {
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+        width /= 2;
+    }
+    acc[0] + tail
 }
 
 /// `Wᵀ` as a new row-major `[W.cols, W.rows]` buffer.
