@@ -198,6 +198,7 @@ mod tests {
     use super::*;
     use crate::flows::testing::{gaussian_batch, host, seeded_autodiff_device};
     use crate::flows::{soft_clamp, sum_rows};
+    use crate::fused::kernels::testing::assert_close;
 
     /// The same transform written with Burn's tensor operations (the coupling's generic path).
     fn reference(
@@ -217,16 +218,6 @@ mod tests {
             (v.clone() * s.clone().exp() + t, s)
         };
         (v * mask + tau * free.clone(), sum_rows(ld * free))
-    }
-
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "{what}[{i}]: {g} vs {w}"
-            );
-        }
     }
 
     /// Under autodiff, both directions: the outputs and the gradients of a weighted loss with

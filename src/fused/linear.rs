@@ -197,17 +197,8 @@ where
 mod tests {
     use super::*;
     use crate::flows::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
+    use crate::fused::kernels::testing::assert_close;
     use burn::nn::LinearConfig;
-
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "{what}[{i}]: {g} vs {w}"
-            );
-        }
-    }
 
     /// The fused layer under autodiff against Burn's `Linear` + `relu`: the output and the
     /// gradients of a weighted sum with respect to the input, the weight and the bias, for a

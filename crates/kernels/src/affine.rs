@@ -110,17 +110,10 @@ fn check(theta: Matrix, v: Matrix, affine: Affine) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::values as scaled;
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 4.0 - 2.0
-            })
-            .collect()
+        scaled(len, seed, 2.0)
     }
 
     /// Loss `L = Σ w ⊙ [y | ld]` of the transform, in f64 for finite differences.

@@ -62,3 +62,4 @@ macro_rules! widest_simd {
 
 pub mod affine;
 pub mod linear;
+pub mod testing;

@@ -427,18 +427,10 @@ fn transpose(w: Matrix) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_close, values as scaled};
 
-    /// Deterministic pseudo-random values in [-1, 1].
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
+        scaled(len, seed, 1.0)
     }
 
     fn naive_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
@@ -451,16 +443,6 @@ mod tests {
             }
         }
         out.into_iter().map(|v| v as f32).collect()
-    }
-
-    fn assert_close(got: &[f32], want: &[f32], what: &str) {
-        assert_eq!(got.len(), want.len(), "{what}: lengths");
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "{what}[{i}]: {g} vs {w}"
-            );
-        }
     }
 
     /// Every path (narrow input, narrow output, gemm) against the naive definition, forward and
