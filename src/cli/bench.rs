@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// Grid evaluations to time (the median is reported).
     #[arg(long, default_value_t = 7)]
     pub grid_reps: usize,
+    /// Also time one thread with the fused CPU operations off (Burn's own operations for the
+    /// linear layers and the affine transform), and print what the fusion gains.
+    #[arg(long)]
+    pub unfused: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -66,6 +70,20 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
         "training, 1 thread: {one_thread:.1} steps/s ({:.2} ms/step)",
         1e3 / one_thread
     );
+    let unfused = if a.unfused {
+        crate::fused::set_enabled(false);
+        let timed = time_training(&a, 1, &device);
+        crate::fused::set_enabled(true);
+        let (unfused, _) = timed?;
+        println!(
+            "training, 1 thread, unfused (Burn's own operations): {unfused:.1} steps/s ({:.2} ms/step) → fused ÷ unfused {:.2}×",
+            1e3 / unfused,
+            one_thread / unfused
+        );
+        Some(unfused)
+    } else {
+        None
+    };
     let mut steps_per_sec = one_thread;
     if threads > 1 {
         (steps_per_sec, trainer) = time_training(&a, threads, &device)?;
@@ -99,6 +117,7 @@ pub fn run(a: BenchArgs) -> Result<(), String> {
             "threads": threads,
             "train_steps_per_sec": steps_per_sec,
             "train_steps_per_sec_1_thread": one_thread,
+            "train_steps_per_sec_1_thread_unfused": unfused,
             "grid_points": 40_000,
             "grid_ms": grid_s * 1e3,
             "grid_points_per_sec": 40_000.0 / grid_s,

@@ -43,9 +43,21 @@ pub(crate) fn values(t: &FlexTensor) -> &[f32] {
     &t.storage::<f32>()[..len]
 }
 
+/// Switched off by [`set_enabled`] (for comparisons: `flowplay bench --unfused`).
+static DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the fused operations on or off for the whole process: off, every caller runs its
+/// generic path (Burn's own operations) on the CPU backend too. On by default.
+pub fn set_enabled(on: bool) {
+    DISABLED.store(!on, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Whether the fused operations run for tensors on `device` (Burn's CPU backend, with or without
 /// autodiff).
 pub fn fused_on(device: &Device) -> bool {
+    if DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     match device.as_dispatch() {
         DispatchDevice::Flex(_) => true,
         DispatchDevice::Autodiff(inner) => matches!(**inner, DispatchDevice::Flex(_)),
