@@ -72,7 +72,9 @@ fn forward_any(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32> {
 fn activate(y: &mut [f32], relu: bool) {
     if relu {
         for v in y {
-            *v = v.max(0.0);
+            // NaN passes through (as in Burn's and PyTorch's ReLU): `max` would turn it into 0
+            // and hide a diverged parameter from the trainer's NaN guard.
+            *v = if *v > 0.0 || v.is_nan() { *v } else { 0.0 };
         }
     }
 }
@@ -135,7 +137,8 @@ fn backward_any(
         {
             if relu {
                 for (gv, &yv) in g.iter_mut().zip(yr) {
-                    *gv = if yv > 0.0 { *gv } else { 0.0 };
+                    // A NaN output keeps its gradient, as Burn's `relu_backward` does.
+                    *gv = if yv > 0.0 || yv.is_nan() { *gv } else { 0.0 };
                 }
             }
             if let Some(db) = bias.as_mut() {
@@ -499,6 +502,28 @@ mod tests {
                 assert_close(&got.bias.unwrap(), &want_db, &format!("db ({case})"));
             }
         }
+    }
+
+    /// A NaN reaching the ReLU comes out as NaN (not 0), so a diverged parameter shows in the
+    /// loss; its gradient passes through.
+    #[test]
+    fn relu_propagates_nan() {
+        let x = [f32::NAN, 1.0, -1.0, 2.0];
+        let w = [1.0, 0.0, 0.0, 1.0];
+        let (xm, wm) = (Matrix::new(&x, 2, 2), Matrix::new(&w, 2, 2));
+        let y = forward(xm, wm, &[0.0, 0.0], true);
+        assert!(y[0].is_nan(), "NaN input row gives NaN, got {y:?}");
+        assert_eq!(y[2..], [0.0, 2.0]);
+        let mut grad = [1.0; 4];
+        let needed = Needed {
+            x: false,
+            weight: false,
+            bias: true,
+        };
+        let got = backward(xm, wm, &y, &mut grad, true, needed);
+        assert_eq!(grad[0], 1.0, "the NaN output keeps its gradient");
+        assert_eq!(grad[2], 0.0, "a clipped output does not");
+        assert!(got.bias.is_some());
     }
 
     /// The dot product on every length around the vector widths (the tails).
