@@ -45,9 +45,6 @@ impl Mlp {
     /// # Shapes
     /// `x [batch, in]` → `[batch, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len().saturating_sub(1);
-        self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
-            crate::fused::linear::linear(layer, h, i < last)
-        })
+        super::layer_chain(&self.layers, x, crate::fused::linear::linear)
     }
 }

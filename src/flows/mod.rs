@@ -286,16 +286,30 @@ pub(crate) fn mask_row(mask: &[bool], device: &Device) -> Tensor<2> {
     row(&m, device)
 }
 
+/// `layers[k](h)` in turn, each applied as `apply(layer, h, hidden)` where `hidden` says
+/// whether it is followed by a ReLU (every layer but the last): callers with a fused layer apply
+/// the ReLU themselves ([`crate::fused::linear`]).
+pub(crate) fn layer_chain<L>(
+    layers: &[L],
+    x: Tensor<2>,
+    apply: impl Fn(&L, Tensor<2>, bool) -> Tensor<2>,
+) -> Tensor<2> {
+    let last = layers.len().saturating_sub(1);
+    layers
+        .iter()
+        .enumerate()
+        .fold(x, |h, (i, layer)| apply(layer, h, i < last))
+}
+
 /// `layers[k](h)` in turn with ReLU between them (not after the last).
 pub(crate) fn relu_chain<L>(
     layers: &[L],
     x: Tensor<2>,
     apply: impl Fn(&L, Tensor<2>) -> Tensor<2>,
 ) -> Tensor<2> {
-    let last = layers.len().saturating_sub(1);
-    layers.iter().enumerate().fold(x, |h, (i, layer)| {
+    layer_chain(layers, x, |layer, h, hidden| {
         let h = apply(layer, h);
-        if i < last {
+        if hidden {
             burn::tensor::activation::relu(h)
         } else {
             h

@@ -24,7 +24,7 @@ use burn::tensor::{DType, Device, Tensor};
 /// A 2-D tensor's dimensions.
 pub(crate) fn dims2(t: &FlexTensor) -> [usize; 2] {
     let shape = t.layout().shape();
-    assert_eq!(shape.num_dims(), 2, "fused linear: expected a matrix");
+    assert_eq!(shape.num_dims(), 2, "fused operation: expected a matrix");
     [shape[0], shape[1]]
 }
 
