@@ -6,12 +6,15 @@
 //!
 //! - [`linear`]: `act(x·W + b)`, each layer of a coupling's conditioner.
 //! - [`affine`]: RealNVP's masked affine transform after the conditioner, with its log-det.
+//! - [`adam`]: Adam's update of each parameter (an optimizer, not an operation: its state is
+//!   Burn's, so saved optimizer records do not change).
 //!
 //! Callers use the `Tensor`-level functions, which run fused where the tensors live on the CPU
 //! backend in `f32` ([`fused_on`]) and fall back to the same computation in ordinary Burn
 //! operations elsewhere (WebGPU, CUDA). `docs/performance.md` has the profile that motivated
 //! them and the figures.
 
+pub mod adam;
 pub mod affine;
 pub mod linear;
 

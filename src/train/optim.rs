@@ -2,16 +2,16 @@
 //! schedule, and turning a loaded flow into trainable autodiff leaves.
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::optim::AdamConfig;
 use burn::tensor::{Device, Tensor};
 
 use super::TrainError;
 use crate::flows::{Flow, Layer, LayerConfig};
 
-/// Adam; clipping is done on the global gradient norm by [`GuardedAdam`] (see
-/// [`super::clip`]), not per parameter.
-pub fn adam() -> AdamConfig {
-    AdamConfig::new()
+/// A fresh Adam (Burn's rates and state; each parameter's update fused into one pass on the
+/// CPU backend, `crate::fused::adam`). Clipping is done on the global gradient norm by
+/// [`GuardedAdam`] (see [`super::clip`]), not per parameter.
+pub fn adam() -> burn::optim::ModuleOptimizer {
+    crate::fused::adam::FusedAdam::init()
 }
 
 /// The learning rate at `step` (0-based) with a linear warm-up over `warmup_steps`.
@@ -85,7 +85,6 @@ pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, TrainError> {
 /// `max_consecutive_bad` bad losses in a row it gives up. Gradients are clipped to a global
 /// norm of `clip_norm` when given.
 pub struct GuardedAdam {
-    adam: AdamConfig,
     optim: burn::optim::ModuleOptimizer,
     last_good: Flow,
     clip_norm: Option<f32>,
@@ -97,10 +96,8 @@ pub struct GuardedAdam {
 impl GuardedAdam {
     /// Adam around `model`.
     pub fn new(clip_norm: Option<f32>, max_consecutive_bad: usize, model: &Flow) -> Self {
-        let adam = adam();
         Self {
-            optim: adam.init(),
-            adam,
+            optim: adam(),
             last_good: model.clone(),
             clip_norm,
             max_consecutive_bad: max_consecutive_bad.max(1),
@@ -113,7 +110,7 @@ impl GuardedAdam {
     /// keeps [`Self::last_good`]).
     pub fn roll_back(&mut self) -> Result<Flow, usize> {
         self.consecutive_bad += 1;
-        self.optim = self.adam.init();
+        self.optim = adam();
         if self.consecutive_bad >= self.max_consecutive_bad {
             return Err(self.consecutive_bad);
         }
@@ -155,7 +152,7 @@ impl GuardedAdam {
 
     /// Restores a state saved by [`Self::to_record`].
     pub fn load_record(&mut self, record: burn::optim::OptimizerRecord) {
-        self.optim = self.adam.init().load_record(record);
+        self.optim = adam().load_record(record);
     }
 }
 

@@ -1,9 +1,10 @@
-//! flowplay's fused layers as arithmetic on plain row-major `f32` slices: no Burn types, so each
+//! flowplay's fused layers (and optimizer step) as arithmetic on plain row-major `f32` slices: no Burn types, so each
 //! is tested directly against a naive reference. The main crate wraps them as Burn backend
 //! operations with hand-written backward passes (`src/fused`).
 //!
 //! - [`linear`]: `act(x·W + b)` (a conditioner's layer) and its backward.
 //! - [`affine`]: RealNVP's masked affine coupling transform and its log-determinant.
+//! - [`adam`]: one Adam update of a parameter and its moments, in place.
 //!
 //! Each entry point runs a variant compiled for the widest vector instructions the CPU has
 //! (`widest_simd!`). This crate is built at opt-level 3 without overflow checks even in the dev
@@ -60,6 +61,7 @@ macro_rules! widest_simd {
     }};
 }
 
+pub mod adam;
 pub mod affine;
 pub mod linear;
 pub mod testing;
