@@ -5,14 +5,14 @@
 //! buffer: on the bench model's 48 parameters that is ≈ 600 small operations a step, the
 //! largest serial part of data-parallel training (`docs/performance.md`). [`FusedAdam`] does
 //! the same update in one pass, in place on the moments (`flowplay_kernels::adam`), where the
-//! tensors are `f32` on the CPU backend ([`super::fusable`]), and hands every other tensor
+//! tensors are `f32` on the CPU backend, and hands every other tensor
 //! (WebGPU, CUDA, or with the fused operations switched off) to Burn's `Adam`.
 //!
 //! Its state *is* Burn's (`AdamState`), so an optimizer record saved by either loads into the
 //! other: checkpoints and `--resume` are unaffected.
 
-use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
+use burn::backend::{DispatchDevice, Flex};
 use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -51,6 +51,12 @@ impl FusedAdam {
     }
 }
 
+/// Whether the fused step takes `t`: `f32` on the CPU backend itself (an optimizer sees its
+/// parameters without autodiff), the fused operations switched on.
+fn takes<const D: usize>(t: &Tensor<D>) -> bool {
+    fusable(t) && matches!(t.device().as_dispatch(), DispatchDevice::Flex(_))
+}
+
 /// The tensor's values as a CPU-backend buffer starting at its storage's first element.
 fn cpu<const D: usize>(t: Tensor<D>) -> FlexTensor {
     contiguous(
@@ -74,11 +80,11 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let fused = fusable(&tensor)
-            && fusable(&grad)
+        let fused = takes(&tensor)
+            && takes(&grad)
             && state.as_ref().is_none_or(|s| {
-                fusable(&s.momentum.moment_1)
-                    && fusable(&s.momentum.moment_2)
+                takes(&s.momentum.moment_1)
+                    && takes(&s.momentum.moment_2)
                     && s.momentum.max_moment_2.is_none()
             });
         if !fused {
