@@ -86,6 +86,17 @@ mod tests {
     use super::*;
     use crate::testing::{assert_close, values};
 
+    /// Burn's default rates at learning rate 0.01, step `time`.
+    fn step(time: i32) -> AdamStep {
+        AdamStep {
+            lr: 0.01,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-5,
+            time,
+        }
+    }
+
     /// The textbook update in f64 (bias-corrected moments), step by step.
     fn reference(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], s: AdamStep) {
         let (b1, b2) = (s.beta_1 as f64, s.beta_2 as f64);
@@ -109,15 +120,8 @@ mod tests {
             for t in 1..=20 {
                 let g = values(len, 100 + t as u32, 3.0);
                 let g64: Vec<f64> = g.iter().map(|&x| x as f64).collect();
-                let step = AdamStep {
-                    lr: 0.01,
-                    beta_1: 0.9,
-                    beta_2: 0.999,
-                    epsilon: 1e-5,
-                    time: t,
-                };
-                update(&mut p, &g, &mut m, &mut v, step);
-                reference(&mut p64, &g64, &mut m64, &mut v64, step);
+                update(&mut p, &g, &mut m, &mut v, step(t));
+                reference(&mut p64, &g64, &mut m64, &mut v64, step(t));
             }
             let want: Vec<f32> = p64.iter().map(|&x| x as f32).collect();
             assert_close(&p, &want, &format!("parameters (length {len})"));
@@ -144,14 +148,7 @@ mod tests {
                     }
                 })
                 .collect();
-            let step = AdamStep {
-                lr: 0.01,
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-5,
-                time: t,
-            };
-            update(&mut p, &g, &mut m, &mut v, step);
+            update(&mut p, &g, &mut m, &mut v, step(t));
             for x in m.iter().chain(&v) {
                 assert!(!x.is_subnormal(), "step {t}: subnormal moment {x:e}");
             }
@@ -168,13 +165,12 @@ mod tests {
     #[test]
     #[should_panic(expected = "differ in length")]
     fn refuses_mismatched_lengths() {
-        let step = AdamStep {
-            lr: 0.1,
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-5,
-            time: 1,
-        };
-        update(&mut [0.0; 3], &[0.0; 2], &mut [0.0; 3], &mut [0.0; 3], step);
+        update(
+            &mut [0.0; 3],
+            &[0.0; 2],
+            &mut [0.0; 3],
+            &mut [0.0; 3],
+            step(1),
+        );
     }
 }
