@@ -19,12 +19,14 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::kernels::adam::{self, AdamStep};
 use super::{contiguous, fusable};
 
-/// Adam's rates; the defaults are Burn's `AdamConfig::new()` (β₁ 0.9, β₂ 0.999, ε 1e-5).
+/// Adam's rates: Burn's `AdamConfig::new()` defaults.
+const BETA_1: f32 = 0.9;
+const BETA_2: f32 = 0.999;
+const EPSILON: f32 = 1e-5;
+
+/// Adam with Burn's default rates ([`BETA_1`], [`BETA_2`], [`EPSILON`]).
 #[derive(Clone)]
 pub struct FusedAdam {
-    beta_1: f32,
-    beta_2: f32,
-    epsilon: f32,
     /// Burn's Adam with the same rates, for tensors the fused step does not take.
     fallback: Adam,
 }
@@ -32,13 +34,10 @@ pub struct FusedAdam {
 impl Default for FusedAdam {
     fn default() -> Self {
         Self {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-5,
             fallback: AdamConfig::new()
-                .with_beta_1(0.9)
-                .with_beta_2(0.999)
-                .with_epsilon(1e-5)
+                .with_beta_1(BETA_1)
+                .with_beta_2(BETA_2)
+                .with_epsilon(EPSILON)
                 .build(),
         }
     }
@@ -110,9 +109,9 @@ impl Optimizer for FusedAdam {
             values_mut(&mut moment_2, len),
             AdamStep {
                 lr: lr as f32,
-                beta_1: self.beta_1,
-                beta_2: self.beta_2,
-                epsilon: self.epsilon,
+                beta_1: BETA_1,
+                beta_2: BETA_2,
+                epsilon: EPSILON,
                 time: i32::try_from(time).unwrap_or(i32::MAX),
             },
         );
