@@ -17,7 +17,7 @@ use burn::optim::{Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRa
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::kernels::adam::{self, AdamStep};
-use super::{contiguous, fusable};
+use super::{contiguous, fusable, values, values_mut};
 
 /// Adam's rates: Burn's `AdamConfig::new()` defaults.
 const BETA_1: f32 = 0.9;
@@ -64,11 +64,6 @@ fn cpu<const D: usize>(t: Tensor<D>) -> FlexTensor {
     )
 }
 
-/// The first `len` values of `t`'s storage, writable (copied first if shared: copy on write).
-fn values_mut(t: &mut FlexTensor, len: usize) -> &mut [f32] {
-    &mut t.storage_mut::<f32>()[..len]
-}
-
 impl Optimizer for FusedAdam {
     type State<const D: usize> = AdamState<D>;
 
@@ -92,7 +87,7 @@ impl Optimizer for FusedAdam {
         let shape = tensor.shape();
         let len = shape.num_elements();
         let zeros = || FlexTensor::from_data(TensorData::new(vec![0.0f32; len], shape.clone()));
-        let (moment_1, moment_2, time) = match state {
+        let (mut moment_1, mut moment_2, time) = match state {
             Some(AdamState { momentum }) => (
                 cpu(momentum.moment_1),
                 cpu(momentum.moment_2),
@@ -101,12 +96,11 @@ impl Optimizer for FusedAdam {
             None => (zeros(), zeros(), 1),
         };
         let (mut param, grad) = (cpu(tensor), cpu(grad));
-        let (mut moment_1, mut moment_2) = (moment_1, moment_2);
         adam::update(
-            values_mut(&mut param, len),
-            &grad.storage::<f32>()[..len],
-            values_mut(&mut moment_1, len),
-            values_mut(&mut moment_2, len),
+            values_mut(&mut param),
+            values(&grad),
+            values_mut(&mut moment_1),
+            values_mut(&mut moment_2),
             AdamStep {
                 lr: lr as f32,
                 beta_1: BETA_1,

@@ -27,7 +27,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
 use super::kernels::{self, Matrix};
-use super::{contiguous, dims2, fusable, values};
+use super::{contiguous, dims2, fusable, values, values_mut};
 
 /// The fused layer as a backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -85,17 +85,14 @@ impl FusedLinearBackward for Flex {
         // The incoming gradient is overwritten by the masked one: reuse its buffer when this is
         // its only reference, copy it otherwise.
         let mut grad = contiguous(grad);
-        let grads = {
-            let g: &mut [f32] = grad.storage_mut();
-            kernels::linear::backward(
-                Matrix::new(values(&x), rows, k),
-                Matrix::new(values(&weight), k, n),
-                values(&output),
-                &mut g[..rows * n],
-                relu,
-                needed,
-            )
-        };
+        let grads = kernels::linear::backward(
+            Matrix::new(values(&x), rows, k),
+            Matrix::new(values(&weight), k, n),
+            values(&output),
+            values_mut(&mut grad),
+            relu,
+            needed,
+        );
         let tensor = |v: Option<Vec<f32>>, shape: &[usize]| {
             v.map(|v| FlexTensor::from_data(TensorData::new(v, shape.to_vec())))
         };

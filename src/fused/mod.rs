@@ -46,6 +46,13 @@ pub(crate) fn values(t: &FlexTensor) -> &[f32] {
     &t.storage::<f32>()[..len]
 }
 
+/// The elements of a tensor returned by [`contiguous`], writable: in place when this is the
+/// storage's only reference, in a copy otherwise (copy on write).
+pub(crate) fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    let len = t.layout().shape().num_elements();
+    &mut t.storage_mut::<f32>()[..len]
+}
+
 /// Switched off by [`set_enabled`] (for comparisons: `flowplay bench --unfused`).
 static DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

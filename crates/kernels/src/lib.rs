@@ -1,6 +1,6 @@
-//! flowplay's fused layers (and optimizer step) as arithmetic on plain row-major `f32` slices: no Burn types, so each
-//! is tested directly against a naive reference. The main crate wraps them as Burn backend
-//! operations with hand-written backward passes (`src/fused`).
+//! flowplay's fused layers (and optimizer step) as arithmetic on plain row-major `f32` slices:
+//! no Burn types, so each is tested directly against a naive reference. The main crate wraps
+//! them as Burn backend operations with hand-written backward passes (`src/fused`).
 //!
 //! - [`linear`]: `act(x·W + b)` (a conditioner's layer) and its backward.
 //! - [`affine`]: RealNVP's masked affine coupling transform and its log-determinant.
