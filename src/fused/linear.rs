@@ -27,7 +27,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 
 use super::kernels::{self, Matrix};
-use super::{contiguous, dims2, fusable, values, values_mut};
+use super::{contiguous, dims2, fusable, values};
 
 /// The fused layer as a backend operation.
 #[backend_extension(Flex, Autodiff)]
@@ -82,14 +82,12 @@ impl FusedLinearBackward for Flex {
         let [rows, k] = dims2(&x);
         let [_, n] = dims2(&weight);
         let (x, weight, output) = (contiguous(x), contiguous(weight), contiguous(output));
-        // The incoming gradient is overwritten by the masked one: reuse its buffer when this is
-        // its only reference, copy it otherwise.
-        let mut grad = contiguous(grad);
+        let grad = contiguous(grad);
         let grads = kernels::linear::backward(
             Matrix::new(values(&x), rows, k),
             Matrix::new(values(&weight), k, n),
             values(&output),
-            values_mut(&mut grad),
+            values(&grad),
             relu,
             needed,
         );

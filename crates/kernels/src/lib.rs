@@ -36,18 +36,20 @@ impl<'a> Matrix<'a> {
 
 /// Runs `$body` compiled for the widest vector instructions this CPU has (AVX-512, else
 /// AVX2), or for the build's baseline: our crate is built for baseline x86-64 (SSE2), and the
-/// loops in this crate are four times faster with AVX-512. Every function the body calls is
-/// `#[inline(always)]`, so it is compiled into each variant.
+/// loops in this crate are four times faster with AVX-512. The body is generic over
+/// `S:` [`lanes::Lanes`], the explicit vector type of each variant. Every function the body calls
+/// is `#[inline(always)]`, so it is compiled into each variant.
 macro_rules! widest_simd {
     ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
         #[inline(always)]
-        fn baseline($($arg: $ty),*) -> $ret $body
+        #[allow(unused_unsafe, clippy::extra_unused_type_parameters)]
+        fn variant<S: $crate::lanes::Lanes>($($arg: $ty),*) -> $ret $body
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx512f")]
-            fn avx512($($arg: $ty),*) -> $ret { baseline($($arg),*) }
+            fn avx512($($arg: $ty),*) -> $ret { variant::<$crate::lanes::Avx512>($($arg),*) }
             #[target_feature(enable = "avx2")]
-            fn avx2($($arg: $ty),*) -> $ret { baseline($($arg),*) }
+            fn avx2($($arg: $ty),*) -> $ret { variant::<$crate::lanes::Avx2>($($arg),*) }
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU has the feature the variant was compiled for.
                 return unsafe { avx512($($arg),*) };
@@ -57,11 +59,13 @@ macro_rules! widest_simd {
                 return unsafe { avx2($($arg),*) };
             }
         }
-        baseline($($arg),*)
+        variant::<$crate::lanes::Baseline>($($arg),*)
     }};
 }
 
 pub mod adam;
 pub mod affine;
+pub(crate) mod lanes;
 pub mod linear;
+pub mod narrow;
 pub mod testing;
