@@ -39,20 +39,32 @@ pub(crate) unsafe fn mul_add<S: Lanes>(a: S::V, b: S::V, acc: S::V) -> S::V {
     unsafe { S::add(acc, S::mul(a, b)) }
 }
 
-/// The first [`LANES`] elements of `s` (panics if shorter), as a vector.
+/// `LANES` elements of `s` from `at`, without a bounds check (a kernel's loops stay within
+/// lengths it checked once per call or row).
+///
+/// # Safety
+/// `at + LANES ≤ s.len()`, and the CPU has `S`'s instructions.
 #[inline(always)]
-pub(crate) unsafe fn load<S: Lanes>(s: &[f32]) -> S::V {
-    let s = &s[..LANES];
-    // SAFETY: `s` has LANES elements; instructions per the caller's contract.
-    unsafe { S::load(s.as_ptr()) }
+pub(crate) unsafe fn get<S: Lanes>(s: &[f32], at: usize) -> S::V {
+    // (Checked in this crate's own tests, which run every kernel on every path.)
+    if cfg!(test) {
+        assert!(at + LANES <= s.len(), "vector load out of bounds");
+    }
+    // SAFETY: the caller's contract.
+    unsafe { S::load(s.as_ptr().add(at)) }
 }
 
-/// Stores `v` into the first [`LANES`] elements of `s` (panics if shorter).
+/// Stores `v` as `LANES` elements of `s` from `at`, without a bounds check.
+///
+/// # Safety
+/// As for [`get`].
 #[inline(always)]
-pub(crate) unsafe fn store<S: Lanes>(v: S::V, s: &mut [f32]) {
-    let s = &mut s[..LANES];
-    // SAFETY: `s` has LANES elements; instructions per the caller's contract.
-    unsafe { S::store(v, s.as_mut_ptr()) }
+pub(crate) unsafe fn put<S: Lanes>(v: S::V, s: &mut [f32], at: usize) {
+    if cfg!(test) {
+        assert!(at + LANES <= s.len(), "vector store out of bounds");
+    }
+    // SAFETY: the caller's contract.
+    unsafe { S::store(v, s.as_mut_ptr().add(at)) }
 }
 
 /// Plain arrays: the baseline build (the compiler may still vectorise what it can), and the
@@ -312,11 +324,11 @@ mod tests {
         fn run<S: Lanes>(a: &[f32], b: &[f32]) -> (Vec<f32>, Vec<f32>, f32) {
             // SAFETY: called only where the CPU has the implementation's instructions.
             unsafe {
-                let (va, vb) = (load::<S>(a), load::<S>(b));
+                let (va, vb) = (get::<S>(a, 0), get::<S>(b, 0));
                 let mut fma = vec![0.0; LANES];
-                store::<S>(mul_add::<S>(va, vb, S::splat(0.5)), &mut fma);
+                put::<S>(mul_add::<S>(va, vb, S::splat(0.5)), &mut fma, 0);
                 let mut relu = vec![0.0; LANES];
-                store::<S>(S::pass_positive(vb, va), &mut relu);
+                put::<S>(S::pass_positive(vb, va), &mut relu, 0);
                 (fma, relu, S::sum(S::add(vb, S::zero())))
             }
         }

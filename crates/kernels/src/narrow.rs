@@ -20,8 +20,11 @@
 //! # Shapes
 //! Narrow input: `x [rows, K]`, `W [K, n]`. Narrow output: `x [rows, k]`, `W [k, N]`.
 
+// The loops over the narrow width index several arrays and matrix offsets (`j·n + c`) at once.
+#![allow(clippy::needless_range_loop)]
+
 use crate::Matrix;
-use crate::lanes::{LANES, Lanes, load, mul_add, store};
+use crate::lanes::{LANES, Lanes, get, mul_add, put};
 use crate::linear::Gradients;
 
 /// Calls `$f::<S, W>(args)` for the narrow width `W = $width` (0 ≤ W ≤ `NARROW`).
@@ -94,15 +97,17 @@ pub(crate) fn forward_in<S: Lanes, const K: usize>(
     for r in 0..rows {
         let xr = &x.data[r * K..][..K];
         // SAFETY (the vector operations here and below): `widest_simd!` runs this only where
-        // the CPU has `S`'s instructions; loads and stores go through bounds-checked slices
-        // or, for `dst`, stay within row r of the capacity reserved above.
+        // the CPU has `S`'s instructions. Every `get`/`put` reads or writes LANES elements at
+        // an offset below `whole` (a multiple of LANES no larger than the wide length) within
+        // a row of that length, or within a `[narrow, wide]` matrix at `j·wide + c`; `dst`
+        // stays within row r of the capacity reserved above.
         unsafe {
             let xs: [S::V; K] = std::array::from_fn(|j| S::splat(xr[j]));
             let row = dst.add(r * n);
             for c in (0..whole).step_by(LANES) {
-                let mut v = load::<S>(&b[c..]);
+                let mut v = get::<S>(b, c);
                 for j in 0..K {
-                    v = mul_add::<S>(xs[j], load::<S>(&wd[j * n + c..]), v);
+                    v = mul_add::<S>(xs[j], get::<S>(wd, j * n + c), v);
                 }
                 if relu {
                     v = S::pass_positive(v, v);
@@ -142,9 +147,9 @@ pub(crate) fn forward_out<S: Lanes, const N: usize>(
         unsafe {
             let mut acc = [S::zero(); N];
             for c in (0..whole).step_by(LANES) {
-                let xs = load::<S>(&xr[c..]);
+                let xs = get::<S>(xr, c);
                 for o in 0..N {
-                    acc[o] = mul_add::<S>(xs, load::<S>(&wt[o * k + c..]), acc[o]);
+                    acc[o] = mul_add::<S>(xs, get::<S>(&wt, o * k + c), acc[o]);
                 }
             }
             for o in 0..N {
@@ -159,9 +164,13 @@ pub(crate) fn forward_out<S: Lanes, const N: usize>(
     out
 }
 
-/// Backward, narrow input, in one pass over the rows of `g` and `y`: `δ` a vector at a time,
-/// added into `∂b` and the `K` rows of `∂W` (L1-resident), and — when `want_x` —
-/// `∂x[r, j] = δ[r, :]·W[j, :]` from a vector of partial sums per `j`.
+/// Vectors of columns a backward pass takes through all rows at once, its gradient sums
+/// held in registers meanwhile (4 × 16 = 64 columns).
+const BLOCK: usize = 4;
+
+/// Backward, narrow input: a block of [`BLOCK`] vectors of columns at a time, through every
+/// row: `δ` a vector at a time, summed into `∂b` and the `K` rows of `∂W` held in registers,
+/// and — when `want_x` — `∂x[r, j] += δ[r, block]·W[j, block]`.
 #[inline(always)]
 pub(crate) fn backward_in<S: Lanes, const K: usize>(
     x: Matrix,
@@ -175,43 +184,35 @@ pub(crate) fn backward_in<S: Lanes, const K: usize>(
     let wd = &w.data[..K * n];
     let mut dw = vec![0.0f32; K * n];
     let mut db = vec![0.0f32; n];
-    let mut dx = Vec::with_capacity(if want_x { rows * K } else { 0 });
+    let mut dx = vec![0.0f32; if want_x { rows * K } else { 0 }];
     let whole = n - n % LANES;
+    let mut grads = InGrads {
+        dw: &mut dw,
+        db: &mut db,
+        dx: &mut dx,
+    };
+    let mut c = 0;
+    // SAFETY: `widest_simd!` runs this only where the CPU has `S`'s instructions; the blocks
+    // cover whole vectors of columns below `whole`.
+    unsafe {
+        while c + BLOCK * LANES <= whole {
+            in_columns::<S, K, BLOCK>(x, wd, y, g, c, relu, want_x, &mut grads);
+            c += BLOCK * LANES;
+        }
+        while c < whole {
+            in_columns::<S, K, 1>(x, wd, y, g, c, relu, want_x, &mut grads);
+            c += LANES;
+        }
+    }
     for r in 0..rows {
-        let (gr, yr) = (&g[r * n..][..n], &y[r * n..][..n]);
         let xr = &x.data[r * K..][..K];
-        // SAFETY: as in `forward_in`.
-        unsafe {
-            let xs: [S::V; K] = std::array::from_fn(|j| S::splat(xr[j]));
-            let mut acc = [S::zero(); K];
-            for c in (0..whole).step_by(LANES) {
-                let mut d = load::<S>(&gr[c..]);
-                if relu {
-                    d = S::pass_positive(d, load::<S>(&yr[c..]));
-                }
-                let sum = S::add(load::<S>(&db[c..]), d);
-                store::<S>(sum, &mut db[c..]);
-                for j in 0..K {
-                    let at = j * n + c;
-                    let updated = mul_add::<S>(xs[j], d, load::<S>(&dw[at..]));
-                    store::<S>(updated, &mut dw[at..]);
-                    if want_x {
-                        acc[j] = mul_add::<S>(d, load::<S>(&wd[at..]), acc[j]);
-                    }
-                }
-            }
-            let mut part = [0.0f32; K];
-            for c in whole..n {
-                let d = act_backward(gr[c], yr[c], relu);
-                db[c] += d;
-                for j in 0..K {
-                    dw[j * n + c] += xr[j] * d;
-                    part[j] += d * wd[j * n + c];
-                }
-            }
-            if want_x {
-                for j in 0..K {
-                    dx.push(S::sum(acc[j]) + part[j]);
+        for c in whole..n {
+            let d = act_backward(g[r * n + c], y[r * n + c], relu);
+            db[c] += d;
+            for j in 0..K {
+                dw[j * n + c] += xr[j] * d;
+                if want_x {
+                    dx[r * K + j] += d * wd[j * n + c];
                 }
             }
         }
@@ -223,9 +224,76 @@ pub(crate) fn backward_in<S: Lanes, const K: usize>(
     }
 }
 
-/// Backward, narrow output, in one pass over the rows of `x`: `δ[r, :]` (`N` numbers),
-/// `∂x[r, c] = Σ_o δ[r, o]·W[c, o]` written once, and `∂Wᵀ[o, c] += δ[r, o]·x[r, c]` into an
-/// L1-resident `[N, k]` buffer (transposed at the end).
+/// Where [`in_columns`] adds its sums: `∂W [K, n]`, `∂b [n]`, `∂x [rows, K]` (or empty).
+struct InGrads<'a> {
+    dw: &'a mut [f32],
+    db: &'a mut [f32],
+    dx: &'a mut [f32],
+}
+
+/// [`backward_in`] on the `B` vectors of columns from `c0`, all rows.
+///
+/// # Safety
+/// The CPU has `S`'s instructions; `c0 + B·LANES ≤ n`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn in_columns<S: Lanes, const K: usize, const B: usize>(
+    x: Matrix,
+    wd: &[f32],
+    y: &[f32],
+    g: &[f32],
+    c0: usize,
+    relu: bool,
+    want_x: bool,
+    out: &mut InGrads,
+) {
+    let n = out.db.len();
+    // SAFETY: every `get`/`put` is at a column below c0 + B·LANES ≤ n, within a row of length
+    // n (of `g`, `y`, `∂b`) or at `j·n + c` within a `[K, n]` matrix; the caller guarantees
+    // the instructions.
+    unsafe {
+        let mut db = [S::zero(); B];
+        let mut dw = [[S::zero(); B]; K];
+        for r in 0..x.rows {
+            let (gr, yr) = (&g[r * n..][..n], &y[r * n..][..n]);
+            let xr = &x.data[r * K..][..K];
+            let xs: [S::V; K] = std::array::from_fn(|j| S::splat(xr[j]));
+            let mut acc = [S::zero(); K];
+            for b in 0..B {
+                let c = c0 + b * LANES;
+                let mut d = get::<S>(gr, c);
+                if relu {
+                    d = S::pass_positive(d, get::<S>(yr, c));
+                }
+                db[b] = S::add(db[b], d);
+                for j in 0..K {
+                    dw[j][b] = mul_add::<S>(xs[j], d, dw[j][b]);
+                    if want_x {
+                        acc[j] = mul_add::<S>(d, get::<S>(wd, j * n + c), acc[j]);
+                    }
+                }
+            }
+            if want_x {
+                for (j, &part) in acc.iter().enumerate() {
+                    out.dx[r * K + j] += S::sum(part);
+                }
+            }
+        }
+        for b in 0..B {
+            let c = c0 + b * LANES;
+            let sum = S::add(get::<S>(out.db, c), db[b]);
+            put::<S>(sum, out.db, c);
+            for j in 0..K {
+                let sum = S::add(get::<S>(out.dw, j * n + c), dw[j][b]);
+                put::<S>(sum, out.dw, j * n + c);
+            }
+        }
+    }
+}
+
+/// Backward, narrow output: `δ [rows, N]` first (small), then a block of [`BLOCK`] vectors of
+/// columns at a time through every row: `∂x[r, c] = Σ_o δ[r, o]·W[c, o]` written once, and
+/// `∂Wᵀ[o, c] += δ[r, o]·x[r, c]` held in registers until the block ends.
 #[inline(always)]
 pub(crate) fn backward_out<S: Lanes, const N: usize>(
     x: Matrix,
@@ -237,55 +305,103 @@ pub(crate) fn backward_out<S: Lanes, const N: usize>(
 ) -> Gradients {
     let (rows, k) = (x.rows, x.cols);
     let wt = transpose(w);
-    let mut dwt = vec![0.0f32; N * k];
+    let d: Vec<f32> = g
+        .iter()
+        .zip(y)
+        .map(|(&g, &y)| act_backward(g, y, relu))
+        .collect();
     let mut db = vec![0.0f32; N];
+    for r in 0..rows {
+        for o in 0..N {
+            db[o] += d[r * N + o];
+        }
+    }
+    let mut dwt = vec![0.0f32; N * k];
     let mut dx = Vec::<f32>::with_capacity(if want_x { rows * k } else { 0 });
     let dst = dx.spare_capacity_mut().as_mut_ptr().cast::<f32>();
     let whole = k - k % LANES;
-    for r in 0..rows {
-        let (gr, yr, xr) = (&g[r * N..][..N], &y[r * N..][..N], x.row(r));
-        let d: [f32; N] = std::array::from_fn(|o| act_backward(gr[o], yr[o], relu));
-        for o in 0..N {
-            db[o] += d[o];
+    let mut c = 0;
+    // SAFETY: `widest_simd!` runs this only where the CPU has `S`'s instructions; the blocks
+    // cover whole vectors of columns below `whole`; `dst` is written only when `want_x`
+    // reserved its rows·k elements.
+    unsafe {
+        while c + BLOCK * LANES <= whole {
+            out_columns::<S, N, BLOCK>(x, &wt, &d, c, &mut dwt, want_x.then_some(dst));
+            c += BLOCK * LANES;
         }
-        // SAFETY: as in `forward_in` (`dst` is written only when `want_x` reserved its rows).
-        unsafe {
-            let ds: [S::V; N] = std::array::from_fn(|o| S::splat(d[o]));
-            for c in (0..whole).step_by(LANES) {
-                let xs = load::<S>(&xr[c..]);
-                let mut v = S::zero();
-                for (o, &dso) in ds.iter().enumerate() {
-                    let at = o * k + c;
-                    if want_x {
-                        v = mul_add::<S>(dso, load::<S>(&wt[at..]), v);
-                    }
-                    let updated = mul_add::<S>(dso, xs, load::<S>(&dwt[at..]));
-                    store::<S>(updated, &mut dwt[at..]);
-                }
-                if want_x {
-                    S::store(v, dst.add(r * k + c));
-                }
-            }
+        while c < whole {
+            out_columns::<S, N, 1>(x, &wt, &d, c, &mut dwt, want_x.then_some(dst));
+            c += LANES;
+        }
+        for r in 0..rows {
+            let xr = x.row(r);
             for c in whole..k {
                 let mut v = 0.0;
                 for o in 0..N {
-                    v += d[o] * wt[o * k + c];
-                    dwt[o * k + c] += d[o] * xr[c];
+                    let d = d[r * N + o];
+                    v += d * wt[o * k + c];
+                    dwt[o * k + c] += d * xr[c];
                 }
                 if want_x {
                     dst.add(r * k + c).write(v);
                 }
             }
         }
-    }
-    if want_x {
-        // SAFETY: every one of the rows·k elements was written above.
-        unsafe { dx.set_len(rows * k) };
+        if want_x {
+            // Every one of the rows·k elements was written above.
+            dx.set_len(rows * k);
+        }
     }
     Gradients {
         x: want_x.then_some(dx),
         weight: Some(transpose(Matrix::new(&dwt, N, k))),
         bias: Some(db),
+    }
+}
+
+/// [`backward_out`] on the `B` vectors of columns from `c0`, all rows.
+///
+/// # Safety
+/// The CPU has `S`'s instructions; `c0 + B·LANES ≤ x.cols`; `dx`, when given, has room for
+/// `x.rows · x.cols` elements.
+#[inline(always)]
+unsafe fn out_columns<S: Lanes, const N: usize, const B: usize>(
+    x: Matrix,
+    wt: &[f32],
+    d: &[f32],
+    c0: usize,
+    dwt: &mut [f32],
+    dx: Option<*mut f32>,
+) {
+    let k = x.cols;
+    // SAFETY: every `get`/`put` is at a column below c0 + B·LANES ≤ k, within a row of `x`
+    // or at `o·k + c` within an `[N, k]` matrix; `dx` per the caller.
+    unsafe {
+        let mut dw = [[S::zero(); B]; N];
+        for r in 0..x.rows {
+            let xr = x.row(r);
+            let dr = &d[r * N..][..N];
+            let ds: [S::V; N] = std::array::from_fn(|o| S::splat(dr[o]));
+            for b in 0..B {
+                let c = c0 + b * LANES;
+                let xs = get::<S>(xr, c);
+                let mut v = S::zero();
+                for o in 0..N {
+                    if dx.is_some() {
+                        v = mul_add::<S>(ds[o], get::<S>(wt, o * k + c), v);
+                    }
+                    dw[o][b] = mul_add::<S>(ds[o], xs, dw[o][b]);
+                }
+                if let Some(dx) = dx {
+                    S::store(v, dx.add(r * k + c));
+                }
+            }
+        }
+        for o in 0..N {
+            for b in 0..B {
+                put::<S>(dw[o][b], dwt, o * k + c0 + b * LANES);
+            }
+        }
     }
 }
 
