@@ -12,9 +12,9 @@
 //! mask and the bias gradient in one pass over `g`.
 
 use crate::Matrix;
-use crate::lanes::Lanes;
+use crate::lanes::{LANES, Lanes, get, put};
 use crate::narrow::{
-    act, act_backward, backward_in, backward_out, by_width, forward_in, forward_out, push_row,
+    act, act_backward, backward_in, backward_out, by_width, forward_in, forward_out,
 };
 
 /// Widths up to this run as plain loops rather than `gemm` calls.
@@ -44,9 +44,21 @@ fn forward_any<S: Lanes>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32
     }
     // SAFETY: x is rows·k, W k·n, both row-major.
     let mut out = unsafe { matmul(x.data, (k as isize, 1), w.data, (n as isize, 1), rows, n, k) };
+    let (b, whole) = (&b[..n], n - n % LANES);
     for y in out.chunks_exact_mut(n) {
-        for (v, &bj) in y.iter_mut().zip(b) {
-            *v = act(*v + bj, relu);
+        // SAFETY: `widest_simd!` runs this only where the CPU has `S`'s instructions; `get`
+        // and `put` stay below `whole ≤ n` in rows of length n.
+        unsafe {
+            for c in (0..whole).step_by(LANES) {
+                let mut v = S::add(get::<S>(y, c), get::<S>(b, c));
+                if relu {
+                    v = S::pass_positive(v, v);
+                }
+                put::<S>(v, y, c);
+            }
+        }
+        for c in whole..n {
+            y[c] = act(y[c] + b[c], relu);
         }
     }
     out
@@ -111,35 +123,13 @@ fn backward_any<S: Lanes>(
             bias: grads.bias.filter(|_| needed.bias),
         };
     }
-    // δ (through the ReLU's mask into a new buffer, or `grad` itself without an activation) and
-    // `∂b`, in one pass: each row is added into `∂b` while it is in L1.
     let mut bias = if needed.bias {
         Some(vec![0.0f32; n])
     } else {
         None
     };
-    let add_row = |bias: &mut Option<Vec<f32>>, row: &[f32]| {
-        if let Some(db) = bias.as_mut() {
-            for (d, &v) in db.iter_mut().zip(row) {
-                *d += v;
-            }
-        }
-    };
-    let masked: Vec<f32>;
-    let delta = if relu {
-        let mut m = Vec::with_capacity(rows * n);
-        for (g, yr) in grad.chunks_exact(n).zip(y.chunks_exact(n)) {
-            push_row(&mut m, n, |c| act_backward(g[c], yr[c], true));
-            add_row(&mut bias, &m[m.len() - n..]);
-        }
-        masked = m;
-        &masked[..]
-    } else {
-        for row in grad.chunks_exact(n) {
-            add_row(&mut bias, row);
-        }
-        grad
-    };
+    let masked = delta_and_bias::<S>(grad, y, n, relu, bias.as_deref_mut());
+    let delta = masked.as_deref().unwrap_or(grad);
     let delta = Matrix::new(delta, rows, n);
     // (No `bool::then` closures here: a closure would not inherit the caller's target features.)
     let weight = if needed.weight {
@@ -153,6 +143,58 @@ fn backward_any<S: Lanes>(
         None
     };
     Gradients { x, weight, bias }
+}
+
+/// The wide path's `δ` (through the ReLU's mask, into a new buffer; `None` without an
+/// activation, where `δ = g`) and `∂b += Σ_rows δ`, in one pass over `g` and `y`, a vector at
+/// a time (`n > NARROW`, rows of length `n`).
+#[inline(always)]
+fn delta_and_bias<S: Lanes>(
+    g: &[f32],
+    y: &[f32],
+    n: usize,
+    relu: bool,
+    mut bias: Option<&mut [f32]>,
+) -> Option<Vec<f32>> {
+    if !relu && bias.is_none() {
+        return None;
+    }
+    let rows = g.len() / n;
+    let whole = n - n % LANES;
+    let mut masked = Vec::<f32>::with_capacity(if relu { rows * n } else { 0 });
+    let dst = masked.spare_capacity_mut().as_mut_ptr().cast::<f32>();
+    for r in 0..rows {
+        let (gr, yr) = (&g[r * n..][..n], &y[r * n..][..n]);
+        // SAFETY: `widest_simd!` runs this only where the CPU has `S`'s instructions; `get`
+        // and `put` stay below `whole ≤ n` in rows of length n (`∂b` has length n), and `dst`
+        // within row r of the capacity reserved when `relu`.
+        unsafe {
+            for c in (0..whole).step_by(LANES) {
+                let mut d = get::<S>(gr, c);
+                if relu {
+                    d = S::pass_positive(d, get::<S>(yr, c));
+                    S::store(d, dst.add(r * n + c));
+                }
+                if let Some(db) = bias.as_deref_mut() {
+                    put::<S>(S::add(get::<S>(db, c), d), db, c);
+                }
+            }
+            for c in whole..n {
+                let d = act_backward(gr[c], yr[c], relu);
+                if relu {
+                    dst.add(r * n + c).write(d);
+                }
+                if let Some(db) = bias.as_deref_mut() {
+                    db[c] += d;
+                }
+            }
+        }
+    }
+    relu.then(|| {
+        // SAFETY: every one of the rows·n elements was written above.
+        unsafe { masked.set_len(rows * n) };
+        masked
+    })
 }
 
 /// `xᵀ·δ`, `[k, n]`.

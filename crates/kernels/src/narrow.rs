@@ -67,19 +67,6 @@ pub(crate) fn act_backward(g: f32, y: f32, relu: bool) -> f32 {
     }
 }
 
-/// Appends `n` values to `out`, `f(c)` for column `c`, written once each (no zero fill first).
-#[inline(always)]
-pub(crate) fn push_row(out: &mut Vec<f32>, n: usize, mut f: impl FnMut(usize) -> f32) {
-    let start = out.len();
-    let dst = &mut out.spare_capacity_mut()[..n];
-    for (c, d) in dst.iter_mut().enumerate() {
-        d.write(f(c));
-    }
-    // SAFETY: the `n` elements after `start` were just written, and are within capacity
-    // (`spare_capacity_mut()[..n]` would have panicked otherwise).
-    unsafe { out.set_len(start + n) };
-}
-
 /// Forward, narrow input: `y[r, c] = act(b[c] + Σ_j x[r, j]·W[j, c])`, each output row
 /// computed in registers and written once.
 #[inline(always)]
