@@ -14,7 +14,8 @@
 use crate::Matrix;
 use crate::lanes::{LANES, Lanes, get, put};
 use crate::narrow::{
-    act, act_backward, backward_in, backward_out, by_width, forward_in, forward_out,
+    act, act_backward, backward_narrow_in, backward_narrow_out, forward_narrow_in,
+    forward_narrow_out,
 };
 
 /// Widths up to this run as plain loops rather than `gemm` calls.
@@ -37,10 +38,10 @@ fn forward_any<S: Lanes>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32
     assert_eq!(w.rows, k, "x·W: inner dimensions differ");
     assert_eq!(b.len(), n, "bias length differs from the output width");
     if k <= NARROW {
-        return by_width!(k, forward_in::<S>(x, w, b, relu));
+        return forward_narrow_in::<S>(x, w, b, relu);
     }
     if n <= NARROW {
-        return by_width!(n, forward_out::<S>(x, w, b, relu));
+        return forward_narrow_out::<S>(x, w, b, relu);
     }
     // SAFETY: x is rows·k, W k·n, both row-major.
     let mut out = unsafe { matmul(x.data, (k as isize, 1), w.data, (n as isize, 1), rows, n, k) };
@@ -113,9 +114,9 @@ fn backward_any<S: Lanes>(
     let k = x.cols;
     if k <= NARROW || n <= NARROW {
         let grads = if k <= NARROW {
-            by_width!(k, backward_in::<S>(x, w, y, grad, relu, needed.x))
+            backward_narrow_in::<S>(x, w, y, grad, relu, needed.x)
         } else {
-            by_width!(n, backward_out::<S>(x, w, y, grad, relu, needed.x))
+            backward_narrow_out::<S>(x, w, y, grad, relu, needed.x)
         };
         return Gradients {
             x: grads.x,

@@ -9,8 +9,8 @@
 //! stream the `[rows, wide]` buffer through memory for a handful of flops. So every function
 //! here makes **one pass over the rows**: each row of the wide side is read (or written) once,
 //! while the narrow side — `W`, `∂W`, `∂b`, a few accumulators — stays in registers and L1.
-//! The narrow width is a const generic (0…`NARROW`, `by_width!` picks the instance), so its
-//! loops unroll, and the wide dimension goes [`LANES`] at a time through explicit vectors
+//! The narrow width is a const generic (1, 2, 4 or 8; other widths up to `NARROW` run
+//! zero-padded to the next, [`padded`]), so its loops unroll, and the wide dimension goes [`LANES`] at a time through explicit vectors
 //! ([`crate::lanes`]): written as plain loops, the compiler kept these partial sums in scalar
 //! registers (the output layer ran 5× slower than with `gemm`-free dot products).
 //!
@@ -27,24 +27,138 @@ use crate::Matrix;
 use crate::lanes::{LANES, Lanes, get, mul_add, put};
 use crate::linear::Gradients;
 
-/// Calls `$f::<S, W>(args)` for the narrow width `W = $width` (0 ≤ W ≤ `NARROW`).
+/// Calls `$f::<S, W>(args)` for a compiled narrow width `W = $width` ([`padded`]).
 macro_rules! by_width {
     ($width:expr, $f:ident::<$s:ty>($($arg:expr),*)) => {
         match $width {
-            0 => $f::<$s, 0>($($arg),*),
             1 => $f::<$s, 1>($($arg),*),
             2 => $f::<$s, 2>($($arg),*),
-            3 => $f::<$s, 3>($($arg),*),
             4 => $f::<$s, 4>($($arg),*),
-            5 => $f::<$s, 5>($($arg),*),
-            6 => $f::<$s, 6>($($arg),*),
-            7 => $f::<$s, 7>($($arg),*),
             8 => $f::<$s, 8>($($arg),*),
-            w => unreachable!("narrow width {w} out of 1..={}", crate::linear::NARROW),
+            w => unreachable!("narrow width {w} is not one of the compiled 1, 2, 4, 8"),
         }
     };
 }
-pub(crate) use by_width;
+
+/// The narrow width a layer of `width ≤ NARROW` runs at: the const-generic instances are
+/// compiled for 1, 2, 4 and 8 only (each width's instances cost ≈ 1.5 s of build time; all
+/// nine took 17 s), other widths are zero-padded up to the next one, which changes no result.
+pub(crate) fn padded(width: usize) -> usize {
+    match width {
+        0 | 1 => 1,
+        2 => 2,
+        3 | 4 => 4,
+        _ => 8,
+    }
+}
+
+/// `m` with zero columns appended up to `to` columns.
+fn pad_cols(m: Matrix, to: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(m.rows * to);
+    for r in 0..m.rows {
+        out.extend_from_slice(m.row(r));
+        out.resize((r + 1) * to, 0.0);
+    }
+    out
+}
+
+/// The first `keep` of each row's `cols` columns.
+fn take_cols(v: &[f32], rows: usize, cols: usize, keep: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows * keep);
+    for r in 0..rows {
+        out.extend_from_slice(&v[r * cols..][..keep]);
+    }
+    out
+}
+
+/// The forward pass for `x.cols ≤ NARROW` (see [`forward_in`]).
+#[inline(always)]
+pub(crate) fn forward_narrow_in<S: Lanes>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32> {
+    let (k, kp) = (x.cols, padded(x.cols));
+    if kp == k {
+        return by_width!(k, forward_in::<S>(x, w, b, relu));
+    }
+    let xp = pad_cols(x, kp);
+    let mut wp = w.data.to_vec();
+    wp.resize(kp * w.cols, 0.0);
+    let (xp, wp) = (Matrix::new(&xp, x.rows, kp), Matrix::new(&wp, kp, w.cols));
+    by_width!(kp, forward_in::<S>(xp, wp, b, relu))
+}
+
+/// The forward pass for `w.cols ≤ NARROW` (see [`forward_out`]).
+#[inline(always)]
+pub(crate) fn forward_narrow_out<S: Lanes>(
+    x: Matrix,
+    w: Matrix,
+    b: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    let (n, np) = (w.cols, padded(w.cols));
+    if np == n {
+        return by_width!(n, forward_out::<S>(x, w, b, relu));
+    }
+    let wp = pad_cols(w, np);
+    let mut bp = b.to_vec();
+    bp.resize(np, 0.0);
+    let y = by_width!(
+        np,
+        forward_out::<S>(x, Matrix::new(&wp, w.rows, np), &bp, relu)
+    );
+    take_cols(&y, x.rows, np, n)
+}
+
+/// The backward pass for `x.cols ≤ NARROW` (see [`backward_in`]).
+#[inline(always)]
+pub(crate) fn backward_narrow_in<S: Lanes>(
+    x: Matrix,
+    w: Matrix,
+    y: &[f32],
+    g: &[f32],
+    relu: bool,
+    want_x: bool,
+) -> Gradients {
+    let (k, kp) = (x.cols, padded(x.cols));
+    if kp == k {
+        return by_width!(k, backward_in::<S>(x, w, y, g, relu, want_x));
+    }
+    let xp = pad_cols(x, kp);
+    let mut wp = w.data.to_vec();
+    wp.resize(kp * w.cols, 0.0);
+    let (xp, wp) = (Matrix::new(&xp, x.rows, kp), Matrix::new(&wp, kp, w.cols));
+    let mut grads = by_width!(kp, backward_in::<S>(xp, wp, y, g, relu, want_x));
+    if let Some(dw) = grads.weight.as_mut() {
+        dw.truncate(k * w.cols);
+    }
+    grads.x = grads.x.map(|dx| take_cols(&dx, x.rows, kp, k));
+    grads
+}
+
+/// The backward pass for `w.cols ≤ NARROW` (see [`backward_out`]).
+#[inline(always)]
+pub(crate) fn backward_narrow_out<S: Lanes>(
+    x: Matrix,
+    w: Matrix,
+    y: &[f32],
+    g: &[f32],
+    relu: bool,
+    want_x: bool,
+) -> Gradients {
+    let (n, np) = (w.cols, padded(w.cols));
+    if np == n {
+        return by_width!(n, backward_out::<S>(x, w, y, g, relu, want_x));
+    }
+    // Padded outputs have a zero gradient, so they add nothing to ∂x, ∂W or ∂b.
+    let wp = pad_cols(w, np);
+    let yp = pad_cols(Matrix::new(y, x.rows, n), np);
+    let gp = pad_cols(Matrix::new(g, x.rows, n), np);
+    let wp = Matrix::new(&wp, w.rows, np);
+    let mut grads = by_width!(np, backward_out::<S>(x, wp, &yp, &gp, relu, want_x));
+    grads.weight = grads.weight.map(|dw| take_cols(&dw, w.rows, np, n));
+    if let Some(db) = grads.bias.as_mut() {
+        db.truncate(n);
+    }
+    grads
+}
 
 /// ReLU that lets NaN through (as Burn's and PyTorch's do: `max` would turn it into 0 and hide a
 /// diverged parameter from the trainer's NaN guard), or the identity.
@@ -70,12 +184,7 @@ pub(crate) fn act_backward(g: f32, y: f32, relu: bool) -> f32 {
 /// Forward, narrow input: `y[r, c] = act(b[c] + Σ_j x[r, j]·W[j, c])`, each output row
 /// computed in registers and written once.
 #[inline(always)]
-pub(crate) fn forward_in<S: Lanes, const K: usize>(
-    x: Matrix,
-    w: Matrix,
-    b: &[f32],
-    relu: bool,
-) -> Vec<f32> {
+fn forward_in<S: Lanes, const K: usize>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32> {
     let (rows, n) = (x.rows, w.cols);
     let (wd, b) = (&w.data[..K * n], &b[..n]);
     let whole = n - n % LANES;
@@ -118,12 +227,7 @@ pub(crate) fn forward_in<S: Lanes, const K: usize>(
 /// Forward, narrow output: `y[r, o] = act(b[o] + x[r, :]·W[:, o])`, the `N` dot products of a
 /// row kept as vectors of partial sums along it.
 #[inline(always)]
-pub(crate) fn forward_out<S: Lanes, const N: usize>(
-    x: Matrix,
-    w: Matrix,
-    b: &[f32],
-    relu: bool,
-) -> Vec<f32> {
+fn forward_out<S: Lanes, const N: usize>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32> {
     let (rows, k) = (x.rows, x.cols);
     let wt = transpose(w);
     let whole = k - k % LANES;
@@ -159,7 +263,7 @@ const BLOCK: usize = 4;
 /// row: `δ` a vector at a time, summed into `∂b` and the `K` rows of `∂W` held in registers,
 /// and — when `want_x` — `∂x[r, j] += δ[r, block]·W[j, block]`.
 #[inline(always)]
-pub(crate) fn backward_in<S: Lanes, const K: usize>(
+fn backward_in<S: Lanes, const K: usize>(
     x: Matrix,
     w: Matrix,
     y: &[f32],
@@ -182,7 +286,8 @@ pub(crate) fn backward_in<S: Lanes, const K: usize>(
     // SAFETY: `widest_simd!` runs this only where the CPU has `S`'s instructions; the blocks
     // cover whole vectors of columns below `whole`.
     unsafe {
-        while c + BLOCK * LANES <= whole {
+        // (Eight rows of ∂W are registers enough: at width 8 one vector of columns at a time.)
+        while K <= 4 && c + BLOCK * LANES <= whole {
             in_columns::<S, K, BLOCK>(x, wd, y, g, c, relu, want_x, &mut grads);
             c += BLOCK * LANES;
         }
@@ -282,7 +387,7 @@ unsafe fn in_columns<S: Lanes, const K: usize, const B: usize>(
 /// columns at a time through every row: `∂x[r, c] = Σ_o δ[r, o]·W[c, o]` written once, and
 /// `∂Wᵀ[o, c] += δ[r, o]·x[r, c]` held in registers until the block ends.
 #[inline(always)]
-pub(crate) fn backward_out<S: Lanes, const N: usize>(
+fn backward_out<S: Lanes, const N: usize>(
     x: Matrix,
     w: Matrix,
     y: &[f32],
@@ -312,7 +417,7 @@ pub(crate) fn backward_out<S: Lanes, const N: usize>(
     // cover whole vectors of columns below `whole`; `dst` is written only when `want_x`
     // reserved its rows·k elements.
     unsafe {
-        while c + BLOCK * LANES <= whole {
+        while N <= 4 && c + BLOCK * LANES <= whole {
             out_columns::<S, N, BLOCK>(x, &wt, &d, c, &mut dwt, want_x.then_some(dst));
             c += BLOCK * LANES;
         }
