@@ -239,3 +239,60 @@ async fn a_preview_that_cannot_be_built_is_reported_when_trained() {
         replies.borrow()
     );
 }
+
+/// The fused linear layer in the page's build (the CPU backend's wasm SIMD kernels: the narrow
+/// 2→128 and 128→4 layers and a wide one, with and without ReLU) against Burn's `Linear` +
+/// `relu` under autodiff: outputs and the gradients of a weighted sum with respect to the
+/// input, the weight and the bias.
+#[wasm_bindgen_test]
+fn the_fused_linear_layer_matches_burns_in_the_browser() {
+    use burn::nn::LinearConfig;
+    use burn::tensor::{Distribution, Tensor};
+    use flowplay::readback::to_host;
+    let device = flowplay::device::cpu();
+    device.seed(5);
+    let device = device.autodiff();
+    assert!(flowplay::fused::fused_on(&device));
+    for (k, n) in [(2, 128), (128, 4), (3, 40), (40, 7), (24, 20)] {
+        for relu in [false, true] {
+            let layer = LinearConfig::new(k, n).init(&device);
+            let rows = 37;
+            let x = Tensor::<2>::random([rows, k], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let weights = Tensor::<2>::random([rows, n], Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| -> Vec<Vec<f32>> {
+                let y = if fused {
+                    flowplay::fused::linear::linear(&layer, x.clone(), relu)
+                } else {
+                    let y = layer.forward(x.clone());
+                    if relu {
+                        burn::tensor::activation::relu(y)
+                    } else {
+                        y
+                    }
+                };
+                let grads = (y.clone() * weights.clone()).sum().backward();
+                let bias = layer.bias.as_ref().expect("a bias").val();
+                vec![
+                    to_host(y).unwrap(),
+                    to_host(x.grad(&grads).expect("x has a gradient")).unwrap(),
+                    to_host(layer.weight.val().grad(&grads).expect("W has a gradient")).unwrap(),
+                    to_host(bias.grad(&grads).expect("b has a gradient")).unwrap(),
+                ]
+            };
+            let (fused, reference) = (run(true), run(false));
+            for (what, (f, r)) in ["y", "dx", "dW", "db"]
+                .iter()
+                .zip(fused.iter().zip(&reference))
+            {
+                assert_eq!(f.len(), r.len(), "{what} (k {k}, n {n}, relu {relu})");
+                for (i, (a, b)) in f.iter().zip(r).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{what}[{i}] (k {k}, n {n}, relu {relu}): {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}

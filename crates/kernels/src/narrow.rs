@@ -10,9 +10,10 @@
 //! here makes **one pass over the rows**: each row of the wide side is read (or written) once,
 //! while the narrow side — `W`, `∂W`, `∂b`, a few accumulators — stays in registers and L1.
 //! The narrow width is a const generic (1, 2, 4 or 8; other widths up to `NARROW` run
-//! zero-padded to the next, [`padded`]), so its loops unroll, and the wide dimension goes [`LANES`] at a time through explicit vectors
-//! ([`crate::lanes`]): written as plain loops, the compiler kept these partial sums in scalar
-//! registers (the output layer ran 5× slower than with `gemm`-free dot products).
+//! zero-padded to the next, [`padded`]), so its loops unroll, and the wide dimension goes
+//! [`LANES`] at a time through explicit vectors ([`crate::lanes`]): written as plain loops, the
+//! compiler kept these partial sums in scalar registers (the output layer's forward ran 5×
+//! slower than the dot products it replaced).
 //!
 //! Arithmetic is multiply then add (no fused multiply-add: the portable and the wasm builds
 //! have none), in the same order in every build, so every CPU gives the same bits.
