@@ -248,6 +248,7 @@ async fn a_preview_that_cannot_be_built_is_reported_when_trained() {
 fn the_fused_linear_layer_matches_burns_in_the_browser() {
     use burn::nn::LinearConfig;
     use burn::tensor::{Distribution, Tensor};
+    use flowplay::fused::kernels::testing::assert_close;
     use flowplay::readback::to_host;
     let device = flowplay::device::cpu();
     device.seed(5);
@@ -264,12 +265,7 @@ fn the_fused_linear_layer_matches_burns_in_the_browser() {
                 let y = if fused {
                     flowplay::fused::linear::linear(&layer, x.clone(), relu)
                 } else {
-                    let y = layer.forward(x.clone());
-                    if relu {
-                        burn::tensor::activation::relu(y)
-                    } else {
-                        y
-                    }
+                    flowplay::fused::linear::unfused(&layer, x.clone(), relu)
                 };
                 let grads = (y.clone() * weights.clone()).sum().backward();
                 let bias = layer.bias.as_ref().expect("a bias").val();
@@ -285,13 +281,7 @@ fn the_fused_linear_layer_matches_burns_in_the_browser() {
                 .iter()
                 .zip(fused.iter().zip(&reference))
             {
-                assert_eq!(f.len(), r.len(), "{what} (k {k}, n {n}, relu {relu})");
-                for (i, (a, b)) in f.iter().zip(r).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                        "{what}[{i}] (k {k}, n {n}, relu {relu}): {a} vs {b}"
-                    );
-                }
+                assert_close(f, r, &format!("{what} (k {k}, n {n}, relu {relu})"));
             }
         }
     }

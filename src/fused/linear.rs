@@ -116,14 +116,18 @@ pub fn linear(layer: &Linear, x: Tensor<2>, relu: bool) -> Tensor<2> {
             );
             Tensor::from_dispatch(y)
         }
-        _ => {
-            let y = layer.forward(x);
-            if relu {
-                burn::tensor::activation::relu(y)
-            } else {
-                y
-            }
-        }
+        _ => unfused(layer, x, relu),
+    }
+}
+
+/// The same layer in Burn's own operations (`Linear::forward`, then `relu`): the fallback off
+/// the CPU backend, and the reference the fused layer is tested against.
+pub fn unfused(layer: &Linear, x: Tensor<2>, relu: bool) -> Tensor<2> {
+    let y = layer.forward(x);
+    if relu {
+        burn::tensor::activation::relu(y)
+    } else {
+        y
     }
 }
 
@@ -214,12 +218,7 @@ mod tests {
                     let y = if fused {
                         linear(&layer, x.clone(), relu)
                     } else {
-                        let y = layer.forward(x.clone());
-                        if relu {
-                            burn::tensor::activation::relu(y)
-                        } else {
-                            y
-                        }
+                        unfused(&layer, x.clone(), relu)
                     };
                     let grads = (y.clone() * weights.clone()).sum().backward();
                     let bias = layer.bias.as_ref().expect("a bias").val();
@@ -260,7 +259,7 @@ mod tests {
         assert!(super::super::fused_on(&device));
         let layer = LinearConfig::new(6, 20).init(&device);
         let x = gaussian_batch(9, 6, 1.0, 2, &device);
-        let want = host(burn::tensor::activation::relu(layer.forward(x.clone())));
+        let want = host(unfused(&layer, x.clone(), true));
         assert_close(&host(linear(&layer, x, true)), &want, "y");
     }
 }

@@ -72,6 +72,13 @@ fn take_cols(v: &[f32], rows: usize, cols: usize, keep: usize) -> Vec<f32> {
     out
 }
 
+/// `x [rows, k]` and `W [k, n]` with `kp − k` zero inputs appended (columns of `x`, rows of `W`).
+fn pad_inputs(x: Matrix, w: Matrix, kp: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut wp = w.data.to_vec();
+    wp.resize(kp * w.cols, 0.0);
+    (pad_cols(x, kp), wp)
+}
+
 /// The forward pass for `x.cols ≤ NARROW` (see [`forward_in`]).
 #[inline(always)]
 pub(crate) fn forward_narrow_in<S: Lanes>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32> {
@@ -79,9 +86,7 @@ pub(crate) fn forward_narrow_in<S: Lanes>(x: Matrix, w: Matrix, b: &[f32], relu:
     if kp == k {
         return by_width!(k, forward_in::<S>(x, w, b, relu));
     }
-    let xp = pad_cols(x, kp);
-    let mut wp = w.data.to_vec();
-    wp.resize(kp * w.cols, 0.0);
+    let (xp, wp) = pad_inputs(x, w, kp);
     let (xp, wp) = (Matrix::new(&xp, x.rows, kp), Matrix::new(&wp, kp, w.cols));
     by_width!(kp, forward_in::<S>(xp, wp, b, relu))
 }
@@ -122,9 +127,7 @@ pub(crate) fn backward_narrow_in<S: Lanes>(
     if kp == k {
         return by_width!(k, backward_in::<S>(x, w, y, g, relu, want_x));
     }
-    let xp = pad_cols(x, kp);
-    let mut wp = w.data.to_vec();
-    wp.resize(kp * w.cols, 0.0);
+    let (xp, wp) = pad_inputs(x, w, kp);
     let (xp, wp) = (Matrix::new(&xp, x.rows, kp), Matrix::new(&wp, kp, w.cols));
     let mut grads = by_width!(kp, backward_in::<S>(xp, wp, y, g, relu, want_x));
     if let Some(dw) = grads.weight.as_mut() {
