@@ -67,5 +67,5 @@ pub mod adam;
 pub mod affine;
 pub(crate) mod lanes;
 pub mod linear;
-pub mod narrow;
+pub(crate) mod narrow;
 pub mod testing;
