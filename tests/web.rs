@@ -4,8 +4,9 @@
 
 use flowplay::flows::FlowKind;
 use flowplay::web::config::{BackendPref, PageConfig};
+use flowplay::web::live_grid::MAX_STRIDE;
 use flowplay::web::protocol::{Event, Reply, Request};
-use flowplay::web::session::{GRID_RES, LIVE_GRID_BUDGET_MS, MIN_GRID_RES, Session, live_grid_res};
+use flowplay::web::session::{GRID_RES, Session};
 use flowplay::web::train_loop::TrainLoop;
 use wasm_bindgen_test::*;
 
@@ -35,24 +36,71 @@ async fn a_cpu_session_trains_and_snapshots() {
     let first = s.trainer.history.first_val_nll().unwrap();
     let last = s.last_val_nll.unwrap();
     assert!(last < first, "validation NLL {first} -> {last}");
-    let snap = s.snapshot(GRID_RES).await.unwrap();
+    let snap = s.snapshot(false).await.unwrap();
+    assert_eq!((snap.res, snap.grid_stride), (GRID_RES, 1));
     assert_eq!(snap.grid.len(), GRID_RES * GRID_RES);
     assert!(snap.grid.iter().all(|v| v.is_finite()));
-    // The live grid: as many points as fit the budget at the measured rate, within bounds.
-    let live = live_grid_res(snap.res, snap.grid_ms);
-    assert!((MIN_GRID_RES..=GRID_RES).contains(&live) && live % 8 == 0);
-    assert_eq!(live_grid_res(64, LIVE_GRID_BUDGET_MS), 64);
-    assert_eq!(
-        live_grid_res(128, 100.0 * LIVE_GRID_BUDGET_MS),
-        MIN_GRID_RES
-    );
-    assert_eq!(live_grid_res(48, 0.01), GRID_RES);
-    let coarse = s.snapshot(live).await.unwrap();
-    assert_eq!(coarse.grid.len(), live * live);
     assert!(
         snap.inversion_error < 1e-3,
         "inversion error {}",
         snap.inversion_error
+    );
+}
+
+/// While a model too large for a frame's budget trains, each live frame refreshes one phase of
+/// the full-resolution heatmap (`web::live_grid`): the first one after the model moved changes
+/// about 1/stride² of the cells and keeps the others, and a round of frames changes them all.
+#[wasm_bindgen_test]
+async fn live_frames_refresh_the_heatmap_a_phase_at_a_time() {
+    flowplay::web::ensure_ctors();
+    // The bench model (16 384 grid points ≈ 4.5 GFLOP: far over 30 ms in wasm), small batches.
+    let (cfg, _) = PageConfig::from_url_parts(
+        "",
+        "#flow=realnvp&layers=8&hidden=128&batch=64&backend=cpu&steps=3&lr=0.01",
+    );
+    let mut s = Session::new(&cfg, burn::tensor::Device::flex(), None).unwrap();
+    s.run(1).await.unwrap();
+    let snap = s.snapshot(false).await.unwrap();
+    assert_eq!((snap.res, snap.grid_stride), (GRID_RES, 1));
+    // Live frames keep the whole grid and refresh the part that fits a frame's budget: after
+    // the model changes, a live frame's cells take the new model's values and the others keep
+    // the old ones; a round of stride² frames refreshes every cell.
+    s.run(1).await.unwrap();
+    let before = snap.grid.clone();
+    let mut changed = vec![false; before.len()];
+    let mut frames = 0;
+    while !changed.iter().all(|&c| c) && frames < 2 * MAX_STRIDE * MAX_STRIDE {
+        let live = s.snapshot(true).await.unwrap();
+        assert_eq!((live.res, live.grid.len()), (GRID_RES, GRID_RES * GRID_RES));
+        let stride = live.grid_stride;
+        assert!((1..=MAX_STRIDE).contains(&stride), "stride {stride}");
+        let mut fresh = 0;
+        for (c, (a, b)) in live.grid.iter().zip(&before).enumerate() {
+            if a != b && !changed[c] {
+                fresh += 1;
+                changed[c] = true;
+            }
+        }
+        if frames == 0 {
+            assert!(
+                stride > 1,
+                "the bench model's grid fits a frame ({} ms)",
+                live.grid_ms
+            );
+            // The first live frame after the model moved refreshed one phase: about 1/stride².
+            let phase = GRID_RES.div_ceil(stride).pow(2);
+            assert!(
+                fresh <= phase && fresh * 10 >= phase * 9,
+                "first live frame changed {fresh} cells, its phase has {phase}"
+            );
+        }
+        frames += 1;
+    }
+    assert!(
+        changed.iter().all(|&c| c),
+        "{} of {} cells refreshed after {frames} live frames",
+        changed.iter().filter(|&&c| c).count(),
+        changed.len()
     );
 }
 
@@ -114,7 +162,7 @@ async fn the_training_loop_answers_requests_in_order() {
     let (train_loop, replies) = recording_loop();
     // Without a run a frame is still answered (empty), and training is refused with a reason.
     train_loop.push(Request::Frame {
-        res: 8,
+        live: false,
         stages: false,
     });
     train_loop.push(Request::Train);
@@ -127,7 +175,7 @@ async fn the_training_loop_answers_requests_in_order() {
     });
     train_loop.push(Request::Step);
     train_loop.push(Request::Frame {
-        res: 16,
+        live: true,
         stages: true,
     });
     train_loop.push(Request::Train);
@@ -178,7 +226,7 @@ async fn the_training_loop_answers_requests_in_order() {
     else {
         panic!("a frame after the step: {:?}", got[4]);
     };
-    assert_eq!(frame.snapshot.grid.len(), 16 * 16);
+    assert_eq!(frame.snapshot.grid.len(), GRID_RES * GRID_RES);
     assert!(frame.snapshot.grid.iter().all(|v| v.is_finite()));
     let stages = frame.stages.as_ref().unwrap().len();
     // Training ran to the step limit and stopped there.
@@ -219,7 +267,7 @@ async fn a_preview_that_cannot_be_built_is_reported_when_trained() {
         preview: true,
     });
     train_loop.push(Request::Frame {
-        res: 8,
+        live: false,
         stages: false,
     });
     assert!(wait_for(&replies, 10, |r| matches!(r, Reply::Frame { .. })).await);

@@ -14,7 +14,6 @@ use super::config::{PageConfig, View};
 use super::link::Link;
 use super::protocol::{Event, Reply, Request};
 use super::runner::now_ms;
-use super::session::GRID_RES;
 use super::state::{Page, RunStatus};
 
 /// Frames are asked for at most this often while training (≈ 20 updates/s).
@@ -58,7 +57,7 @@ impl Page {
                 if self.status.get_untracked() == RunStatus::Training {
                     self.status.set(RunStatus::Paused);
                     self.request(Request::Pause);
-                    self.request_frame(GRID_RES);
+                    self.request_frame(false);
                 }
             }
             Command::Step => self.step_once(),
@@ -79,7 +78,7 @@ impl Page {
             return;
         }
         self.ask_for_run(true);
-        self.request_frame(GRID_RES);
+        self.request_frame(false);
     }
 
     /// Asks the loop to build the run for the current configuration, unless it was asked.
@@ -97,11 +96,12 @@ impl Page {
         });
     }
 
-    /// Asks for a frame with a `res × res` heatmap (and the stages, outside embed mode).
-    pub(super) fn request_frame(&self, res: usize) {
+    /// Asks for a frame (with the stages, outside embed mode): `live` while training (the
+    /// heatmap refreshed in part, within a frame's budget), the whole heatmap otherwise.
+    pub(super) fn request_frame(&self, live: bool) {
         self.frame_pending.set_value(true);
         let stages = !self.config.with_untracked(|c| c.embed);
-        self.request(Request::Frame { res, stages });
+        self.request(Request::Frame { live, stages });
     }
 
     fn train(self) {
@@ -130,7 +130,7 @@ impl Page {
                 let interval = DRAW_EVERY_MS.max(2.0 * self.frame_ms.get_value());
                 if !self.frame_pending.get_value() && now_ms() - last_frame >= interval {
                     last_frame = now_ms();
-                    self.request_frame(self.live_grid_res.get_value());
+                    self.request_frame(true);
                 }
                 TimeoutFuture::new(POLL_MS).await;
             }
@@ -146,7 +146,7 @@ impl Page {
         if self.status.get_untracked() != RunStatus::Done {
             self.status.set(RunStatus::Paused);
         }
-        self.request_frame(GRID_RES);
+        self.request_frame(false);
     }
 
     /// A reply from the training loop. Replies about an earlier run are dropped.
@@ -206,11 +206,11 @@ impl Page {
                     c.layers = loaded.layers;
                     c.hidden = loaded.hidden;
                 });
-                self.request_frame(GRID_RES);
+                self.request_frame(false);
             }
             Event::Finished => {
                 self.apply(event);
-                self.request_frame(GRID_RES);
+                self.request_frame(false);
             }
             other => self.apply(other),
         }

@@ -3,6 +3,7 @@
 //! natively; everything that touches the browser is `cfg(wasm32)`.
 
 pub mod config;
+pub mod live_grid;
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]

@@ -41,10 +41,11 @@ pub enum Request {
     Step,
     /// Drop the run.
     Reset,
-    /// What the views draw, with a `res × res` heatmap grid and, with `stages`, the
+    /// What the views draw: the heatmap's grid (the whole of it, or with `live` the part that
+    /// fits a frame's budget while training: `web::live_grid`) and, with `stages`, the
     /// layer-by-layer view. Always answered by a [`Reply::Frame`] (empty without a run).
     Frame {
-        res: usize,
+        live: bool,
         stages: bool,
     },
     /// The run's flow as a `.flow` file.
@@ -138,7 +139,10 @@ pub struct Snapshot {
     #[serde(with = "f32_vec_bits")]
     pub grid: Vec<f32>,
     pub res: usize,
-    /// How long the grid took (ms).
+    /// This frame evaluated one cell in `grid_stride²` (1: all of them; the others keep their
+    /// values from earlier frames: `web::live_grid`).
+    pub grid_stride: usize,
+    /// How long this frame's part of the grid took (ms).
     pub grid_ms: f64,
     #[serde(with = "f32_vec_bits")]
     pub samples: Vec<f32>,
@@ -220,6 +224,7 @@ mod tests {
             snapshot: Snapshot {
                 grid: vec![f32::NEG_INFINITY, -1.5, 0.25, f32::NAN],
                 res: 2,
+                grid_stride: 2,
                 grid_ms: 3.5,
                 samples: vec![0.1, -0.2],
                 inversion_error: f32::NAN,
@@ -298,7 +303,7 @@ mod tests {
             Request::Step,
             Request::Reset,
             Request::Frame {
-                res: 128,
+                live: true,
                 stages: true,
             },
             Request::Export,

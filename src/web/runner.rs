@@ -154,12 +154,13 @@ impl Runner {
         events
     }
 
-    /// What the views draw: the density on a `res × res` grid, samples, the loss history and,
+    /// What the views draw: the density grid (with `live`, refreshed in part:
+    /// [`Session::snapshot`](super::session::Session::snapshot)), samples, the loss history and,
     /// with `stages`, the layer-by-layer view.
-    pub async fn frame(&self, res: usize, stages: bool) -> Result<Frame, String> {
+    pub async fn frame(&mut self, live: bool, stages: bool) -> Result<Frame, String> {
         let t0 = now_ms();
+        let snapshot = self.session.snapshot(live).await?;
         let s = &self.session;
-        let snapshot = s.snapshot(res).await?;
         let stages = if stages {
             Some(s.stages(super::session::VIEW_SAMPLES).await?)
         } else {

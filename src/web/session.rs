@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::config::PageConfig;
+use super::live_grid::LiveGrid;
 use super::protocol::{Snapshot, StageView};
 use crate::evaluate::log_prob_rows;
 use crate::flows::{Flow, FlowSpec};
@@ -13,23 +14,9 @@ use crate::train::{
     History, Objective, StepOutcome, TargetTraining, TrainSettings, Trainer, target_problem,
 };
 
-/// Grid resolution of the heatmap at rest (drawn as one image, smoothed:
-/// `web::draw::density`); while training the page picks a coarser one that fits its time budget
-/// (`Page::live_grid_res`).
+/// Grid resolution of the heatmap (drawn as one image, smoothed: `web::draw::density`), at rest
+/// and while training (then refreshed a part per frame: [`LiveGrid`]).
 pub const GRID_RES: usize = 128;
-/// The coarsest live grid.
-pub const MIN_GRID_RES: usize = 32;
-/// Time the live heatmap's grid may take per redraw (ms).
-pub const LIVE_GRID_BUDGET_MS: f64 = 30.0;
-
-/// The live grid's next resolution after a `res × res` grid took `grid_ms`: the points that fit
-/// in [`LIVE_GRID_BUDGET_MS`] at the measured rate, as a multiple of 8 between
-/// [`MIN_GRID_RES`] and [`GRID_RES`].
-pub fn live_grid_res(res: usize, grid_ms: f64) -> usize {
-    let per_ms = (res * res) as f64 / grid_ms.max(0.1);
-    let side = (per_ms * LIVE_GRID_BUDGET_MS).sqrt() as usize / 8 * 8;
-    side.clamp(MIN_GRID_RES, GRID_RES)
-}
 
 /// The drawing canvas covers this box.
 pub const DRAW_BOUNDS: Bounds = Bounds {
@@ -53,6 +40,8 @@ pub struct Session {
     pub last_loss: Option<f32>,
     pub last_val_nll: Option<f64>,
     inference_device: Device,
+    /// The heatmap's values, refreshed a phase at a time while training.
+    grid: LiveGrid,
 }
 
 impl Session {
@@ -138,6 +127,7 @@ impl Session {
             last_loss: None,
             last_val_nll: None,
             inference_device: device,
+            grid: LiveGrid::new(GRID_RES),
         })
     }
 
@@ -211,12 +201,26 @@ impl Session {
         Ok(out)
     }
 
-    /// Density grid (`res × res`), samples and the inversion error for the views.
-    pub async fn snapshot(&self, res: usize) -> Result<Snapshot, String> {
+    /// Density grid ([`GRID_RES`]²), samples and the inversion error for the views. With `live`
+    /// (while training) only the part of the grid that fits a frame's budget is evaluated, the
+    /// rest keeps its values from earlier frames ([`LiveGrid`]); otherwise all of it.
+    pub async fn snapshot(&mut self, live: bool) -> Result<Snapshot, String> {
         let model = self.model();
+        let phase = if live {
+            self.grid.next_phase()
+        } else {
+            self.grid.whole()
+        };
+        let all = self.bounds.grid(self.grid.res());
+        let points: Vec<f32> = phase
+            .cells
+            .iter()
+            .flat_map(|&c| [all[2 * c], all[2 * c + 1]])
+            .collect();
         let t0 = super::runner::now_ms();
-        let grid = log_prob_rows(&model, &self.bounds.grid(res), 2, &self.inference_device).await?;
+        let values = log_prob_rows(&model, &points, 2, &self.inference_device).await?;
         let grid_ms = super::runner::now_ms() - t0;
+        self.grid.update(&phase, &values, grid_ms);
         let mut rng = Rng::new(17);
         let (x, _) = model.sample(VIEW_SAMPLES, &mut rng, &self.inference_device);
         let (z, _) = model.transform_to_noise(x.clone());
@@ -229,8 +233,9 @@ impl Session {
             .copied()
             .unwrap_or(f32::NAN);
         Ok(Snapshot {
-            grid,
-            res,
+            grid: self.grid.values().to_vec(),
+            res: self.grid.res(),
+            grid_stride: phase.stride,
             grid_ms,
             samples,
             inversion_error,

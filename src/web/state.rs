@@ -55,8 +55,9 @@ pub struct Page {
     pub(super) frame_ms: StoredValue<f64>,
     /// Where training runs: `worker` or `page` (`data-trains-in`).
     pub trains_in: RwSignal<&'static str>,
-    /// The heatmap's grid resolution while training, fitted to the grid's time budget.
-    pub(super) live_grid_res: StoredValue<usize>,
+    /// The last frame evaluated one heatmap cell in `grid_stride²` (1: all of them; while a
+    /// large model trains, a part per frame: `web::live_grid`).
+    pub grid_stride: RwSignal<usize>,
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,
     /// The connection to the training loop (opened by the app).
@@ -106,7 +107,7 @@ impl Page {
             draw_ms: RwSignal::new(0.0),
             frame_ms: StoredValue::new(0.0),
             trains_in: RwSignal::new(""),
-            live_grid_res: StoredValue::new(crate::web::session::MIN_GRID_RES),
+            grid_stride: RwSignal::new(1),
             error: RwSignal::new(None),
             share: RwSignal::new(None),
             link: StoredValue::new_local(None),

@@ -160,9 +160,9 @@ impl Core {
                 }
             }
             Request::Reset => self.reset(self.run),
-            Request::Frame { res, stages } => {
-                let frame = match &self.runner {
-                    Some(runner) => match runner.frame(res, stages).await {
+            Request::Frame { live, stages } => {
+                let frame = match &mut self.runner {
+                    Some(runner) => match runner.frame(live, stages).await {
                         Ok(frame) => Some(Box::new(frame)),
                         Err(e) => {
                             self.training = false;

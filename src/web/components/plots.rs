@@ -7,14 +7,14 @@ use leptos::prelude::*;
 use crate::web::draw;
 use crate::web::protocol::Frame;
 use crate::web::runner::now_ms;
-use crate::web::session::live_grid_res;
 use crate::web::state::Page;
 
 impl Page {
-    /// Draws `frame` and records the redraw time (the frame's computation plus drawing). The
-    /// next live frame's grid is as fine as fits in
-    /// [`LIVE_GRID_BUDGET_MS`](crate::web::session::LIVE_GRID_BUDGET_MS) at the rate this
-    /// one's grid was computed, so frames never slow training much whatever the model's size.
+    /// Draws `frame` and records the redraw time (the frame's computation plus drawing). While
+    /// training, a frame's grid is only the part of the heatmap that fits
+    /// [`LIVE_GRID_BUDGET_MS`](crate::web::live_grid::LIVE_GRID_BUDGET_MS) (the worker's
+    /// [`LiveGrid`](crate::web::live_grid::LiveGrid)), so frames never slow training much
+    /// whatever the model's size.
     pub fn show(&self, frame: Frame) {
         let t0 = now_ms();
         let compute_ms = frame.compute_ms;
@@ -28,8 +28,7 @@ impl Page {
 
     fn draw_frame(&self, frame: Frame) -> Result<(), String> {
         let snap = &frame.snapshot;
-        self.live_grid_res
-            .set_value(live_grid_res(snap.res, snap.grid_ms));
+        self.grid_stride.set(snap.grid_stride);
         self.inversion_error.set(Some(snap.inversion_error));
         let cfg = self.config.get_untracked();
         draw::density(

@@ -49,6 +49,14 @@ pub fn Health() -> impl IntoView {
             <dt>"largest per-layer |log det|"</dt>
             <dd id="max-log-scale">{move || page.max_log_scale.get().map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())}</dd>
             <dt>"redraw time"</dt><dd id="draw-ms">{move || format!("{:.0} ms", page.draw_ms.get())}</dd>
+            <dt>"heatmap"</dt>
+            <dd id="grid-refresh" data-stride=move || page.grid_stride.get().to_string()>{move || {
+                let res = crate::web::session::GRID_RES;
+                match page.grid_stride.get() {
+                    1 => format!("{res}×{res}, every cell each frame"),
+                    s => format!("{res}×{res}, 1/{} of the cells each frame", s * s),
+                }
+            }}</dd>
             <dt>"training runs in"</dt>
             <dd id="trains-in">{move || match page.trains_in.get() {
                 "worker" => "a Web Worker (the page stays responsive)",
