@@ -6,7 +6,7 @@ use flowplay::flows::FlowKind;
 use flowplay::web::config::{BackendPref, PageConfig};
 use flowplay::web::live_grid::MAX_STRIDE;
 use flowplay::web::protocol::{Event, Reply, Request};
-use flowplay::web::session::{GRID_RES, Session};
+use flowplay::web::session::{GRID_RES, Session, VIEW_SAMPLES};
 use flowplay::web::train_loop::TrainLoop;
 use wasm_bindgen_test::*;
 
@@ -36,10 +36,19 @@ async fn a_cpu_session_trains_and_snapshots() {
     let first = s.trainer.history.first_val_nll().unwrap();
     let last = s.last_val_nll.unwrap();
     assert!(last < first, "validation NLL {first} -> {last}");
-    let snap = s.snapshot(false).await.unwrap();
+    let snap = s.snapshot(false, None).await.unwrap();
     assert_eq!((snap.res, snap.grid_stride), (GRID_RES, 1));
     assert_eq!(snap.grid.len(), GRID_RES * GRID_RES);
     assert!(snap.grid.iter().all(|v| v.is_finite()));
+    // A frame draws the last stage of the layer-by-layer view as its samples instead of
+    // sampling again: they are the same points.
+    let stages = s.stages(VIEW_SAMPLES).await.unwrap();
+    let last = &stages.last().unwrap().points;
+    assert_eq!(last.len(), 2 * VIEW_SAMPLES);
+    flowplay::fused::kernels::testing::assert_close(&snap.samples, last, "samples vs last stage");
+    let reused = s.snapshot(false, Some(last.clone())).await.unwrap();
+    assert_eq!(&reused.samples, last);
+    assert!(reused.inversion_error < 1e-3);
     assert!(
         snap.inversion_error < 1e-3,
         "inversion error {}",
@@ -60,7 +69,7 @@ async fn live_frames_refresh_the_heatmap_a_phase_at_a_time() {
     );
     let mut s = Session::new(&cfg, burn::tensor::Device::flex(), None).unwrap();
     s.run(1).await.unwrap();
-    let snap = s.snapshot(false).await.unwrap();
+    let snap = s.snapshot(false, None).await.unwrap();
     assert_eq!((snap.res, snap.grid_stride), (GRID_RES, 1));
     // Live frames keep the whole grid and refresh the part that fits a frame's budget: after
     // the model changes, a live frame's cells take the new model's values and the others keep
@@ -70,7 +79,7 @@ async fn live_frames_refresh_the_heatmap_a_phase_at_a_time() {
     let mut changed = vec![false; before.len()];
     let mut frames = 0;
     while !changed.iter().all(|&c| c) && frames < 2 * MAX_STRIDE * MAX_STRIDE {
-        let live = s.snapshot(true).await.unwrap();
+        let live = s.snapshot(true, None).await.unwrap();
         assert_eq!((live.res, live.grid.len()), (GRID_RES, GRID_RES * GRID_RES));
         let stride = live.grid_stride;
         assert!((1..=MAX_STRIDE).contains(&stride), "stride {stride}");

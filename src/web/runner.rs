@@ -159,13 +159,17 @@ impl Runner {
     /// with `stages`, the layer-by-layer view.
     pub async fn frame(&mut self, live: bool, stages: bool) -> Result<Frame, String> {
         let t0 = now_ms();
-        let snapshot = self.session.snapshot(live).await?;
-        let s = &self.session;
         let stages = if stages {
-            Some(s.stages(super::session::VIEW_SAMPLES).await?)
+            Some(self.session.stages(super::session::VIEW_SAMPLES).await?)
         } else {
             None
         };
+        let samples = stages
+            .as_ref()
+            .and_then(|st| st.last())
+            .map(|last| last.points.clone());
+        let snapshot = self.session.snapshot(live, samples).await?;
+        let s = &self.session;
         Ok(Frame {
             snapshot,
             bounds: s.bounds,

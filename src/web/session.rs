@@ -1,7 +1,7 @@
 //! One training session in the page: the trainer (the crate's own [`Trainer`]), its target and
 //! what the views need (density grid, samples, history, health figures), read back asynchronously.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::config::PageConfig;
 use super::live_grid::LiveGrid;
@@ -27,6 +27,8 @@ pub const DRAW_BOUNDS: Bounds = Bounds {
 pub const MIN_DRAWN: usize = 20;
 /// Samples drawn over the heatmap.
 pub const VIEW_SAMPLES: usize = 300;
+/// Seed of the drawn samples' noise (the same for the stages, whose last stage they are).
+const SAMPLE_SEED: u64 = 23;
 
 /// A live training run.
 pub struct Session {
@@ -168,10 +170,11 @@ impl Session {
         self.trainer.inference_model()
     }
 
-    /// Base samples pushed through the inverse layers one at a time (stage 0 is the noise).
+    /// Base samples pushed through the inverse layers one at a time (stage 0 is the noise, the
+    /// last stage the samples [`Self::snapshot`] draws: same noise).
     pub async fn stages(&self, n: usize) -> Result<Vec<StageView>, String> {
         let model = self.model();
-        let mut rng = Rng::new(23);
+        let mut rng = Rng::new(SAMPLE_SEED);
         let (z, _) = model.base.sample(n, &mut rng, &self.inference_device);
         let stages = model.inverse_stages(z);
         let names: Vec<&str> = model
@@ -203,8 +206,14 @@ impl Session {
 
     /// Density grid ([`GRID_RES`]²), samples and the inversion error for the views. With `live`
     /// (while training) only the part of the grid that fits a frame's budget is evaluated, the
-    /// rest keeps its values from earlier frames ([`LiveGrid`]); otherwise all of it.
-    pub async fn snapshot(&mut self, live: bool) -> Result<Snapshot, String> {
+    /// rest keeps its values from earlier frames ([`LiveGrid`]); otherwise all of it. `samples`
+    /// are the last of [`Self::stages`] when the caller has them (the same points, without
+    /// sampling again), `[x, y]` pairs.
+    pub async fn snapshot(
+        &mut self,
+        live: bool,
+        samples: Option<Vec<f32>>,
+    ) -> Result<Snapshot, String> {
         let model = self.model();
         let phase = if live {
             self.grid.next_phase()
@@ -221,8 +230,18 @@ impl Session {
         let values = log_prob_rows(&model, &points, 2, &self.inference_device).await?;
         let grid_ms = super::runner::now_ms() - t0;
         self.grid.update(&phase, &values, grid_ms);
-        let mut rng = Rng::new(17);
-        let (x, _) = model.sample(VIEW_SAMPLES, &mut rng, &self.inference_device);
+        let x = match samples {
+            Some(points) => {
+                let n = points.len() / 2;
+                Tensor::from_data(TensorData::new(points, [n, 2]), &self.inference_device)
+            }
+            None => {
+                let mut rng = Rng::new(SAMPLE_SEED);
+                model
+                    .sample(VIEW_SAMPLES, &mut rng, &self.inference_device)
+                    .0
+            }
+        };
         let (z, _) = model.transform_to_noise(x.clone());
         let (x_back, _) = model.inverse(z);
         let err: Tensor<1> = (x_back - x.clone()).abs().max().reshape([1]);

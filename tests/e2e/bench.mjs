@@ -62,16 +62,21 @@ await page.evaluate(() => {
 const start = Date.now();
 const s0 = Number(await page.$eval('#flow-status', el => el.dataset.step));
 // The redraw time the page reports (the worker's frame: heatmap grid + samples + layer stages,
-// plus drawing it), sampled while it trains.
+// plus drawing it), and the share of the 128×128 heatmap each frame refreshes (1/stride²:
+// src/web/live_grid.rs), sampled while it trains.
 const redraws = [];
+const strides = [];
 const deadline = Date.now() + 600000;
 while (!['done', 'error'].includes(await page.$eval('#flow-status', el => el.dataset.state)) && Date.now() < deadline) {
   const ms = Number((await page.$eval('#draw-ms', el => el.textContent)).replace(/[^0-9.]/g, ''));
   if (ms > 0) redraws.push(ms);
+  strides.push(Number(await page.$eval('#grid-refresh', el => el.dataset.stride)));
   await page.waitForTimeout(250);
 }
 const seconds = (Date.now() - start) / 1000;
 redraws.sort((a, b) => a - b);
+strides.sort((a, b) => a - b);
+const stride = strides.length ? strides[Math.floor(strides.length / 2)] : null;
 const steps = 120 - s0;
 const result = {
   bench: 'page',
@@ -85,6 +90,7 @@ const result = {
   cpu_train_steps_per_sec_incl_drawing: steps / seconds,
   redraw_ms_median: redraws.length ? redraws[Math.floor(redraws.length / 2)] : null,
   redraw_ms_max: redraws.length ? redraws[redraws.length - 1] : null,
+  live_heatmap: stride ? `128×128, 1/${stride * stride} of the cells per frame (median)` : null,
   trains_in: await page.$eval('#flow-status', el => el.dataset.trainsIn),
   pause_click_ms: pauseMs,
   train_click_ms: trainMs,

@@ -240,7 +240,8 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
 }
 
 // 10. Training runs off the UI thread: with a large model training, the controls answer at
-//     once, and the run goes on while the UI thread is blocked; a crashed worker is replaced.
+//     once, the run goes on while the UI thread is blocked, and the heatmap stays at full
+//     resolution (refreshed a part per frame); a crashed worker is replaced.
 //     Where no worker can start (here: a page without `Worker`), the same loop trains on the
 //     page's own thread.
 {
@@ -271,6 +272,13 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   await page.waitForTimeout(300);
   const after = Number((await status(page)).step);
   check('training goes on while the UI thread is blocked', after - before >= 3, `step ${before} -> ${after} over a 3 s block`);
+  // A frame's grid cannot cover this model's 16 384 points in its budget: the heatmap stays
+  // 128×128 and each live frame refreshes a phase of it (src/web/live_grid.rs).
+  await page.waitForFunction(() => Number(document.querySelector('#grid-refresh')?.dataset.stride) > 1, null, { timeout: 20000 }).catch(() => {});
+  const grid = await page.$eval('#grid-refresh', el => `${el.textContent} (stride ${el.dataset.stride})`);
+  const gridVariety = await canvasVariety(page, '#density-canvas');
+  check('with a large model training, the heatmap stays 128×128 and refreshes a part per frame',
+    /^128×128, 1\/\d+ of the cells/.test(grid) && gridVariety > 0.2, `${grid}, ${(gridVariety * 100).toFixed(1)}% of pixels vary`);
   await page.context().close();
 
   // A crash of the worker (a panic in it, as on a bug or when its memory runs out) is named,
