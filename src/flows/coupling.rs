@@ -132,6 +132,19 @@ impl Transformer for Coupling {
         }
         crate::fused::affine::couple(theta, v, mask, self.scale_clamp, inverse)
     }
+
+    fn fused_coupling(
+        &self,
+        net: &Mlp,
+        v: &Tensor<2>,
+        mask: &Tensor<2>,
+        inverse: bool,
+    ) -> Option<(Tensor<2>, Tensor<1>)> {
+        if self.additive {
+            return None;
+        }
+        crate::fused::coupling::couple(net, v, mask, self.scale_clamp, inverse)
+    }
 }
 
 impl MaskedCoupling for Coupling {

@@ -48,6 +48,21 @@ pub trait Transformer {
         let _ = (theta, v, mask, inverse);
         None
     }
+
+    /// The whole coupling — mask, conditioner `net` and transform — as one fused operation
+    /// where the transformer, the conditioner and the backend allow (the affine coupling with a
+    /// three-layer conditioner on the CPU backend: [`crate::fused::coupling`]); `None` composes
+    /// it from the conditioner's layers and [`Self::fused`] or [`Self::transform`].
+    fn fused_coupling(
+        &self,
+        net: &Mlp,
+        v: &Tensor<2>,
+        mask: &Tensor<2>,
+        inverse: bool,
+    ) -> Option<(Tensor<2>, Tensor<1>)> {
+        let _ = (net, v, mask, inverse);
+        None
+    }
 }
 
 /// A layer that is this shell: its conditioner, its mask and the size of the context it reads
@@ -99,6 +114,11 @@ pub fn couple(
     context: Option<Tensor<2>>,
     inverse: bool,
 ) -> (Tensor<2>, Tensor<1>) {
+    if context.is_none()
+        && let Some(fused) = transformer.fused_coupling(net, &v, mask, inverse)
+    {
+        return fused;
+    }
     let kept = v.clone() * mask.clone();
     let input = match context {
         Some(c) => Tensor::cat(vec![kept, c], 1),

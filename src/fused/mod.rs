@@ -6,6 +6,8 @@
 //!
 //! - [`linear`]: `act(x·W + b)`, each layer of a coupling's conditioner.
 //! - [`affine`]: RealNVP's masked affine transform after the conditioner, with its log-det.
+//! - [`coupling`]: a whole affine coupling (mask, three-layer conditioner, transform) as one
+//!   operation.
 //! - [`adam`]: Adam's update of each parameter (an optimizer, not an operation: its state is
 //!   Burn's, so saved optimizer records do not change).
 //!
@@ -16,6 +18,7 @@
 
 pub mod adam;
 pub mod affine;
+pub mod coupling;
 pub mod linear;
 
 pub use flowplay_kernels as kernels;

@@ -4,6 +4,7 @@
 //!
 //! - [`linear`]: `act(x·W + b)` (a conditioner's layer) and its backward.
 //! - [`affine`]: RealNVP's masked affine coupling transform and its log-determinant.
+//! - [`coupling`]: a whole affine coupling (mask, conditioner, transform) and its backward.
 //! - [`adam`]: one Adam update of a parameter and its moments, in place.
 //!
 //! Each entry point runs a variant compiled for the widest vector instructions the CPU has
@@ -65,6 +66,7 @@ macro_rules! widest_simd {
 
 pub mod adam;
 pub mod affine;
+pub mod coupling;
 pub(crate) mod lanes;
 pub mod linear;
 pub(crate) mod narrow;
