@@ -73,7 +73,6 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Fit2d(_) | Command::Bench(_) | Command::FitPosterior(_)
     ) {
-        keep_freed_memory();
         one_backend_thread();
     }
     let done = |r: Result<(), String>| r.map(|()| Outcome::Done);
@@ -111,20 +110,6 @@ fn one_backend_thread() {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build_global();
-}
-
-/// Small models allocate and free the same few megabytes of activations hundreds of times a
-/// second, from several threads. glibc hands memory above its trim threshold back to the kernel
-/// on every free, so the next allocation page-faults it in again and the kernel zeroes it: 20 %
-/// of a grid evaluation went to page faults. A 64 MB top pad keeps that memory in the process
-/// (the 200×200 grid: ≈ 200k → ≈ 400k points/s; training unchanged within the noise).
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
-    // exists.
-    unsafe {
-        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
-    }
 }
 
 /// Registers the bundled DejaVu Sans as plotters' "sans-serif" (native text rendering).
