@@ -1,8 +1,8 @@
 //! Data-parallel training across devices: each step's batch is split into equal row blocks, one
 //! per device; each replica of the model computes the gradient of its block's mean loss (all
-//! replicas at once, one thread each, the primary's on the calling thread); the gradients are
-//! averaged on the primary device, one optimizer state there updates the parameters, and the
-//! new parameters are copied back to the replicas.
+//! replicas at once, one kept thread each (`super::workers`), the primary's on the calling
+//! thread); the gradients are averaged on the primary device, one optimizer state there updates
+//! the parameters, and the new parameters are copied back to the replicas.
 //!
 //! With equal blocks, the average of the block-mean gradients *is* the gradient of the whole
 //! batch's mean loss, `∇(1/N Σᵢ ℓᵢ) = 1/K Σₖ ∇(1/B Σ_{i∈k} ℓᵢ)` for `N = K·B`, so K devices on a
@@ -22,6 +22,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 
 use super::TrainError;
+use super::workers::Workers;
 use crate::flows::Flow;
 
 /// The replicas of a model on its devices (the first device is the primary's).
@@ -30,6 +31,8 @@ pub struct Replicas {
     devices: Vec<Device>,
     /// Forks of the primary model on `devices[1..]`.
     models: Vec<Flow>,
+    /// One kept thread per fork (the primary runs on the caller's).
+    workers: Workers,
 }
 
 /// What one replica's loss function returns: the loss to differentiate and any number of
@@ -62,7 +65,13 @@ impl Replicas {
             .iter()
             .map(|d| primary.clone().fork(d))
             .collect();
-        Ok(Self { devices, models })
+        let workers = Workers::new(devices.len() - 1)
+            .map_err(|e| TrainError::Setup(format!("cannot start a thread for a replica: {e}")))?;
+        Ok(Self {
+            devices,
+            models,
+            workers,
+        })
     }
 
     /// Number of devices (the primary included).
@@ -122,23 +131,17 @@ impl Replicas {
             let grads = GradientsParams::from_grads(l.backward(), model);
             (grads, value, reported)
         };
-        // The primary's block runs on the calling thread, the others on a thread each.
-        let results: Vec<(GradientsParams, f64, Vec<f64>)> = std::thread::scope(|scope| {
-            let mut work = models.into_iter().zip(shards);
-            let (primary_model, primary_shard) = work.next().expect("the primary");
-            let run = &run;
-            let handles: Vec<_> = work
-                .map(|(model, shard)| scope.spawn(move || run(model, shard)))
-                .collect();
-            let first = run(primary_model, primary_shard);
-            std::iter::once(first)
-                .chain(
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().expect("a replica's thread panicked")),
-                )
-                .collect()
-        });
+        // The primary's block runs on the calling thread, the others on a kept thread each.
+        let mut work = models.into_iter().zip(shards);
+        let (primary_model, primary_shard) = work.next().expect("the primary");
+        let jobs: Vec<Box<dyn FnOnce() -> _ + Send + '_>> = work
+            .map(|(model, shard)| {
+                Box::new(move || run(model, shard)) as Box<dyn FnOnce() -> _ + Send>
+            })
+            .collect();
+        let (first, others) = self.workers.run(jobs, || run(primary_model, primary_shard));
+        let results: Vec<(GradientsParams, f64, Vec<f64>)> =
+            std::iter::once(first).chain(others).collect();
         let loss = results.iter().map(|r| r.1).sum::<f64>() / k as f64;
         let n_reported = results.first().map_or(0, |r| r.2.len());
         let reported = (0..n_reported)

@@ -13,6 +13,7 @@ pub mod objective;
 pub mod optim;
 pub mod target_problem;
 pub mod trainer;
+pub mod workers;
 
 pub use history::{History, HistoryPoint};
 pub use objective::Objective;
