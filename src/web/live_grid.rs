@@ -7,7 +7,10 @@
 //! one *phase* of an `s × s` sub-lattice — the cells `(x, y)` with `x ≡ oₓ`, `y ≡ o_y (mod s)`,
 //! `1/s²` of the grid — and keeps every other cell's last value, so the picture stays at full
 //! resolution and every cell is at most `s² − 1` frames old. The stride `s` is the smallest that
-//! fits the budget at the rate the last evaluation measured. The phases go round in a scattered
+//! fits the budget at the rate the last evaluation measured, chosen at the start of each round
+//! of `s²` phases and kept to its end (phases of two strides do not tile the grid: a stride
+//! that flipped between 3 and 4 from frame to frame left cells unrefreshed for dozens of
+//! frames). The phases go round in a scattered
 //! order (`k ↦ k·c mod s²` with `c` coprime to `s²`, near the golden ratio of `s²`), so the
 //! refreshed cells of consecutive frames are spread over the picture rather than sweeping
 //! across it. The first frame after a reset fills each cell from its nearest evaluated one
@@ -31,7 +34,9 @@ pub struct LiveGrid {
     values: Vec<f32>,
     /// Whether every cell holds a value (from a full evaluation or a first block fill).
     filled: bool,
-    /// Phases evaluated so far (the next phase's number).
+    /// The current round's stride.
+    stride: usize,
+    /// The next phase's number within the current round (0: a new round, new stride).
     phase: usize,
     /// Evaluation rate measured last (points per ms).
     points_per_ms: Option<f64>,
@@ -55,6 +60,7 @@ impl LiveGrid {
             res,
             values: Vec::new(),
             filled: false,
+            stride: MAX_STRIDE,
             phase: 0,
             points_per_ms: None,
         }
@@ -69,11 +75,15 @@ impl LiveGrid {
         &self.values
     }
 
-    /// The stride the next live frame will use: the smallest whose phase fits
-    /// [`LIVE_GRID_BUDGET_MS`] at the last measured rate (at most [`MAX_STRIDE`]; the coarsest
-    /// before anything was measured).
+    /// The stride the next live frame will use: the current round's, or at the start of a
+    /// round the smallest whose phase fits [`LIVE_GRID_BUDGET_MS`] at the last measured rate
+    /// (at most [`MAX_STRIDE`]; the coarsest before anything was measured).
     pub fn stride(&self) -> usize {
-        stride_for(self.res, self.points_per_ms)
+        if self.phase == 0 {
+            stride_for(self.res, self.points_per_ms)
+        } else {
+            self.stride
+        }
     }
 
     /// The next live frame's cells.
@@ -113,7 +123,10 @@ impl LiveGrid {
             self.filled = true;
         }
         if phase.stride > 1 {
-            self.phase += 1;
+            if self.phase == 0 {
+                self.stride = phase.stride;
+            }
+            self.phase = (self.phase + 1) % (phase.stride * phase.stride);
         }
         if ms > 0.0 {
             self.points_per_ms = Some(phase.cells.len() as f64 / ms);
@@ -284,6 +297,46 @@ mod tests {
             }
         }
         assert!(touched.iter().all(|&t| t), "every cell refreshed");
+    }
+
+    /// With a measured rate that flips between two strides from frame to frame, the stride
+    /// changes only between rounds, so every round refreshes every cell.
+    #[test]
+    fn the_stride_changes_only_between_rounds() {
+        let res = 128;
+        let mut grid = LiveGrid::new(res);
+        let whole = grid.whole();
+        grid.update(&whole, &vec![0.0; res * res], 100.0);
+        // Rates that fit stride 3 (43² points in the budget) and only stride 4, alternately.
+        let fits_3 = res.div_ceil(3).pow(2) as f64 / LIVE_GRID_BUDGET_MS;
+        let mut strides = Vec::new();
+        let mut last_seen = vec![0usize; res * res];
+        for frame in 1..=100 {
+            let phase = grid.next_phase();
+            strides.push(phase.stride);
+            for &c in &phase.cells {
+                last_seen[c] = frame;
+            }
+            let ms = if frame % 2 == 0 { 1.0 } else { 1.5 };
+            let rate = fits_3 / ms;
+            let n = phase.cells.len();
+            grid.update(&phase, &vec![frame as f32; n], n as f64 / rate);
+            if frame >= 32 {
+                let stalest = last_seen.iter().map(|&f| frame - f).max().unwrap();
+                assert!(stalest < 32, "a cell unrefreshed for {stalest} frames");
+            }
+        }
+        // Runs of one stride are whole rounds.
+        let mut i = 0;
+        while i < strides.len() {
+            let s = strides[i];
+            let run = strides[i..].iter().take_while(|&&t| t == s).count();
+            if i + run < strides.len() {
+                assert_eq!(run % (s * s), 0, "stride {s} ran {run} frames: {strides:?}");
+            }
+            i += run;
+        }
+        assert!(strides.contains(&3) && strides.contains(&4), "{strides:?}");
     }
 
     #[test]
