@@ -21,7 +21,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
 use super::kernels::{Matrix, affine::Affine};
-use super::{contiguous, dims2, fusable, values};
+use super::{contiguous, dims2, fusable, split_coupling_output, values};
 
 /// The transform as a backend operation; its output is `[y | log|det|]`, `[batch, d + 1]`.
 #[backend_extension(Flex, Autodiff)]
@@ -180,7 +180,7 @@ pub fn couple(
     if !(fusable(theta) && fusable(v) && fusable(mask)) {
         return None;
     }
-    let [batch, d] = v.dims();
+    let d = v.dims()[1];
     let out = Tensor::<2>::from_dispatch(<Dispatch as FusedAffineOps>::fused_affine(
         theta.clone().into_dispatch(),
         v.clone().into_dispatch(),
@@ -188,9 +188,7 @@ pub fn couple(
         clamp,
         inverse,
     ));
-    let y = out.clone().narrow(1, 0, d);
-    let log_det = out.narrow(1, d, 1).reshape([batch]);
-    Some((y, log_det))
+    Some(split_coupling_output(out, d))
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use super::kernels::{
     affine::Affine,
     coupling::{self, Layer},
 };
-use super::{contiguous, dims2, fusable, values};
+use super::{contiguous, dims2, fusable, split_coupling_output, values};
 use crate::flows::mlp::Mlp;
 
 /// The conditioner's weights and biases, `[W₁, b₁, W₂, b₂, W₃, b₃]`.
@@ -299,7 +299,7 @@ pub fn couple(
         weights.push(bias.val().into_dispatch());
     }
     let [w1, b1, w2, b2, w3, b3]: Weights<_> = weights.try_into().ok()?;
-    let [batch, d] = v.dims();
+    let d = v.dims()[1];
     let out = Tensor::<2>::from_dispatch(<Dispatch as FusedCouplingOps>::fused_coupling(
         v.clone().into_dispatch(),
         mask.clone().reshape([d]).into_dispatch(),
@@ -312,9 +312,7 @@ pub fn couple(
         clamp,
         inverse,
     ));
-    let y = out.clone().narrow(1, 0, d);
-    let log_det = out.narrow(1, d, 1).reshape([batch]);
-    Some((y, log_det))
+    Some(split_coupling_output(out, d))
 }
 
 #[cfg(test)]

@@ -27,6 +27,15 @@ use burn::backend::DispatchDevice;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{DType, Device, Tensor};
 
+/// A fused coupling's output `[y | log|det|]` (`[batch, d + 1]`) as `(y [batch, d],
+/// log|det| [batch])`.
+pub(crate) fn split_coupling_output(out: Tensor<2>, d: usize) -> (Tensor<2>, Tensor<1>) {
+    let batch = out.dims()[0];
+    let y = out.clone().narrow(1, 0, d);
+    let log_det = out.narrow(1, d, 1).reshape([batch]);
+    (y, log_det)
+}
+
 /// A 2-D tensor's dimensions.
 pub(crate) fn dims2(t: &FlexTensor) -> [usize; 2] {
     let shape = t.layout().shape();
