@@ -142,12 +142,10 @@ impl FusedCouplingBackward for Flex {
                 inverse,
             },
         );
-        let widths: Vec<usize> = f.activations.iter().map(|a| a.len() / rows).collect();
-        let mut acts = f.activations.into_iter().zip(widths);
-        let activations = std::array::from_fn(|_| {
-            let (a, w) = acts.next().expect("three layers");
-            tensor(a, [rows, w])
-        });
+        // Each layer's output is as wide as its weight matrix has columns.
+        let widths: [usize; 3] = std::array::from_fn(|i| dims2(&weights[2 * i])[1]);
+        let mut acts = f.activations.into_iter();
+        let activations = widths.map(|w| tensor(acts.next().expect("three layers"), [rows, w]));
         let output = tensor(f.output, [rows, d + 1]);
         let saved = FlexSaved {
             v,
@@ -393,6 +391,17 @@ mod tests {
         assert!(net.layers[0].weight.val().grad(&grads).is_some());
         let deeper = Mlp::new(2, 8, 3, 4, &device);
         assert!(couple(&deeper, &v, &mask, 3.0, false).is_none());
+    }
+
+    /// An empty batch gives empty outputs (no division by the row count).
+    #[test]
+    fn an_empty_batch_is_empty() {
+        let (_guard, device) = seeded_autodiff_device(14);
+        let net = perturb(Mlp::new(2, 8, 2, 4, &device), 0.3);
+        let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 2]), &device);
+        let v = Tensor::<2>::zeros([0, 2], &device);
+        let (y, ld) = couple(&net, &v, &mask, 3.0, false).expect("fused");
+        assert_eq!((y.dims(), ld.dims()), ([0, 2], [0]));
     }
 
     /// Without autodiff (sampling, evaluation) it runs fused too, and agrees.
