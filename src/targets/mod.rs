@@ -35,16 +35,18 @@ impl Bounds {
 
     /// Cell centres of a `res × res` grid, row-major from the top (y high) row, as `[x, y]` pairs.
     pub fn grid(&self, res: usize) -> Vec<f32> {
-        let mut pts = Vec::with_capacity(res * res * 2);
-        for j in 0..res {
-            let y = self.y.1 - (self.y.1 - self.y.0) * (j as f64 + 0.5) / res as f64;
-            for i in 0..res {
-                let x = self.x.0 + (self.x.1 - self.x.0) * (i as f64 + 0.5) / res as f64;
-                pts.push(x as f32);
-                pts.push(y as f32);
-            }
-        }
-        pts
+        (0..res * res)
+            .flat_map(|c| self.cell_centre(res, c))
+            .collect()
+    }
+
+    /// The centre `[x, y]` of cell `c` (row-major index, as in [`Self::grid`]) of a `res × res`
+    /// grid.
+    pub fn cell_centre(&self, res: usize, c: usize) -> [f32; 2] {
+        let (i, j) = (c % res, c / res);
+        let x = self.x.0 + (self.x.1 - self.x.0) * (i as f64 + 0.5) / res as f64;
+        let y = self.y.1 - (self.y.1 - self.y.0) * (j as f64 + 0.5) / res as f64;
+        [x as f32, y as f32]
     }
 
     /// Area of one cell of a `res × res` grid.

@@ -220,11 +220,11 @@ impl Session {
         } else {
             self.grid.whole()
         };
-        let all = self.bounds.grid(self.grid.res());
+        let res = self.grid.res();
         let points: Vec<f32> = phase
             .cells
             .iter()
-            .flat_map(|&c| [all[2 * c], all[2 * c + 1]])
+            .flat_map(|&c| self.bounds.cell_centre(res, c))
             .collect();
         let t0 = super::runner::now_ms();
         let values = log_prob_rows(&model, &points, 2, &self.inference_device).await?;
