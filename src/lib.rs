@@ -12,10 +12,13 @@ pub mod fused;
 pub mod images;
 pub mod inverse;
 pub mod model_file;
+pub mod numeric;
 pub mod plot;
 pub mod presets;
 pub mod readback;
 pub mod rng;
 pub mod targets;
+#[cfg(test)]
+pub mod testing;
 pub mod train;
 pub mod web;

@@ -459,6 +459,59 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// `--resume` on a damaged run state names the problem instead of crashing: a batch of 0 in
+/// `state.json` (it divided by zero), and an optimizer state with the right number of tensors but
+/// another model's shapes (it reached the update kernel's length check).
+#[test]
+fn resume_refuses_a_damaged_state() {
+    let _g = serial();
+    let dir = tmp_dir("resume-damaged");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for (d, width) in [(&a, "8"), (&b, "12")] {
+        let mut args = tiny_args(d, &["--epochs", "1", "--max-steps", "2"]);
+        let w = args.iter().position(|x| x == "--width").unwrap();
+        args[w + 1] = width.into();
+        let out = bin().args(args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let resume = |d: &Path| {
+        run(&[
+            "train", "--resume", "--out", d.to_str().unwrap(), "--data-dir", SAMPLE,
+            "--max-steps", "4", "--test-images", "20",
+        ])
+    };
+    let read = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("state.json")).unwrap()).unwrap()
+    };
+    let state_a = read(&a);
+
+    // Batch 0.
+    let mut zero = state_a.clone();
+    zero["preset"]["train"]["batch"] = 0.into();
+    std::fs::write(a.join("state.json"), zero.to_string()).unwrap();
+    let out = resume(&a);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("batch 0"), "{}", stderr(&out));
+
+    // Run b's optimizer state (width 12) under run a's model (width 8): the same parameter
+    // count and ids, other shapes.
+    let mut foreign = state_a.clone();
+    foreign["param_ids"] = read(&b)["param_ids"].clone();
+    std::fs::write(a.join("state.json"), foreign.to_string()).unwrap();
+    std::fs::copy(b.join("optimizer.bpk"), a.join("optimizer.bpk")).unwrap();
+    let out = resume(&a);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("optimizer.bpk") && e.contains("has shape"), "{e}");
+
+    // Garbage in place of the optimizer state.
+    std::fs::write(a.join("optimizer.bpk"), b"not a burnpack").unwrap();
+    let out = resume(&a);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not an optimizer state"), "{}", stderr(&out));
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// Ctrl-C (SIGINT) during training saves `last.flow` and `state.json` and exits with 130.
 #[test]
 fn interrupt_saves_the_run() {

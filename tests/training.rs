@@ -394,3 +394,46 @@ fn threaded_grid_matches_the_sequential_one() {
     assert_eq!(threaded.len(), 22_500);
     assert_eq!(threaded, sequential);
 }
+
+/// A fixed support box (the energy targets') is not trained after a flow is rebuilt from a
+/// file and made trainable — the path of an import, the page's GPU→CPU fallback and
+/// `--resume` — while the couplings are.
+#[test]
+fn a_fixed_box_stays_fixed_through_a_rebuild_and_training() {
+    use burn::module::Module;
+    use flowplay::flows::{Flow, Layer};
+    use flowplay::train::optim::{GuardedAdam, trainable_on};
+    let cpu = flowplay::device::cpu();
+    let ad = cpu.clone().autodiff();
+    let config = FlowSpec::new(FlowKind::Realnvp, 2)
+        .with_layers(2)
+        .with_hidden(8)
+        .with_support(vec![-4.0, -4.0], vec![4.0, 4.0])
+        .config();
+    let meta = flowplay::model_file::FlowMeta::new(config.clone());
+    let bytes = flowplay::model_file::to_bytes(&config.init(&cpu), &meta).expect("saves");
+    let (loaded, _) = flowplay::model_file::from_bytes(bytes, &cpu).expect("loads");
+    let mut model = trainable_on(loaded, &ad);
+    let fixed = |m: &Flow| match &m.layers[0] {
+        Layer::Tanh(b) => (b.centre.val(), b.log_half_width.val()),
+        other => panic!("first layer is {other:?}"),
+    };
+    let (c0, w0) = fixed(&model);
+    assert!(!c0.is_require_grad() && !w0.is_require_grad());
+    let probe = Tensor::<2>::from_floats([[0.5, -1.0], [2.0, 1.5]], &cpu);
+    let before = model.valid().log_prob(probe.clone());
+    let mut optim = GuardedAdam::new(None, 20, &model);
+    for _ in 0..3 {
+        let x = Tensor::<2>::random([64, 2], burn::tensor::Distribution::Normal(0.0, 2.0), &ad)
+            .clamp(-3.5, 3.5);
+        let loss = model.log_prob(x).mean().neg();
+        model = optim.update(model, loss, 0.05);
+    }
+    let (c1, w1) = fixed(&model);
+    assert!(!c1.is_require_grad() && !w1.is_require_grad());
+    let same = |a: Tensor<2>, b: Tensor<2>| (a - b).abs().max().into_scalar::<f32>() == 0.0;
+    assert!(same(c0, c1) && same(w0, w1), "the fixed box moved");
+    let after = model.valid().log_prob(probe.clone());
+    let change = (after - before).abs().max().into_scalar::<f32>();
+    assert!(change > 1e-4, "the couplings did not train ({change})");
+}

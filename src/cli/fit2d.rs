@@ -17,12 +17,11 @@ use crate::train::{
 
 #[derive(Args, Debug)]
 pub struct Fit2dArgs {
-    /// Target: a sample set (moons circles 8gaussians checkerboard pinwheel 2spirals swissroll
-    /// rings expnormal) or an energy (u1 u2 u3 u4 twomoons).
-    #[arg(long)]
+    /// Target: a sample set to fit or an energy to match (u1–u4, twomoons).
+    #[arg(long, value_enum)]
     pub target: Target,
-    /// Flow family: planar radial realnvp nice maf iaf nsf.
-    #[arg(long)]
+    /// Flow family.
+    #[arg(long, value_enum)]
     pub flow: FlowKind,
     /// Number of flow layers (default: 16 for planar/radial, 8 otherwise).
     #[arg(long)]

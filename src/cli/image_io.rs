@@ -11,6 +11,7 @@ use crate::flows::image::ImageShape;
 use crate::images::fetch::load;
 use crate::images::{ImageSet, parse_dataset_split};
 use crate::plot::image_grid::{draw_image_grid, grid_size};
+use crate::explore::latent::{grid_labels, sample_classes};
 use crate::rng::Rng;
 
 /// Loads an image model: the flow on `device` and its image shape; a 2D model is refused.
@@ -44,19 +45,40 @@ pub fn load_split(
     })
 }
 
+/// Images decoded per batch when sampling: a batch's activations grow with it, so `-n 100000`
+/// would otherwise hold every image's intermediate tensors at once.
+pub const SAMPLE_BATCH: usize = 64;
+
+/// The most images one PNG grid holds (a 64×64 grid: 5 MB of pixels for MNIST at 3× scale).
+pub const MAX_GRID_IMAGES: usize = 4096;
+
 /// `n` images from `flow` with base noise scaled by `temperature` (Glow's "temperature"
 /// sampling), as `[0, 1]` pixel values, channel-major: the page's sampler
-/// ([`crate::explore::latent::sample`]), blocking.
+/// ([`crate::explore::latent::sample_classes`]) in batches of [`SAMPLE_BATCH`] drawing from one
+/// generator, blocking. A class-conditional flow draws the classes `labels` gives (one per
+/// image), or rows of 8 per class ([`grid_labels`]) without them.
 pub fn sample_images(
     flow: &Flow,
     n: usize,
     temperature: f32,
+    labels: Option<&[u8]>,
     seed: u64,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, String> {
     let mut rng = Rng::new(seed);
-    let images = crate::explore::latent::sample(flow, n, temperature, &mut rng, device);
-    Ok(pollster::block_on(images)?)
+    let mut images = Vec::with_capacity(n);
+    while images.len() < n {
+        let start = images.len();
+        let m = (n - start).min(SAMPLE_BATCH);
+        let batch_labels = match labels {
+            Some(l) => Some(l[start..start + m].to_vec()),
+            None => flow.config().classes().map(|k| grid_labels(start, m, k)),
+        };
+        let batch =
+            sample_classes(flow, m, temperature, batch_labels.as_deref(), &mut rng, device);
+        images.extend(pollster::block_on(batch)?);
+    }
+    Ok(images)
 }
 
 /// Writes `images` of `shape` as a PNG grid (`cols` columns, 3× scale) to `path`, atomically.

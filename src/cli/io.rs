@@ -127,44 +127,7 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
         ));
     }
     if let Some(out) = &a.out {
-        let image = meta.image.ok_or_else(|| {
-            format!(
-                "{} is not an image model (no image shape in its metadata): --out draws image grids; \
-                 leave it out to print rows",
-                a.model.display()
-            )
-        })?;
-        let images = match a.class {
-            Some(class) => {
-                let k = flow.config().classes().ok_or_else(|| {
-                    format!(
-                        "{} is not class-conditional: leave out --class",
-                        a.model.display()
-                    )
-                })?;
-                if class >= k {
-                    return Err(format!(
-                        "--class {class}: the model has classes 0 to {}",
-                        k - 1
-                    ));
-                }
-                let labels = vec![class as u8; a.n];
-                let mut rng = Rng::new(a.seed);
-                let images = crate::explore::latent::sample_classes(
-                    &flow,
-                    a.n,
-                    a.temperature,
-                    Some(&labels),
-                    &mut rng,
-                    &device,
-                );
-                pollster::block_on(images)?
-            }
-            None => super::image_io::sample_images(&flow, a.n, a.temperature, a.seed, &device)?,
-        };
-        super::image_io::write_grid_png(out, &images, image.shape, 8)?;
-        eprintln!("wrote {} samples to {}", a.n, out.display());
-        return Ok(());
+        return sample_grid(&a, out, &flow, &meta, &device);
     }
     let context = conditioning(&a, &flow, &meta)?;
     let posterior = meta.posterior.as_ref();
@@ -216,6 +179,57 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
         left -= m;
     }
     out.flush().map_err(|e| e.to_string())
+}
+
+/// `sample --out grid.png`: `-n` images of an image model (of `--class` for a class-conditional
+/// one) drawn in batches and written as one PNG grid.
+fn sample_grid(
+    a: &SampleArgs,
+    out: &std::path::Path,
+    flow: &crate::flows::Flow,
+    meta: &model_file::FlowMeta,
+    device: &burn::tensor::Device,
+) -> Result<(), String> {
+    let image = meta.image.as_ref().ok_or_else(|| {
+        format!(
+            "{} is not an image model (no image shape in its metadata): --out draws image grids; \
+             leave it out to print rows",
+            a.model.display()
+        )
+    })?;
+    let max = super::image_io::MAX_GRID_IMAGES;
+    if a.n == 0 || a.n > max {
+        return Err(format!("-n {}: a grid holds 1 to {max} images", a.n));
+    }
+    let labels = match a.class {
+        None => None,
+        Some(class) => {
+            let k = flow.config().classes().ok_or_else(|| {
+                format!(
+                    "{} is not class-conditional: leave out --class",
+                    a.model.display()
+                )
+            })?;
+            if class >= k {
+                return Err(format!(
+                    "--class {class}: the model has classes 0 to {}",
+                    k - 1
+                ));
+            }
+            Some(vec![class as u8; a.n])
+        }
+    };
+    let images = super::image_io::sample_images(
+        flow,
+        a.n,
+        a.temperature,
+        labels.as_deref(),
+        a.seed,
+        device,
+    )?;
+    super::image_io::write_grid_png(out, &images, image.shape, 8)?;
+    eprintln!("wrote {} samples to {}", a.n, out.display());
+    Ok(())
 }
 
 /// The context `--context` gives, checked against what the model reads: `None` for an

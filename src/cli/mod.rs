@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod bench;
+pub mod choices;
 pub mod data;
 pub mod eval;
 pub mod fit2d;

@@ -1,12 +1,18 @@
 //! `flowplay models index DIR`: writes `DIR/index.json`, the gallery of the page (one entry per
 //! `.flow` file: title, data set, image shape, parameters, test bits/dim, bytes). A file that is
 //! not a readable flowplay model stops the command with its name and the reason.
+//!
+//! `flowplay models check DIR`: recomputes what the index claims of each image model — the
+//! parameters of the built flow, the test bits/dim by `eval`'s own computation on the test
+//! split — and fails when a figure is off by more than the tolerance.
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::explore::gallery::{entry, sorted};
+use crate::device::{BackendChoice, inference_device};
+use crate::explore::gallery::{ModelEntry, ModelIndex, entry, sorted};
+use crate::images::{Dataset, Split};
 
 #[derive(Args, Debug)]
 pub struct ModelsArgs {
@@ -21,10 +27,50 @@ pub enum ModelsCommand {
         /// The directory of models (the page serves `www/models`).
         dir: PathBuf,
     },
+    /// Recompute each image model's parameters and test bits/dim and compare them with
+    /// DIR/index.json.
+    Check(CheckArgs),
+}
+
+/// `models check`'s options.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The directory of models with its index.json.
+    pub dir: PathBuf,
+    /// Where a data set's files are, as DATASET=DIR (repeatable; default: the `flowplay data
+    /// fetch` cache), e.g. `--data-dir mnist=www/data/mnist-sample`.
+    #[arg(long = "data-dir", value_parser = parse_data_dir)]
+    pub data_dirs: Vec<(Dataset, PathBuf)>,
+    /// Evaluate only the first N test images (the index's figure is over the whole test set,
+    /// so give a tolerance that covers a subset's sampling error).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// The largest accepted |recomputed − indexed| test bits/dim.
+    #[arg(long, default_value_t = 0.002)]
+    pub tolerance: f64,
+    /// Check only these models (file stems; default: every image model in the index).
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// cpu, wgpu[:N] (feature `wgpu`) or cuda[:N] (feature `cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: BackendChoice,
+}
+
+fn parse_data_dir(s: &str) -> Result<(Dataset, PathBuf), String> {
+    let (name, dir) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--data-dir '{s}': expected DATASET=DIR"))?;
+    Ok((name.parse()?, PathBuf::from(dir)))
 }
 
 pub fn run(a: ModelsArgs) -> Result<(), String> {
-    let ModelsCommand::Index { dir } = a.command;
+    match a.command {
+        ModelsCommand::Index { dir } => write_index(dir),
+        ModelsCommand::Check(c) => check(c),
+    }
+}
+
+fn write_index(dir: PathBuf) -> Result<(), String> {
     let read = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = read
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -47,4 +93,96 @@ pub fn run(a: ModelsArgs) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     eprintln!("{}: {} models", out.display(), index.models.len());
     Ok(())
+}
+
+/// What `models check` found for one model.
+struct Checked {
+    params: usize,
+    bpd: f64,
+    images: usize,
+}
+
+/// Builds `entry`'s flow from `dir` and recomputes its parameters and test bits/dim.
+fn recompute(dir: &std::path::Path, entry: &ModelEntry, a: &CheckArgs) -> Result<Checked, String> {
+    let device = inference_device(a.device)?;
+    let path = dir.join(&entry.file);
+    let (flow, meta) = crate::model_file::load(&path, &device).map_err(|e| e.to_string())?;
+    let image = meta
+        .image
+        .ok_or_else(|| format!("{} is listed as an image model but is not one", entry.file))?;
+    let dataset: Dataset = image
+        .dataset
+        .as_deref()
+        .ok_or_else(|| format!("{} names no data set", entry.file))?
+        .parse()?;
+    let data_dir = a.data_dirs.iter().find(|(d, _)| *d == dataset).map(|(_, p)| p.as_path());
+    let set = crate::images::fetch::load(dataset, Split::Test, data_dir)
+        .map_err(|e| e.to_string())?;
+    let set = match a.limit {
+        Some(n) => set.take(n),
+        None => set,
+    };
+    let bpd = crate::train::images::evaluate_bpd(&flow, &set, 250, &device)
+        .map_err(|e| e.to_string())?;
+    Ok(Checked {
+        params: burn::module::Module::num_params(&flow),
+        bpd,
+        images: set.len(),
+    })
+}
+
+fn check(a: CheckArgs) -> Result<(), String> {
+    let path = a.dir.join("index.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let index: ModelIndex = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a model index: {e}", path.display()))?;
+    for name in &a.only {
+        if index.find(name).is_none() {
+            return Err(format!("--only {name}: {} lists no such model", path.display()));
+        }
+    }
+    let chosen: Vec<&ModelEntry> = index
+        .image_models()
+        .filter(|m| a.only.is_empty() || a.only.iter().any(|n| index.find(n) == Some(*m)))
+        .collect();
+    let mut failures = Vec::new();
+    for entry in &chosen {
+        let got = recompute(&a.dir, entry, &a)?;
+        let claimed = entry.test_bpd;
+        let off = claimed.map(|c| (got.bpd - c).abs());
+        let ok = got.params == entry.params && off.is_some_and(|d| d <= a.tolerance);
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": entry.file,
+                "params": got.params,
+                "indexed_params": entry.params,
+                "test_bpd": got.bpd,
+                "indexed_test_bpd": claimed,
+                "images": got.images,
+                "ok": ok,
+            })
+        );
+        if !ok {
+            failures.push(format!(
+                "{}: {} parameters and {:.4} bits/dim on {} test images; the index says {} and {}",
+                entry.file,
+                got.params,
+                got.bpd,
+                got.images,
+                entry.params,
+                claimed.map_or("no test bits/dim".into(), |c| format!("{c:.4}"))
+            ));
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"checked": chosen.len(), "failed": failures.len(), "tolerance": a.tolerance})
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
 }

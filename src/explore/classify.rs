@@ -9,29 +9,14 @@
 //! # Shapes
 //! images `x [n, D]`; one-hot labels `[n, K]`; class log-likelihoods `[n, K]` (host `f64`).
 
-use burn::tensor::{Device, Tensor, TensorData};
+use crate::numeric::log_sum_exp;
+use burn::tensor::Tensor;
 use serde::Serialize;
 
 use crate::flows::Flow;
-use crate::images::{ImageSet, bits_per_dim};
+use crate::images::labels::one_hot;
+use crate::images::bits_per_dim;
 use crate::readback::{ReadbackError, to_host_async};
-
-/// One-hot rows `[labels.len(), k]` (a label `≥ k` gives an all-zero row).
-pub fn one_hot(labels: &[u8], k: usize, device: &Device) -> Tensor<2> {
-    let mut v = vec![0.0f32; labels.len() * k];
-    for (i, &y) in labels.iter().enumerate() {
-        if (y as usize) < k {
-            v[i * k + y as usize] = 1.0;
-        }
-    }
-    Tensor::from_data(TensorData::new(v, [labels.len(), k]), device)
-}
-
-/// The one-hot labels of images `indices` of `set`.
-pub fn one_hot_of(set: &ImageSet, indices: &[usize], k: usize, device: &Device) -> Tensor<2> {
-    let labels: Vec<u8> = indices.iter().map(|&i| set.labels[i]).collect();
-    one_hot(&labels, k, device)
-}
 
 /// `log p(x | y)` for every image and class, `[n][K]`: one flow pass over the `n·K` rows
 /// (the batch repeated once per class).
@@ -51,15 +36,6 @@ pub async fn class_log_likelihoods(
     Ok((0..n)
         .map(|i| (0..k).map(|y| lp[y * n + i]).collect())
         .collect())
-}
-
-/// `log Σ exp(v)`.
-fn log_sum_exp(v: &[f64]) -> f64 {
-    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !m.is_finite() {
-        return m;
-    }
-    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
 /// `p(y | x)` from the class log-likelihoods of one image (uniform class prior).

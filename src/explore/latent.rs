@@ -57,6 +57,15 @@ pub async fn decode(
     to_images(x).await
 }
 
+/// Image `index` of a subset of `n`, clamped to the last one; an error when the subset is
+/// empty (a data file with no images), for the views that pick images by index.
+pub fn pick(index: usize, n: usize) -> Result<usize, String> {
+    match n {
+        0 => Err("the image subset is empty: there is no image to pick".into()),
+        _ => Ok(index.min(n - 1)),
+    }
+}
+
 /// `n` images sampled at `temperature`: base noise `T·ε` drawn from `rng`, decoded by `f⁻¹`
 /// ([`Flow::sample_at_temperature`]), values in `[0, 1]`. A class-conditional flow draws
 /// [`grid_labels`]: rows of 8 images per class, classes 0, 1, 2, … in turn.
@@ -90,7 +99,7 @@ pub async fn sample_classes(
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, ReadbackError> {
     let context = match (flow.config().classes(), labels) {
-        (Some(k), Some(l)) => Some(super::classify::one_hot(l, k, device)),
+        (Some(k), Some(l)) => Some(crate::images::labels::one_hot(l, k, device)),
         _ => None,
     };
     let (x, _) = flow.sample_at_temperature_given(n, temperature, context.as_ref(), rng, device);
@@ -208,6 +217,13 @@ mod tests {
         let straight = lerp(&a, &b, 0.5);
         assert!(straight.iter().map(|v| v * v).sum::<f32>().sqrt() < 0.75);
         assert_eq!(slerp(&a, &a, 0.3), lerp(&a, &a, 0.3));
+    }
+
+    #[test]
+    fn pick_clamps_and_refuses_an_empty_subset() {
+        assert_eq!(pick(3, 10), Ok(3));
+        assert_eq!(pick(40, 10), Ok(9));
+        assert!(pick(0, 0).unwrap_err().contains("empty"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::mlp::Mlp;
+use crate::fused::mlp::Mlp;
 use super::validate::{MAX_CONTEXT, conditioner, in_range, mlp};
 use super::{context_or_zeros, sum_rows};
 use crate::rng::Rng;

@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::mlp::Mlp;
+use crate::fused::mlp::Mlp;
 use super::validate::ArchitectureError;
 use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
 use crate::rng::Rng;

@@ -23,7 +23,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::LayerSpec;
 use super::masked_coupling::{MaskedCoupling, Transformer};
-use super::mlp::Mlp;
+use crate::fused::mlp::Mlp;
 use super::validate::{MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
 use super::{mask_row, soft_clamp};
 use crate::rng::Rng;

@@ -19,7 +19,7 @@
 
 use burn::tensor::Tensor;
 
-use super::mlp::Mlp;
+use crate::fused::mlp::Mlp;
 use super::{Bijection, context_or_zeros, sum_rows, zeros_like_batch};
 
 /// The elementwise map `τ` of a coupling.

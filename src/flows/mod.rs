@@ -26,8 +26,8 @@ pub mod linear;
 pub mod logit;
 pub mod made;
 pub mod masked_coupling;
-pub mod mlp;
 pub mod multiscale;
+pub mod ops;
 pub mod permutation;
 pub mod planar;
 #[cfg(test)]
@@ -50,6 +50,10 @@ use serde::{Deserialize, Serialize};
 pub use architectures::{FlowKind, FlowSpec};
 pub use base::{Base, BaseConfig};
 pub use composite::{Flow, FlowConfig};
+pub use ops::each_row_n_times;
+pub(crate) use ops::{
+    context_or_zeros, mask_row, relu_chain, row, soft_clamp, sum_rows, zeros_like_batch,
+};
 
 /// A bijection with a tractable log-determinant.
 pub trait Bijection {
@@ -237,87 +241,3 @@ impl Bijection for Layer {
     }
 }
 
-/// The context a conditional layer feeds its conditioner: `c [batch, C]` as given, or zeros
-/// when none was (an unconditional call into a conditional layer).
-pub(crate) fn context_or_zeros(
-    context: Option<&Tensor<2>>,
-    like: &Tensor<2>,
-    size: usize,
-) -> Tensor<2> {
-    match context {
-        Some(c) => c.clone(),
-        None => Tensor::zeros([like.dims()[0], size], &like.device()),
-    }
-}
-
-/// The rows of `contexts [k, m]` (row-major), each repeated `n` times in place: `[k·n, m]`,
-/// the context of `n` draws or scored rows per context (`k = 1`: one context for a whole batch).
-pub fn each_row_n_times(contexts: &[f32], m: usize, n: usize, device: &Device) -> Tensor<2> {
-    let rows: Vec<f32> = contexts
-        .chunks(m)
-        .flat_map(|c| std::iter::repeat_n(c, n).flatten().copied())
-        .collect();
-    let k = rows.len() / m;
-    Tensor::from_data(burn::tensor::TensorData::new(rows, [k, m]), device)
-}
-
-/// `Σ_j t[:, j]` as a `[batch]` tensor.
-pub(crate) fn sum_rows(t: Tensor<2>) -> Tensor<1> {
-    t.sum_dim(1).squeeze_dim::<1>(1)
-}
-
-/// A `[batch]` tensor of zeros matching `x`'s batch.
-pub(crate) fn zeros_like_batch(x: &Tensor<2>) -> Tensor<1> {
-    let [n, _] = x.dims();
-    Tensor::zeros([n], &x.device())
-}
-
-/// A constant `[1, len]` row from host values.
-pub(crate) fn row(values: &[f32], device: &Device) -> Tensor<2> {
-    Tensor::from_data(
-        burn::tensor::TensorData::new(values.to_vec(), [1, values.len()]),
-        device,
-    )
-}
-
-/// A binary mask as a constant `[1, len]` row of 0/1 values.
-pub(crate) fn mask_row(mask: &[bool], device: &Device) -> Tensor<2> {
-    let m: Vec<f32> = mask.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-    row(&m, device)
-}
-
-/// `layers[k](h)` in turn, each applied as `apply(layer, h, hidden)` where `hidden` says
-/// whether it is followed by a ReLU (every layer but the last): callers with a fused layer apply
-/// the ReLU themselves ([`crate::fused::linear`]).
-pub(crate) fn layer_chain<L>(
-    layers: &[L],
-    x: Tensor<2>,
-    apply: impl Fn(&L, Tensor<2>, bool) -> Tensor<2>,
-) -> Tensor<2> {
-    let last = layers.len().saturating_sub(1);
-    layers
-        .iter()
-        .enumerate()
-        .fold(x, |h, (i, layer)| apply(layer, h, i < last))
-}
-
-/// `layers[k](h)` in turn with ReLU between them (not after the last).
-pub(crate) fn relu_chain<L>(
-    layers: &[L],
-    x: Tensor<2>,
-    apply: impl Fn(&L, Tensor<2>) -> Tensor<2>,
-) -> Tensor<2> {
-    layer_chain(layers, x, |layer, h, hidden| {
-        let h = apply(layer, h);
-        if hidden {
-            burn::tensor::activation::relu(h)
-        } else {
-            h
-        }
-    })
-}
-
-/// Soft clamp `c·tanh(x/c)`: identity near 0, bounded by ±c. Keeps log-scales finite.
-pub(crate) fn soft_clamp<const D: usize>(x: Tensor<D>, c: f32) -> Tensor<D> {
-    x.div_scalar(c).tanh().mul_scalar(c)
-}

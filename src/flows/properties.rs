@@ -469,3 +469,50 @@ fn self_normalized_conv_gradient_matches_the_exact_one_when_r_is_the_inverse() {
         );
     }
 }
+
+/// Each layer's `check` names the bad number (the limits live in [`super::validate`]).
+mod checks {
+    use crate::flows::image::ImageShape;
+    use crate::flows::LayerConfig;
+    use crate::flows::{conv_exp, glow_coupling, leaky_relu, permutation, spline, squeeze};
+
+    fn err(layer: LayerConfig) -> String {
+        layer.check().expect_err("refused")
+    }
+
+    #[test]
+    fn each_bad_number_is_named() {
+        let s = ImageShape::new(1, 28, 28);
+        let e = err(LayerConfig::ConvExp(
+            conv_exp::ConvExpConfig::new(s).with_kernel(4),
+        ));
+        assert!(e.contains("kernel must be odd, got 4"), "{e}");
+        let e = err(LayerConfig::GlowCoupling(
+            glow_coupling::GlowCouplingConfig::new(s).with_hidden(48),
+        ));
+        assert!(e.contains("coupling channels"), "{e}");
+        let e = err(LayerConfig::Squeeze(squeeze::SqueezeConfig::new(
+            ImageShape::new(1, 7, 7),
+        )));
+        assert!(e.contains("even sides, got 7×7"), "{e}");
+        let e = err(LayerConfig::LeakyRelu(
+            leaky_relu::LeakyReluConfig::new(4).with_slope(0.0),
+        ));
+        assert!(e.contains("slope"), "{e}");
+        let e = err(LayerConfig::Permutation(permutation::PermutationConfig {
+            indices: vec![0, 2, 2],
+        }));
+        assert!(e.contains("not a permutation"), "{e}");
+        let e = err(LayerConfig::Squeeze(squeeze::SqueezeConfig::new(
+            ImageShape::new(usize::MAX / 2, 4, 4),
+        )));
+        assert!(e.contains("channels"), "{e}");
+        let e = err(LayerConfig::ActNorm2d(
+            crate::flows::actnorm2d::ActNorm2dConfig::new(ImageShape::new(3, 1 << 19, 1 << 19)),
+        ));
+        assert!(e.contains("more than"), "{e}");
+        let mut sp = spline::SplineCouplingConfig::new(vec![true, false]);
+        sp.bins = 1;
+        assert!(err(LayerConfig::Spline(sp)).contains("bins must be in 2..=256, got 1"));
+    }
+}

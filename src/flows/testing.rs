@@ -2,53 +2,11 @@
 //! forward log-det against `log|det|` of the autodiff Jacobian, forward + inverse log-dets ≈ 0,
 //! and triangular Jacobians for autoregressive layers.
 
-use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::Bijection;
 use super::dense::host_logabsdet_and_inverse;
-use crate::rng::Rng;
-
-/// Serialises tests that draw from a device's random generator: the generator is shared by
-/// every test thread, so without this lock the seeded parameters would depend on scheduling.
-pub fn seeded_autodiff_device(seed: u64) -> (std::sync::MutexGuard<'static, ()>, Device) {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let device = crate::device::cpu();
-    device.seed(seed);
-    (guard, device.autodiff())
-}
-
-/// Adds `N(0, scale²)` noise to every float parameter, so zero- or identity-initialised layers
-/// are tested away from the identity.
-pub fn perturb<M: Module>(module: M, scale: f64) -> M {
-    struct Noise(f64);
-    impl ModuleMapper for Noise {
-        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let scale = self.0;
-            param.map(|t| {
-                let noise = t.random_like(Distribution::Normal(0.0, scale));
-                (t + noise).detach().require_grad()
-            })
-        }
-    }
-    module.map(&mut Noise(scale))
-}
-
-/// Host values of a tensor.
-pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    crate::readback::to_host(t).expect("f32 data")
-}
-
-/// A `[n, d]` tensor of seeded `N(0, std²)` values.
-pub fn gaussian_batch(n: usize, d: usize, std: f32, seed: u64, device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = Rng::new(seed)
-        .normals_f32(n * d)
-        .into_iter()
-        .map(|x| x * std)
-        .collect();
-    Tensor::from_data(TensorData::new(v, [n, d]), device)
-}
+pub use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
 
 /// The Jacobian `∂f(x)_i/∂x_j` of each row of `x [n, d]`, by autodiff, as `[n][i][j]`.
 /// `device` must be an autodiff device.

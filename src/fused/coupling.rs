@@ -27,7 +27,7 @@ use super::kernels::{
     coupling::{self, Layer},
 };
 use super::{contiguous, dims2, fusable, split_coupling_output, values};
-use crate::flows::mlp::Mlp;
+use super::mlp::Mlp;
 
 /// The conditioner's weights and biases, `[W₁, b₁, W₂, b₂, W₃, b₃]`.
 pub type Weights<T> = [T; 6];
@@ -316,7 +316,7 @@ pub fn couple(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
+    use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
     use crate::fused::kernels::testing::assert_close;
     use burn::module::Module;
 

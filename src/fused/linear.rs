@@ -195,7 +195,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
+    use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
     use crate::fused::kernels::testing::assert_close;
     use burn::nn::LinearConfig;
 

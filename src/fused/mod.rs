@@ -8,6 +8,8 @@
 //! - [`affine`]: RealNVP's masked affine transform after the conditioner, with its log-det.
 //! - [`coupling`]: a whole affine coupling (mask, three-layer conditioner, transform) as one
 //!   operation.
+//! - [`mlp`]: the conditioner network built from [`linear`] layers (the couplings' conditioners
+//!   and the context networks of conditional bases).
 //! - [`adam`]: Adam's update of each parameter (an optimizer, not an operation: its state is
 //!   Burn's, so saved optimizer records do not change).
 //!
@@ -20,6 +22,7 @@ pub mod adam;
 pub mod affine;
 pub mod coupling;
 pub mod linear;
+pub mod mlp;
 
 pub use flowplay_kernels as kernels;
 

@@ -7,6 +7,7 @@ pub mod dequantize;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
 pub mod idx;
+pub mod labels;
 
 pub use dequantize::{bits_per_dim, dequantize_batch, nll_nats_from_bpd};
 

@@ -188,7 +188,7 @@ impl Energy {
             .chunks(2)
             .map(|p| -self.energy(p[0] as f64, p[1] as f64))
             .collect();
-        super::samples::log_sum_exp(&terms) + b.cell_area(res).ln()
+        crate::numeric::log_sum_exp(&terms) + b.cell_area(res).ln()
     }
 }
 

@@ -70,13 +70,18 @@ impl Target {
         }
     }
 
-    /// Every target name, sample sets first.
-    pub fn names() -> Vec<&'static str> {
+    /// Every target, sample sets first.
+    pub fn all() -> Vec<Target> {
         SampleSet::ALL
             .iter()
-            .map(|s| s.name())
-            .chain(Energy::ALL.iter().map(|e| e.name()))
+            .map(|s| Self::Samples(*s))
+            .chain(Energy::ALL.iter().map(|e| Self::Energy(*e)))
             .collect()
+    }
+
+    /// Every target name, sample sets first.
+    pub fn names() -> Vec<&'static str> {
+        Self::all().iter().map(|t| t.name()).collect()
     }
 }
 

@@ -2,6 +2,7 @@
 //! arXiv:1810.01367) for moons, circles, 8gaussians, checkerboard, pinwheel, 2spirals,
 //! swissroll and rings, plus mbank's `expnormal` (x ~ Exp(1), y ~ N(0, 1)). All seeded.
 
+use crate::numeric::log_sum_exp;
 use std::f64::consts::{PI, TAU};
 
 use super::Bounds;
@@ -221,14 +222,6 @@ fn eight_gaussian_centre(k: usize) -> (f64, f64) {
         (-r, r),
         (-r, -r),
     ][k]
-}
-
-pub(crate) fn log_sum_exp(v: &[f64]) -> f64 {
-    let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ pub fn clip_global_norm(model: &Flow, grads: GradientsParams, max_norm: f32) -> 
 mod tests {
     use super::*;
     use crate::flows::testing::tiny_realnvp;
-    use crate::train::optim::param_ids;
+    use crate::train::params::param_ids;
 
     fn grads_of(model: &Flow, values: &[Vec<f32>]) -> GradientsParams {
         // Gradients of the given values for the first parameters that have that many entries.

@@ -84,6 +84,37 @@ impl Default for ImageTrainSettings {
     }
 }
 
+impl ImageTrainSettings {
+    /// The settings can train: a positive batch, epoch count and evaluation interval, a positive
+    /// finite learning rate, a finite non-negative `λ`, a positive clipping norm. The error names
+    /// the first that is not (a hand-edited or damaged `state.json` reaches here too).
+    pub fn check(&self) -> Result<(), String> {
+        if self.batch == 0 || self.eval_every == 0 || self.epochs == 0 {
+            return Err(format!(
+                "batch, eval_every and epochs must be positive (batch {}, eval_every {}, epochs {})",
+                self.batch, self.eval_every, self.epochs
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(format!("the learning rate must be positive and finite, got {}", self.lr));
+        }
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return Err(format!("λ must be finite and ≥ 0, got {}", self.lambda));
+        }
+        if let Some(c) = self.clip_norm
+            && !(c > 0.0 && c.is_finite())
+        {
+            return Err(format!("the clipping norm must be positive and finite, got {c}"));
+        }
+        if let Some(g) = &self.geco
+            && ![g.tolerance, g.rate, g.momentum].iter().all(|v| v.is_finite())
+        {
+            return Err("the GECO settings must be finite".into());
+        }
+        Ok(())
+    }
+}
+
 /// What one step measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ImageStep {
@@ -171,14 +202,14 @@ impl ImageTrainer {
     }
 
     /// Restores Adam's state saved by [`Self::optimizer_record`] (the model's parameter ids must
-    /// be the saved ones: see [`super::optim::with_param_ids`]).
+    /// be the saved ones: see [`super::params::with_param_ids`]).
     pub fn load_optimizer(&mut self, record: burn::optim::OptimizerRecord) {
         self.optim.load_record(record);
     }
 
     /// The ids of the model's parameters in visiting order.
     pub fn param_ids(&self) -> Vec<u64> {
-        super::optim::param_ids(&self.model)
+        super::params::param_ids(&self.model)
     }
 
     /// The learning rate at the current step (linear warm-up).
@@ -227,7 +258,7 @@ impl ImageTrainer {
             .model
             .config()
             .classes()
-            .map(|k| crate::explore::classify::one_hot_of(set, indices, k, &self.device));
+            .map(|k| crate::images::labels::one_hot_of(set, indices, k, &self.device));
         let loss_fn = |model: &Flow, x| step_loss(model, x, labels.as_ref(), lambda, d);
         // (loss value, reconstruction value, what the update needs)
         let (value, recon_value, update) = match &self.replicas {
@@ -361,7 +392,7 @@ pub fn evaluate_bpd_with_progress(
         let labels = flow
             .config()
             .classes()
-            .map(|k| crate::explore::classify::one_hot_of(set, batch, k, device));
+            .map(|k| crate::images::labels::one_hot_of(set, batch, k, device));
         let lp = crate::readback::to_host::<f64, 1>(flow.log_prob_given(x, labels.as_ref()))?;
         for v in lp {
             total += bits_per_dim(v, d);

@@ -11,6 +11,7 @@ pub mod history;
 pub mod images;
 pub mod objective;
 pub mod optim;
+pub mod params;
 pub mod target_problem;
 pub mod trainer;
 pub mod workers;

@@ -4,7 +4,6 @@
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Device, Tensor};
 
-use super::TrainError;
 use crate::flows::{Flow, Layer, LayerConfig};
 
 /// A fresh Adam (Burn's rates and state; each parameter's update fused into one pass on the
@@ -45,39 +44,6 @@ pub fn trainable_on(flow: Flow, device: &Device) -> Flow {
         }
     }
     flow
-}
-
-/// The ids of `flow`'s parameters in visiting order (an optimizer record is keyed by them).
-pub fn param_ids(flow: &Flow) -> Vec<u64> {
-    struct Ids(Vec<u64>);
-    impl burn::module::ModuleVisitor for Ids {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.id.val());
-        }
-    }
-    let mut ids = Ids(Vec::new());
-    flow.visit(&mut ids);
-    ids.0
-}
-
-/// `flow` with its parameters' ids set, in visiting order, to `ids` (so a saved optimizer record
-/// matches a model rebuilt from a file). Fails when the counts differ.
-pub fn with_param_ids(flow: Flow, ids: &[u64]) -> Result<Flow, TrainError> {
-    let have = param_ids(&flow).len();
-    if have != ids.len() {
-        return Err(TrainError::Setup(format!(
-            "the model has {have} parameters, the saved optimizer state {}",
-            ids.len()
-        )));
-    }
-    struct SetIds<'a>(std::slice::Iter<'a, u64>);
-    impl ModuleMapper for SetIds<'_> {
-        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            param.id = burn::module::ParamId::from(*self.0.next().expect("counted"));
-            param
-        }
-    }
-    Ok(flow.map(&mut SetIds(ids.iter())))
 }
 
 /// Adam with the NaN/Inf guard both trainers use: it keeps the parameters from before the last
@@ -161,47 +127,6 @@ mod tests {
     use super::*;
     use crate::flows::testing::tiny_realnvp;
 
-    /// A fixed support box (the energy targets') is not trained after a flow is rebuilt from a
-    /// file and made trainable — the path of an import, the page's GPU→CPU fallback and
-    /// `--resume` — while the couplings are.
-    #[test]
-    fn a_fixed_box_stays_fixed_through_a_rebuild_and_training() {
-        use crate::flows::{FlowKind, FlowSpec};
-        let cpu = crate::device::cpu();
-        let ad = cpu.clone().autodiff();
-        let config = FlowSpec::new(FlowKind::Realnvp, 2)
-            .with_layers(2)
-            .with_hidden(8)
-            .with_support(vec![-4.0, -4.0], vec![4.0, 4.0])
-            .config();
-        let meta = crate::model_file::FlowMeta::new(config.clone());
-        let bytes = crate::model_file::to_bytes(&config.init(&cpu), &meta).expect("saves");
-        let (loaded, _) = crate::model_file::from_bytes(bytes, &cpu).expect("loads");
-        let mut model = trainable_on(loaded, &ad);
-        let fixed = |m: &Flow| match &m.layers[0] {
-            Layer::Tanh(b) => (b.centre.val(), b.log_half_width.val()),
-            other => panic!("first layer is {other:?}"),
-        };
-        let (c0, w0) = fixed(&model);
-        assert!(!c0.is_require_grad() && !w0.is_require_grad());
-        let probe = Tensor::<2>::from_floats([[0.5, -1.0], [2.0, 1.5]], &cpu);
-        let before = model.valid().log_prob(probe.clone());
-        let mut optim = GuardedAdam::new(None, 20, &model);
-        for _ in 0..3 {
-            let x = Tensor::<2>::random([64, 2], burn::tensor::Distribution::Normal(0.0, 2.0), &ad)
-                .clamp(-3.5, 3.5);
-            let loss = model.log_prob(x).mean().neg();
-            model = optim.update(model, loss, 0.05);
-        }
-        let (c1, w1) = fixed(&model);
-        assert!(!c1.is_require_grad() && !w1.is_require_grad());
-        let same = |a: Tensor<2>, b: Tensor<2>| (a - b).abs().max().into_scalar::<f32>() == 0.0;
-        assert!(same(c0, c1) && same(w0, w1), "the fixed box moved");
-        let after = model.valid().log_prob(probe.clone());
-        let change = (after - before).abs().max().into_scalar::<f32>();
-        assert!(change > 1e-4, "the couplings did not train ({change})");
-    }
-
     #[test]
     fn the_guard_gives_up_after_its_limit_of_bad_losses() {
         let device = crate::device::cpu();
@@ -210,5 +135,100 @@ mod tests {
         assert!(guard.roll_back().is_ok());
         assert!(guard.roll_back().is_ok());
         assert_eq!(guard.roll_back().err(), Some(3));
+    }
+}
+
+/// The fused Adam (`crate::fused::adam`) against Burn's, on a flow: tested here, above both the
+/// optimizer and the flows it trains.
+#[cfg(test)]
+mod fused_adam {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::optim::{GradientsParams, ModuleOptimizer};
+
+    use super::trainable_on;
+    use crate::fused::adam::FusedAdam;
+    use burn::optim::AdamConfig;
+    use burn::tensor::Tensor;
+    use crate::flows::Flow;
+    use crate::flows::testing::tiny_realnvp;
+    use crate::testing::{gaussian_batch, host, perturb};
+    use crate::fused::kernels::testing::assert_close;
+
+    /// Every parameter's values, in visiting order.
+    fn params(flow: &Flow) -> Vec<f32> {
+        struct All(Vec<f32>);
+        impl ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.extend(host(p.val()));
+            }
+        }
+        let mut all = All(Vec::new());
+        flow.visit(&mut all);
+        all.0
+    }
+
+    /// `steps` maximum-likelihood steps on fixed batches (the same for every optimizer).
+    fn train(optim: &mut ModuleOptimizer, mut model: Flow, first: u64, steps: u64) -> Flow {
+        let device = crate::device::cpu().autodiff();
+        for seed in first..first + steps {
+            let x = gaussian_batch(64, 2, 1.5, seed, &device);
+            let loss = model.log_prob(x).mean().neg();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(0.01, model, grads);
+        }
+        model
+    }
+
+    /// The fused optimizer follows Burn's Adam step for step, and each one continues from the
+    /// other's saved state as from its own (so checkpoints and `--resume` need no migration).
+    #[test]
+    fn follows_burns_adam_and_continues_from_its_records() {
+        let cpu = crate::device::cpu();
+        let model = perturb(
+            trainable_on(tiny_realnvp(2, 16).init(&cpu), &cpu.autodiff()),
+            0.1,
+        );
+        let (mut burns, mut fused) = (AdamConfig::new().init(), FusedAdam::init());
+        let by_burn = train(&mut burns, model.clone(), 0, 6);
+        let by_fused = train(&mut fused, model.clone(), 0, 6);
+        let moved = params(&by_burn)
+            .iter()
+            .zip(params(&model))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 1e-3, "the parameters hardly moved ({moved})");
+        assert_close(
+            &params(&by_fused),
+            &params(&by_burn),
+            "parameters after 6 steps",
+        );
+
+        let mut fused_from_burn = FusedAdam::init().load_record(burns.to_record());
+        let mut burn_from_fused = AdamConfig::new().init().load_record(fused.to_record());
+        let want = params(&train(&mut burns, by_burn.clone(), 6, 4));
+        let got = params(&train(&mut fused_from_burn, by_burn, 6, 4));
+        assert_close(&got, &want, "fused Adam resumed from Burn's record");
+        let got = params(&train(&mut burn_from_fused, by_fused, 6, 4));
+        assert_close(&got, &want, "Burn's Adam resumed from the fused record");
+    }
+
+    /// Parameters and moments that something else still holds (the guard keeps the parameters
+    /// from before the update, a saved record the moments) are copied, never overwritten.
+    #[test]
+    fn leaves_shared_parameters_and_moments_alone() {
+        let cpu = crate::device::cpu();
+        let model = trainable_on(tiny_realnvp(2, 8).init(&cpu), &cpu.autodiff());
+        let mut optim = FusedAdam::init();
+        let once = train(&mut optim, model, 0, 1);
+        let (before, record) = (params(&once), optim.to_record());
+        let twice = train(&mut optim, once.clone(), 1, 1);
+        assert_eq!(
+            params(&once),
+            before,
+            "the parameters kept for a rollback changed"
+        );
+        let mut resumed = FusedAdam::init().load_record(record);
+        let again = train(&mut resumed, once, 1, 1);
+        assert_eq!(params(&again), params(&twice), "the saved moments changed");
     }
 }

@@ -13,7 +13,7 @@ use leptos::task::spawn_local;
 use super::config::{PageConfig, View};
 use super::link::Link;
 use super::protocol::{Event, Reply, Request};
-use super::runner::now_ms;
+use super::host::now_ms;
 use super::state::{Page, RunStatus};
 
 /// Frames are asked for at most this often while training (≈ 20 updates/s).

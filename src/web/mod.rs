@@ -19,6 +19,8 @@ pub mod driver;
 #[cfg(target_arch = "wasm32")]
 pub mod files;
 #[cfg(target_arch = "wasm32")]
+pub mod host;
+#[cfg(target_arch = "wasm32")]
 pub mod image_views;
 #[cfg(target_arch = "wasm32")]
 pub mod inverse_view;
@@ -61,7 +63,7 @@ pub fn ensure_ctors() {
 pub fn start() {
     ensure_ctors();
     console_error_panic_hook::set_once();
-    if worker::in_worker() {
+    if host::in_worker() {
         return worker::serve();
     }
     if boot::HAS_WEBGPU {

@@ -8,6 +8,7 @@
 use super::backend;
 use super::config::PageConfig;
 use super::protocol::{Event, Frame, Progress};
+use super::host::now_ms;
 use super::session::Session;
 use crate::model_file::{self, FlowMeta};
 use crate::targets::Target;
@@ -230,16 +231,4 @@ impl Runner {
             )),
         }
     }
-}
-
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// `performance.now()` of the global scope (the window's or the worker's).
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
-}
-
-/// Milliseconds since the page (or the worker) started.
-pub fn now_ms() -> f64 {
-    performance_now()
 }

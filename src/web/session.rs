@@ -226,9 +226,9 @@ impl Session {
             .iter()
             .flat_map(|&c| self.bounds.cell_centre(res, c))
             .collect();
-        let t0 = super::runner::now_ms();
+        let t0 = super::host::now_ms();
         let values = log_prob_rows(&model, &points, 2, &self.inference_device).await?;
-        let grid_ms = super::runner::now_ms() - t0;
+        let grid_ms = super::host::now_ms() - t0;
         self.grid.update(&phase, &values, grid_ms);
         let x = match samples {
             Some(points) => {

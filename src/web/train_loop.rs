@@ -193,7 +193,7 @@ impl Core {
             },
             Request::SimulateDeviceLoss => self.lose_device = true,
             Request::SimulateCrash => {
-                if super::worker::in_worker() {
+                if super::host::in_worker() {
                     panic!("simulated crash of the training worker (window.flowplayCrashWorker)");
                 }
             }

@@ -11,14 +11,6 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 use super::protocol::{Reply, Request};
 use super::train_loop::TrainLoop;
 
-/// True inside a worker (no `window`): the module's start function then serves instead of
-/// mounting the page.
-pub fn in_worker() -> bool {
-    js_sys::global()
-        .dyn_into::<DedicatedWorkerGlobalScope>()
-        .is_ok()
-}
-
 /// Installs the message handler and tells the page the worker is listening.
 pub fn serve() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();

@@ -67,6 +67,7 @@ macro_rules! widest_simd {
 pub mod adam;
 pub mod affine;
 pub mod coupling;
+pub mod gradients;
 pub(crate) mod lanes;
 pub mod linear;
 pub(crate) mod narrow;

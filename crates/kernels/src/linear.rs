@@ -11,6 +11,7 @@
 //! the bias and the activation are applied in one pass over the product, and the backward's
 //! mask and the bias gradient in one pass over `g`.
 
+pub use crate::gradients::{Gradients, Needed};
 use crate::Matrix;
 use crate::lanes::{LANES, Lanes, get, put};
 use crate::narrow::{
@@ -63,21 +64,6 @@ fn forward_any<S: Lanes>(x: Matrix, w: Matrix, b: &[f32], relu: bool) -> Vec<f32
         }
     }
     out
-}
-
-/// Which gradients a backward pass must produce.
-#[derive(Clone, Copy, Debug)]
-pub struct Needed {
-    pub x: bool,
-    pub weight: bool,
-    pub bias: bool,
-}
-
-/// Gradients of one fused layer (`None` where not [`Needed`]).
-pub struct Gradients {
-    pub x: Option<Vec<f32>>,
-    pub weight: Option<Vec<f32>>,
-    pub bias: Option<Vec<f32>>,
 }
 
 /// The backward pass. `grad` is `∂L/∂y`; `y` is the forward's output (its sign is the ReLU's

@@ -26,7 +26,7 @@
 
 use crate::Matrix;
 use crate::lanes::{LANES, Lanes, get, mul_add, put};
-use crate::linear::Gradients;
+use crate::gradients::Gradients;
 
 /// Calls `$f::<S, W>(args)` for a compiled narrow width `W = $width` ([`padded`]).
 macro_rules! by_width {

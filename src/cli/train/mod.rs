@@ -168,6 +168,7 @@ pub fn configured_preset(args: &TrainArgs) -> Result<Preset, String> {
     if t.batch == 0 || t.eval_every == 0 || t.epochs == 0 {
         return Err("--batch, --eval-every and --epochs must be positive".into());
     }
+    t.check()?;
     Ok(p)
 }
 
@@ -221,6 +222,9 @@ fn preset_and_state(
         (configured_preset(args)?, None)
     };
     if let Some(e) = args.epochs {
+        if e == 0 {
+            return Err("--epochs must be positive".into());
+        }
         p.train.epochs = e;
     }
     // A step limit belongs to one invocation: a resumed run is not held to the first one's.

@@ -9,7 +9,7 @@ use super::TrainArgs;
 use crate::presets::Preset;
 use crate::rng::Rng;
 use crate::train::images::ImageTrainer;
-use crate::train::optim::with_param_ids;
+use crate::train::params::{param_shapes, with_param_ids};
 
 /// What `--resume` needs besides the weights (`state.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,6 +72,11 @@ pub fn load_state(out: &Path, preset: Option<&str>) -> Result<ResumeState, Strin
     })?;
     let state: ResumeState = serde_json::from_str(&text)
         .map_err(|e| format!("--resume: {} is not a run state ({e})", path.display()))?;
+    state
+        .preset
+        .train
+        .check()
+        .map_err(|e| format!("--resume: {} has unusable settings: {e}", path.display()))?;
     if let Some(name) = preset
         && name != state.preset.name
     {
@@ -99,14 +104,24 @@ pub fn resume_trainer(
         eprintln!("--resume: no saved optimizer state; Adam's moments start afresh");
         None
     } else {
-        Some(
-            burn::optim::OptimizerRecord::load(&optim_path)
-                .map_err(|e| format!("--resume: {}: {e:?}", optim_path.display()))?,
-        )
+        let bytes = std::fs::read(&optim_path)
+            .map_err(|e| format!("--resume: cannot read {}: {e}", optim_path.display()))?;
+        Some((optim_path.clone(), bytes))
     };
     let flow = match &record {
         Some(_) => with_param_ids(flow, &state.param_ids).map_err(|e| format!("--resume: {e}"))?,
         None => flow,
+    };
+    let record = match record {
+        Some((path, bytes)) => {
+            check_optimizer_state(&bytes, &param_shapes(&flow))
+                .map_err(|e| format!("--resume: {}: {e}", path.display()))?;
+            Some(
+                burn::optim::OptimizerRecord::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes))
+                    .map_err(|e| format!("--resume: {}: {e:?}", path.display()))?,
+            )
+        }
+        None => None,
     };
     let mut t = ImageTrainer::resume(flow, p.train.clone(), device);
     if let Some(r) = record {
@@ -116,4 +131,35 @@ pub fn resume_trainer(
     t.lambda = state.lambda;
     t.rng = Rng::new(p.train.seed ^ (state.epoch as u64 + 1).wrapping_mul(0x9E37));
     Ok(t)
+}
+
+/// An optimizer state (`optimizer.bpk`, Burn's burnpack format) fits the model whose parameters
+/// have the ids and `shapes` given: every tensor in it belongs to one of those parameters and
+/// has that parameter's shape (Adam's moments do). Checked before Adam reads it: a state of the
+/// right count but other shapes would otherwise reach the update kernels.
+pub fn check_optimizer_state(bytes: &[u8], shapes: &[(u64, Vec<usize>)]) -> Result<(), String> {
+    let reader = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| format!("not an optimizer state ({e})"))?;
+    let tensors = reader
+        .into_tensors()
+        .map_err(|e| format!("not an optimizer state ({e})"))?;
+    let by_id: std::collections::HashMap<u64, &[usize]> =
+        shapes.iter().map(|(id, s)| (*id, s.as_slice())).collect();
+    for t in tensors {
+        let id = t
+            .param_id
+            .ok_or_else(|| format!("its tensor '{}' belongs to no parameter", t.name))?;
+        let want = by_id.get(&id).ok_or_else(|| {
+            format!("its tensor '{}' belongs to a parameter the model does not have", t.name)
+        })?;
+        if t.shape.as_slice() != *want {
+            return Err(format!(
+                "its tensor '{}' has shape {:?}, the parameter it belongs to {:?}",
+                t.name,
+                t.shape.as_slice(),
+                want
+            ));
+        }
+    }
+    Ok(())
 }

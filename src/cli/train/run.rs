@@ -256,7 +256,7 @@ impl TrainingRun {
         }
         let t0 = Instant::now();
         let seed = self.preset.train.seed;
-        let images = sample_images(&model, 32, self.temperature, seed, &self.device)?;
+        let images = sample_images(&model, 32, self.temperature, None, seed, &self.device)?;
         line["sample_ms_per_image"] = serde_json::json!(t0.elapsed().as_secs_f64() * 1e3 / 32.0);
         writeln!(self.metrics, "{line}").map_err(|e| format!("writing metrics: {e}"))?;
         let grid = self.out.join(format!("samples-epoch{}.png", self.epoch));

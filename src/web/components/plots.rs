@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::web::draw;
 use crate::web::protocol::Frame;
-use crate::web::runner::now_ms;
+use crate::web::host::now_ms;
 use crate::web::state::Page;
 
 impl Page {

@@ -9,26 +9,17 @@ use leptos::task::spawn_local;
 
 use super::canvas::draw_anomaly;
 use super::digit_pad::DigitPad;
-use super::state::{ImagePage, Work};
+use super::state::{ImagePage, Scores, Work};
 use crate::explore::complexity::corrected_score;
 use crate::explore::roc::{auroc, percentile_of, roc_curve};
 use crate::explore::scoring::bits_per_dim_of;
 use crate::images::ImageSet;
 use crate::web::config::ScoreKind;
-use crate::web::runner::now_ms;
+use crate::web::host::now_ms;
 use crate::web::state::Page;
 
 /// Images scored per slice between turns of the event loop.
 const SLICE: usize = 25;
-
-/// Both scores of every image of both sets.
-#[derive(Clone, Debug, Default)]
-pub struct Scores {
-    pub raw_in: Vec<f64>,
-    pub raw_out: Vec<f64>,
-    pub cx_in: Vec<f64>,
-    pub cx_out: Vec<f64>,
-}
 
 /// Scores the first `limit` images of both subsets, then draws the figure.
 pub fn run_anomaly(page: Page, images: ImagePage) {

@@ -6,8 +6,8 @@ use leptos::task::spawn_local;
 
 use super::canvas::draw_images;
 use super::state::{ImagePage, Work};
-use crate::explore::latent::{class_means, decode, encode, shift};
-use crate::web::runner::now_ms;
+use crate::explore::latent::{class_means, decode, encode, pick, shift};
+use crate::web::host::now_ms;
 use crate::web::state::Page;
 
 /// Steps shown from `α = 0` to the chosen `α`.
@@ -19,7 +19,10 @@ pub fn draw_arithmetic(page: Page, images: ImagePage) {
         return;
     };
     let cfg = page.config.get_untracked();
-    let a = cfg.images.a.min(data.inliers.len() - 1);
+    let a = match pick(cfg.images.a, data.inliers.len()) {
+        Ok(a) => a,
+        Err(e) => return images.fail(e),
+    };
     let (to, alpha) = (cfg.images.to as usize, cfg.images.alpha);
     let generation = images.begin();
     spawn_local(async move {

@@ -15,7 +15,7 @@ use crate::explore::classify::{ClassifierScores, class_log_likelihoods, posterio
 use crate::explore::latent::{grid_labels, sample_classes};
 use crate::images::{ImageSet, dequantize_batch};
 use crate::rng::Rng;
-use crate::web::runner::now_ms;
+use crate::web::host::now_ms;
 
 /// Test images classified per slice between turns of the event loop.
 const SLICE: usize = 10;

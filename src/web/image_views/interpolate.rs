@@ -6,8 +6,8 @@ use leptos::task::spawn_local;
 
 use super::canvas::draw_images;
 use super::state::{ImagePage, Work};
-use crate::explore::latent::{decode, encode, path, reconstruction_error};
-use crate::web::runner::now_ms;
+use crate::explore::latent::{decode, encode, path, pick, reconstruction_error};
+use crate::web::host::now_ms;
 use crate::web::state::Page;
 
 /// Frames per path, the two ends included.
@@ -22,7 +22,10 @@ pub fn draw_paths(page: Page, images: ImagePage) {
     };
     let cfg = page.config.get_untracked();
     let n = data.inliers.len();
-    let (a, b) = (cfg.images.a.min(n - 1), cfg.images.b.min(n - 1));
+    let (a, b) = match (pick(cfg.images.a, n), pick(cfg.images.b, n)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return images.fail(e),
+    };
     let generation = images.begin();
     spawn_local(async move {
         let t0 = now_ms();

@@ -12,7 +12,7 @@ use crate::model_file;
 use crate::web::backend;
 use crate::web::config::BackendPref;
 use crate::web::files::{fetch_bytes, fetch_bytes_with_progress};
-use crate::web::runner::now_ms;
+use crate::web::host::now_ms;
 use leptos::prelude::*;
 
 /// The data sets with a bundled test subset, and the other one each is compared with.

@@ -9,7 +9,7 @@ use super::canvas::draw_images;
 use super::state::{ImagePage, Work};
 use crate::explore::latent::sample_classes;
 use crate::rng::Rng;
-use crate::web::runner::now_ms;
+use crate::web::host::now_ms;
 use crate::web::state::Page;
 
 /// Samples in the grid (8×8).

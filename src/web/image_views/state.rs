@@ -11,6 +11,15 @@ use crate::flows::Flow;
 use crate::flows::image::ImageShape;
 use crate::images::ImageSet;
 
+/// Both scores of every image of both sets.
+#[derive(Clone, Debug, Default)]
+pub struct Scores {
+    pub raw_in: Vec<f64>,
+    pub raw_out: Vec<f64>,
+    pub cx_in: Vec<f64>,
+    pub cx_out: Vec<f64>,
+}
+
 /// A model loaded for exploring.
 pub struct LoadedModel {
     /// The file stem (`mnist-glow-small`) or the imported file's name.
@@ -87,7 +96,7 @@ pub struct ImagePage {
     pub(super) class_means: StoredValue<Option<ClassMeans>, LocalStorage>,
     /// Anomaly view: both AUROCs (raw, corrected), every score, the drawing's verdict.
     pub aurocs: RwSignal<Option<(Option<f64>, Option<f64>)>>,
-    pub(super) scores: StoredValue<Option<super::anomaly::Scores>, LocalStorage>,
+    pub(super) scores: StoredValue<Option<Scores>, LocalStorage>,
     pub drawing_score: RwSignal<Option<String>>,
     pub error: RwSignal<Option<String>>,
     /// Bumped by Stop and by every new piece of work, so a stale loop ends.

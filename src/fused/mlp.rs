@@ -1,4 +1,5 @@
-//! The small fully-connected conditioner network used inside coupling layers:
+//! The small fully-connected conditioner network used inside coupling layers, its layers run
+//! as fused operations on the CPU backend ([`super::linear`]):
 //! `in → hidden → … → hidden → out` with ReLU between layers; the last layer starts at zero so
 //! a freshly built coupling is the identity (RealNVP/Glow practice, stabilises early training).
 
@@ -45,6 +46,21 @@ impl Mlp {
     /// # Shapes
     /// `x [batch, in]` → `[batch, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        super::layer_chain(&self.layers, x, crate::fused::linear::linear)
+        layer_chain(&self.layers, x, super::linear::linear)
     }
+}
+
+/// `layers[k](h)` in turn, each applied as `apply(layer, h, hidden)` where `hidden` says
+/// whether it is followed by a ReLU (every layer but the last): callers with a fused layer apply
+/// the ReLU themselves ([`crate::fused::linear`]).
+pub(crate) fn layer_chain<L>(
+    layers: &[L],
+    x: Tensor<2>,
+    apply: impl Fn(&L, Tensor<2>, bool) -> Tensor<2>,
+) -> Tensor<2> {
+    let last = layers.len().saturating_sub(1);
+    layers
+        .iter()
+        .enumerate()
+        .fold(x, |h, (i, layer)| apply(layer, h, i < last))
 }
