@@ -139,13 +139,14 @@ pub fn read_meta(bytes: &[u8]) -> Result<FlowMeta, ModelFileError> {
 /// [`read_meta`], with the number of weight values the file holds.
 pub fn inspect(bytes: &[u8]) -> Result<(FlowMeta, usize), ModelFileError> {
     let (header, data_len) = read_header(bytes)?;
+    let data = &bytes[bytes.len() - data_len..];
     let mut metadata = None;
     let mut file_values = 0usize;
     for (name, value) in header {
         if name == "__metadata__" {
             metadata = Some(value);
         } else {
-            file_values = file_values.saturating_add(check_tensor_entry(&name, value, data_len)?);
+            file_values = file_values.saturating_add(check_tensor_entry(&name, value, data)?);
         }
     }
     let json = metadata
@@ -191,13 +192,15 @@ fn read_header(
     Ok((header, bytes.len() - 8 - header_len))
 }
 
-/// Checks one tensor entry of the header against its dtype, shape and the data section;
-/// returns its number of values.
+/// Checks one tensor entry of the header against its dtype, shape and the data section (an
+/// `f32` tensor's values must be finite: training never saves NaN, so one is damage); returns
+/// its number of values.
 fn check_tensor_entry(
     name: &str,
     value: serde_json::Value,
-    data_len: usize,
+    data: &[u8],
 ) -> Result<usize, ModelFileError> {
+    let data_len = data.len();
     let entry: TensorEntry = serde_json::from_value(value)
         .map_err(|e| ModelFileError::Corrupt(format!("tensor '{name}' entry: {e}")))?;
     let [start, end] = entry.data_offsets;
@@ -232,6 +235,18 @@ fn check_tensor_entry(
         return Err(ModelFileError::Truncated(format!(
             "tensor '{name}' ends at byte {end} but the data section has {data_len} bytes"
         )));
+    }
+    if entry.dtype == "F32" {
+        let bad = data[start..end]
+            .chunks_exact(4)
+            .filter(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+            .count();
+        if bad > 0 {
+            return Err(ModelFileError::Corrupt(format!(
+                "tensor '{name}' holds {bad} NaN or infinite values of {}",
+                expected / width
+            )));
+        }
     }
     Ok(expected / width)
 }
@@ -310,6 +325,43 @@ impl PosteriorMeta {
 /// Rebuilds a flow from `.flow` bytes on `device`.
 pub fn from_bytes(bytes: Vec<u8>, device: &Device) -> Result<(Flow, FlowMeta), ModelFileError> {
     let meta = read_meta(&bytes)?;
+    if crate::device::is_cpu(device) {
+        let flow = build(&meta, bytes, device)?;
+        probe(&flow)?;
+        return Ok((flow, meta));
+    }
+    // A GPU tensor cannot be read back synchronously: the probe runs on a CPU copy.
+    probe(&build(&meta, bytes.clone(), &crate::device::cpu())?)?;
+    let flow = build(&meta, bytes, device)?;
+    Ok((flow, meta))
+}
+
+/// Runs a loaded flow both ways on two rows of 0.3 (inside the unit interval the image flows
+/// read and inside every box the 2D ones use), with a zero context for a conditional flow. A
+/// layer list that agrees with its weights but not with itself (a damaged image shape, say)
+/// builds, then computes NaN: such a file is refused here rather than drawn as noise.
+fn probe(flow: &Flow) -> Result<(), ModelFileError> {
+    use burn::tensor::Tensor;
+    let device = crate::device::cpu();
+    let x = Tensor::<2>::zeros([2, flow.dim()], &device).add_scalar(0.3);
+    let c = (flow.context() > 0).then(|| Tensor::<2>::zeros([2, flow.context()], &device));
+    let log_p = flow.log_prob_given(x.clone(), c.as_ref());
+    let (back, _) = flow.inverse_given(x, c.as_ref());
+    let nan = |t: &[f32]| t.iter().any(|v| v.is_nan());
+    let (a, b) = (
+        crate::readback::to_host::<f32, 1>(log_p),
+        crate::readback::to_host::<f32, 1>(back.flatten::<1>(0, 1)),
+    );
+    match (a, b) {
+        (Ok(a), Ok(b)) if !nan(&a) && !nan(&b) => Ok(()),
+        _ => Err(ModelFileError::Mismatch(
+            "the model computes NaN on a plain input (its layer list does not fit together)".into(),
+        )),
+    }
+}
+
+/// The flow of `meta`'s architecture on `device` with the file's weights.
+fn build(meta: &FlowMeta, bytes: Vec<u8>, device: &Device) -> Result<Flow, ModelFileError> {
     let mut flow = meta.config.init(device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .validate(true)
@@ -334,7 +386,7 @@ pub fn from_bytes(bytes: Vec<u8>, device: &Device) -> Result<(Flow, FlowMeta), M
             result.unused.join(", ")
         )));
     }
-    Ok((flow, meta))
+    Ok(flow)
 }
 
 /// Reads a `.flow` file.

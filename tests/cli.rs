@@ -247,11 +247,18 @@ fn bad_input_gets_clear_messages() {
         .unwrap();
     let e = stderr(&out);
     // clap lists the families from FlowKind::ALL, the newest (nsf-ar) included.
-    assert!(e.contains("invalid value 'glow'") && e.contains("nsf-ar"), "{e}");
+    assert!(
+        e.contains("invalid value 'glow'") && e.contains("nsf-ar"),
+        "{e}"
+    );
     let help = bin().args(["fit2d", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for k in flowplay::flows::FlowKind::ALL {
-        assert!(help.contains(k.name()), "fit2d --help does not list {}", k.name());
+        assert!(
+            help.contains(k.name()),
+            "fit2d --help does not list {}",
+            k.name()
+        );
     }
 
     let missing = dir.join("nope.flow");

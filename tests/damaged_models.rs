@@ -9,11 +9,14 @@ use flowplay::model_file;
 mod common;
 use common::{join, load_and_run, numbers, shipped, split};
 
-/// Loads `bytes` and, if that works, runs the flow both ways on two rows; a panic fails the test
-/// with `what`. Returns whether the file loaded.
+/// Loads `bytes` and, if that works, runs the flow both ways on two rows; a panic or a NaN
+/// output fails the test with `what`. Returns whether the file loaded.
 fn loads_without_panic(bytes: Vec<u8>, what: &str) -> bool {
     match catch_unwind(AssertUnwindSafe(|| load_and_run(bytes))) {
-        Ok(Ok(())) => true,
+        Ok(Ok(finite)) => {
+            assert!(finite, "{what} loaded but gives NaN");
+            true
+        }
         Ok(Err(message)) => {
             assert!(!message.is_empty(), "{what}: a refusal without a message");
             false

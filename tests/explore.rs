@@ -91,11 +91,18 @@ fn the_index_figures_are_recomputed_from_the_models() {
     let claimed = small["test_bpd"].as_f64().unwrap();
     small["test_bpd"] = (claimed - 0.2).into();
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    std::fs::copy("www/models/mnist-glow-small.flow", dir.join("mnist-glow-small.flow")).unwrap();
+    std::fs::copy(
+        "www/models/mnist-glow-small.flow",
+        dir.join("mnist-glow-small.flow"),
+    )
+    .unwrap();
     let out = models_check(&dir, &["--tolerance", "0.08", "--only", "mnist-glow-small"]);
     assert_eq!(out.status.code(), Some(1));
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("mnist-glow-small.flow") && e.contains("the index says"), "{e}");
+    assert!(
+        e.contains("mnist-glow-small.flow") && e.contains("the index says"),
+        "{e}"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

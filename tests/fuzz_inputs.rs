@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 mod common;
-use common::{header_len, join, load_and_run, numbers, shipped};
+use common::{header_len, join, load_and_run, numbers, shipped, shipped_names};
 
 fn cases() -> u32 {
     std::env::var("FLOWPLAY_FUZZ_CASES")
@@ -37,11 +37,13 @@ fn runner() -> TestRunner {
     })
 }
 
-/// Counts of one target, printed at the end.
+/// Counts of one target, printed at the end: inputs accepted, refused with a message, and
+/// panics caught (any panic also fails the target, so a passing run prints 0 — counted).
 #[derive(Default)]
 struct Tally {
     accepted: AtomicUsize,
     refused: AtomicUsize,
+    panics: AtomicUsize,
 }
 
 impl Tally {
@@ -49,13 +51,15 @@ impl Tally {
         self.print_as(target, "accepted", "refused with a message");
     }
     fn print_as(&self, target: &str, accepted: &str, refused: &str) {
-        let (a, r) = (
-            self.accepted.load(Ordering::Relaxed),
-            self.refused.load(Ordering::Relaxed),
+        let load = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+        let (a, r, p) = (
+            load(&self.accepted),
+            load(&self.refused),
+            load(&self.panics),
         );
         println!(
-            "fuzz {target}: {} inputs, {a} {accepted}, {r} {refused}, 0 panics",
-            a + r
+            "fuzz {target}: {} inputs, {a} {accepted}, {r} {refused}, {p} panics",
+            a + r + p
         );
     }
     fn count(&self, accepted: bool) {
@@ -66,16 +70,13 @@ impl Tally {
         };
         c.fetch_add(1, Ordering::Relaxed);
     }
+    /// Counts a caught panic; returns the count so far.
+    fn panicked(&self) -> usize {
+        self.panics.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 // ---------- .flow files ----------
-
-const SEEDS: [&str; 4] = [
-    "moons-realnvp.flow",
-    "mnist-glow-small.flow",
-    "fashion-mnist-glow-small.flow",
-    "mnist-glow-gpu.flow",
-];
 
 /// A byte-level or structural change; positions are fractions of the length they apply to.
 #[derive(Clone, Debug)]
@@ -276,30 +277,47 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
 
 #[test]
 fn fuzz_the_flow_loader() {
-    let seeds: Vec<Vec<u8>> = SEEDS.iter().map(|s| shipped(s)).collect();
+    let names = shipped_names();
+    assert_eq!(names.len(), 9, "the shipped models: {names:?}");
+    let seeds: Vec<Vec<u8>> = names.iter().map(|s| shipped(s)).collect();
     let tally = Tally::default();
     // The 2.6 M-parameter GPU model takes a few hundred ms to build when a mutation leaves it
-    // loadable, so it is one seed in fifty; the small models share the rest.
-    let seed = prop_oneof![
-        16 => Just(0usize),
-        16 => Just(1usize),
-        16 => Just(2usize),
-        1 => Just(3usize),
-    ];
+    // loadable, so it is drawn a sixteenth as often as each of the others.
+    let weighted: Vec<(u32, usize)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (if n == "mnist-glow-gpu.flow" { 1 } else { 16 }, i))
+        .collect();
+    let seed = prop::strategy::Union::new_weighted(
+        weighted
+            .into_iter()
+            .map(|(w, i)| (w, Just(i).boxed()))
+            .collect(),
+    );
+    let per_seed: Vec<AtomicUsize> = names.iter().map(|_| AtomicUsize::new(0)).collect();
     runner()
         .run(
             &(seed, prop::collection::vec(mutation(), 1..4)),
             |(seed, mutations)| {
+                per_seed[seed].fetch_add(1, Ordering::Relaxed);
                 let bytes = mutations.iter().fold(seeds[seed].clone(), apply);
                 let outcome = catch_unwind(AssertUnwindSafe(|| load_and_run(bytes)));
                 match outcome {
-                    Ok(Ok(())) => tally.count(true),
+                    Ok(Ok(finite)) => {
+                        prop_assert!(
+                            finite,
+                            "{} loaded with {mutations:?} gives NaN",
+                            names[seed]
+                        );
+                        tally.count(true)
+                    }
                     Ok(Err(msg)) => {
                         prop_assert!(!msg.trim().is_empty(), "a refusal without a message");
                         tally.count(false);
                     }
                     Err(_) => {
-                        prop_assert!(false, "panic on {} with {mutations:?}", SEEDS[seed]);
+                        let n = tally.panicked();
+                        prop_assert!(false, "panic {n} on {} with {mutations:?}", names[seed]);
                     }
                 }
                 Ok(())
@@ -307,29 +325,121 @@ fn fuzz_the_flow_loader() {
         )
         .unwrap();
     tally.print(".flow loader");
+    for (name, n) in names.iter().zip(&per_seed) {
+        println!("  {name}: {} mutated copies", n.load(Ordering::Relaxed));
+    }
 }
 
 // ---------- the page's URL ----------
 
+/// Every key `PageConfig::from_url_parts` reads (a test below keeps this list complete).
+const KEYS: [&str; 23] = [
+    "target",
+    "flow",
+    "layers",
+    "hidden",
+    "lr",
+    "batch",
+    "backend",
+    "seed",
+    "steps",
+    "autostart",
+    "embed",
+    "view",
+    "model",
+    "temperature",
+    "a",
+    "b",
+    "to",
+    "alpha",
+    "limit",
+    "score",
+    "problem",
+    "y",
+    "samples",
+];
+
+/// Values the keys take by name.
+const NAMES: [&str; 16] = [
+    "moons",
+    "u1",
+    "realnvp",
+    "nsf-ar",
+    "cpu",
+    "webgpu",
+    "auto",
+    "samples",
+    "interpolate",
+    "arithmetic",
+    "anomaly",
+    "classify",
+    "inverse",
+    "raw",
+    "complexity",
+    "ring",
+];
+
+/// Each key in [`KEYS`] changes the configuration the page reads (so a key the parser gains
+/// without joining the fuzzed list fails here only if the list is edited, and a key the
+/// parser drops fails at once).
+#[test]
+fn every_fuzzed_url_key_is_read() {
+    let (default, _) = PageConfig::from_url_parts("", "");
+    let probes: [(&str, &str); 23] = [
+        ("target", "u1"),
+        ("flow", "maf"),
+        ("layers", "3"),
+        ("hidden", "17"),
+        ("lr", "0.01"),
+        ("batch", "64"),
+        ("backend", "cpu"),
+        ("seed", "9"),
+        ("steps", "5"),
+        ("autostart", "1"),
+        ("embed", "1"),
+        ("view", "anomaly"),
+        ("model", "fashion-mnist-glow-small"),
+        ("temperature", "0.5"),
+        ("a", "3"),
+        ("b", "4"),
+        ("to", "2"),
+        ("alpha", "0.5"),
+        ("limit", "50"),
+        ("score", "raw"),
+        ("problem", "ring"),
+        ("y", "0.5,1.5"),
+        ("samples", "1000"),
+    ];
+    for ((key, value), listed) in probes.iter().zip(KEYS) {
+        assert_eq!(*key, listed);
+        let (c, notices) = PageConfig::from_url_parts("", &format!("{key}={value}"));
+        assert!(notices.is_empty(), "{key}={value}: {notices:?}");
+        assert_ne!(c, default, "{key}={value} changed nothing");
+    }
+}
+
 #[test]
 fn fuzz_the_url_parser() {
     let tally = Tally::default();
-    let known = prop::sample::select(vec![
-        "target",
-        "flow",
-        "layers",
-        "hidden",
-        "lr",
-        "batch",
-        "backend",
-        "seed",
-        "steps",
-        "autostart",
-        "embed",
-    ])
-    .prop_map(String::from);
+    // Every key the page reads: the playground's, the image views' and the inverse problems'.
+    let known = prop::sample::select(KEYS.to_vec()).prop_map(String::from);
     let key = prop_oneof![3 => known, 1 => "[a-z]{1,8}"];
-    let pair = (key, "[-+.%=&#?a-zA-Z0-9éß\u{0}]{0,16}").prop_map(|(k, v)| format!("{k}={v}"));
+    // Values: free text, numbers near and beyond the limits, comma lists (the observation `y`).
+    let number = prop_oneof![
+        any::<f64>().prop_map(|v| v.to_string()),
+        (-20i64..20_000).prop_map(|v| v.to_string()),
+        Just("NaN".to_string()),
+        Just("inf".to_string()),
+        Just("1e400".to_string()),
+    ];
+    let list = prop::collection::vec(number.clone(), 0..5).prop_map(|v| v.join(","));
+    let value = prop_oneof![
+        2 => "[-+.,%=&#?a-zA-Z0-9éß\u{0}]{0,16}",
+        1 => number,
+        1 => list,
+        1 => prop::sample::select(NAMES.to_vec()).prop_map(String::from),
+    ];
+    let pair = (key, value).prop_map(|(k, v)| format!("{k}={v}"));
     let url = prop::collection::vec(pair, 0..8).prop_map(|p| p.join("&"));
     runner()
         .run(
@@ -448,4 +558,109 @@ fn fuzz_the_cifar_reader() {
         })
         .unwrap();
     tally.print("CIFAR-10 reader");
+}
+
+// ---------- a run's saved state, the gallery index, rows on stdin ----------
+
+/// A real `optimizer.bpk`: Adam's state after one step of a small RealNVP, with the model's
+/// parameter shapes.
+fn optimizer_seed() -> (Vec<u8>, Vec<(u64, Vec<usize>)>) {
+    use flowplay::flows::{FlowKind, FlowSpec};
+    use flowplay::train::optim::{GuardedAdam, trainable_on};
+    let cpu = flowplay::device::cpu();
+    let config = FlowSpec::new(FlowKind::Realnvp, 2)
+        .with_layers(2)
+        .with_hidden(8)
+        .config();
+    let model = trainable_on(config.init(&cpu), &cpu.clone().autodiff());
+    let mut optim = GuardedAdam::new(None, 5, &model);
+    let x = burn::tensor::Tensor::<2>::ones([4, 2], &cpu.autodiff());
+    let model = optim.update(model.clone(), model.log_prob(x).mean().neg(), 0.01);
+    let bytes = optim.to_record().into_bytes().expect("serialises");
+    (
+        bytes.to_vec(),
+        flowplay::train::params::param_shapes(&model),
+    )
+}
+
+/// Byte-level mutations of any seed: flips, cuts, splices, inserted bytes.
+fn mutate_bytes(seed: &[u8], mutations: &[Mutation]) -> Vec<u8> {
+    mutations
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                Mutation::Flip { .. }
+                    | Mutation::Truncate { .. }
+                    | Mutation::Splice { .. }
+                    | Mutation::Insert { .. }
+            )
+        })
+        .fold(seed.to_vec(), |b, m| apply(b, m))
+}
+
+/// `state.json` (what `--resume` reads), `optimizer.bpk` (checked against the model's shapes
+/// before Adam sees it), `index.json` (the page's gallery) and rows of numbers on stdin
+/// (`log-prob`): mutated copies of real ones are read back as a value or a message.
+#[test]
+fn fuzz_the_run_state_index_and_row_readers() {
+    let presets = flowplay::presets::all();
+    let state = serde_json::json!({
+        "preset": presets[0], "epoch": 1, "step": 6, "best_val_bpd": 1.5, "lambda": 1.0,
+        "seconds": 3.0, "param_ids": [1, 2, 3],
+    })
+    .to_string();
+    assert!(flowplay::cli::train::parse_state(&state).is_ok());
+    let (optimizer, shapes) = optimizer_seed();
+    assert_eq!(
+        flowplay::cli::train::check_optimizer_state(&optimizer, &shapes),
+        Ok(())
+    );
+    let index = std::fs::read_to_string("www/models/index.json").unwrap();
+    let rows = "0.5, 1.5\n-1 2\n\n3e-2,4\n".to_string();
+    let tallies: [Tally; 4] = Default::default();
+    let which = 0usize..4;
+    runner()
+        .run(
+            &(which, prop::collection::vec(mutation(), 1..4)),
+            |(which, mutations)| {
+                let seed: &[u8] = match which {
+                    0 => state.as_bytes(),
+                    1 => &optimizer,
+                    2 => index.as_bytes(),
+                    _ => rows.as_bytes(),
+                };
+                let bytes = mutate_bytes(seed, &mutations);
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let outcome = catch_unwind(AssertUnwindSafe(|| match which {
+                    0 => flowplay::cli::train::parse_state(&text).map(|_| ()),
+                    1 => flowplay::cli::train::check_optimizer_state(&bytes, &shapes),
+                    2 => serde_json::from_str::<flowplay::explore::gallery::ModelIndex>(&text)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    _ => flowplay::cli::io::parse_rows(&bytes[..], 2).map(|v| {
+                        assert!(v.iter().all(|x| x.is_finite()), "rows with {v:?}");
+                    }),
+                }));
+                match outcome {
+                    Ok(Ok(())) => tallies[which].count(true),
+                    Ok(Err(msg)) => {
+                        prop_assert!(!msg.trim().is_empty(), "a refusal without a message");
+                        tallies[which].count(false);
+                    }
+                    Err(_) => {
+                        let n = tallies[which].panicked();
+                        prop_assert!(false, "panic {n} on reader {which} with {mutations:?}");
+                    }
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    for (t, name) in tallies
+        .iter()
+        .zip(["state.json", "optimizer.bpk", "index.json", "stdin rows"])
+    {
+        t.print(name);
+    }
 }

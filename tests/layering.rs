@@ -13,7 +13,14 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules from the bottom up; a module may use its own rank and those below.
 const RANKS: &[&[&str]] = &[
-    &["rng", "device", "atomic_file", "readback", "numeric", "testing"],
+    &[
+        "rng",
+        "device",
+        "atomic_file",
+        "readback",
+        "numeric",
+        "testing",
+    ],
     &["fused"],
     &["flows"],
     &["targets", "images", "evaluate"],
@@ -36,7 +43,10 @@ fn modules(root: &Path) -> BTreeMap<Module, PathBuf> {
                 walk(&path, root, out);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let rel = path.strip_prefix(root).unwrap().with_extension("");
-                let mut m: Module = rel.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+                let mut m: Module = rel
+                    .iter()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .collect();
                 if m.last().is_some_and(|s| s == "mod" || s == "lib") {
                     m.pop();
                 }
@@ -281,7 +291,10 @@ fn no_module_uses_a_higher_layer() {
             }
         }
     }
-    assert!(upward.is_empty(), "lower layers using higher ones: {upward:#?}");
+    assert!(
+        upward.is_empty(),
+        "lower layers using higher ones: {upward:#?}"
+    );
     for (a, used) in &tops {
         for b in used {
             assert!(
@@ -333,7 +346,12 @@ fn the_flows_module_file_is_the_registry_only() {
     let text = code_only(&std::fs::read_to_string("src/flows/mod.rs").unwrap());
     let free_functions: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with("pub fn") || l.starts_with("fn") || l.starts_with("pub(crate) fn"))
+        .filter(|l| {
+            l.starts_with("pub fn") || l.starts_with("fn") || l.starts_with("pub(crate) fn")
+        })
         .collect();
-    assert!(free_functions.is_empty(), "helpers in flows/mod.rs: {free_functions:?}");
+    assert!(
+        free_functions.is_empty(),
+        "helpers in flows/mod.rs: {free_functions:?}"
+    );
 }

@@ -351,9 +351,9 @@ fn the_fused_linear_layer_matches_burns_in_the_browser() {
 fn the_fused_coupling_matches_burns_operations_in_the_browser() {
     use burn::nn::LinearConfig;
     use burn::tensor::{Distribution, Tensor, TensorData};
-    use flowplay::fused::mlp::Mlp;
     use flowplay::fused::kernels::testing::assert_close;
     use flowplay::fused::linear::unfused;
+    use flowplay::fused::mlp::Mlp;
     use flowplay::readback::to_host;
     let device = flowplay::device::cpu();
     device.seed(6);

@@ -6,12 +6,12 @@ use std::path::Path;
 use burn::tensor::Device;
 use plotters::prelude::*;
 
+use crate::explore::latent::{grid_labels, sample_classes};
 use crate::flows::Flow;
 use crate::flows::image::ImageShape;
 use crate::images::fetch::load;
 use crate::images::{ImageSet, parse_dataset_split};
 use crate::plot::image_grid::{draw_image_grid, grid_size};
-use crate::explore::latent::{grid_labels, sample_classes};
 use crate::rng::Rng;
 
 /// Loads an image model: the flow on `device` and its image shape; a 2D model is refused.
@@ -74,8 +74,14 @@ pub fn sample_images(
             Some(l) => Some(l[start..start + m].to_vec()),
             None => flow.config().classes().map(|k| grid_labels(start, m, k)),
         };
-        let batch =
-            sample_classes(flow, m, temperature, batch_labels.as_deref(), &mut rng, device);
+        let batch = sample_classes(
+            flow,
+            m,
+            temperature,
+            batch_labels.as_deref(),
+            &mut rng,
+            device,
+        );
         images.extend(pollster::block_on(batch)?);
     }
     Ok(images)

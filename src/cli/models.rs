@@ -115,15 +115,19 @@ fn recompute(dir: &std::path::Path, entry: &ModelEntry, a: &CheckArgs) -> Result
         .as_deref()
         .ok_or_else(|| format!("{} names no data set", entry.file))?
         .parse()?;
-    let data_dir = a.data_dirs.iter().find(|(d, _)| *d == dataset).map(|(_, p)| p.as_path());
-    let set = crate::images::fetch::load(dataset, Split::Test, data_dir)
-        .map_err(|e| e.to_string())?;
+    let data_dir = a
+        .data_dirs
+        .iter()
+        .find(|(d, _)| *d == dataset)
+        .map(|(_, p)| p.as_path());
+    let set =
+        crate::images::fetch::load(dataset, Split::Test, data_dir).map_err(|e| e.to_string())?;
     let set = match a.limit {
         Some(n) => set.take(n),
         None => set,
     };
-    let bpd = crate::train::images::evaluate_bpd(&flow, &set, 250, &device)
-        .map_err(|e| e.to_string())?;
+    let bpd =
+        crate::train::images::evaluate_bpd(&flow, &set, 250, &device).map_err(|e| e.to_string())?;
     Ok(Checked {
         params: burn::module::Module::num_params(&flow),
         bpd,
@@ -139,7 +143,10 @@ fn check(a: CheckArgs) -> Result<(), String> {
         .map_err(|e| format!("{} is not a model index: {e}", path.display()))?;
     for name in &a.only {
         if index.find(name).is_none() {
-            return Err(format!("--only {name}: {} lists no such model", path.display()));
+            return Err(format!(
+                "--only {name}: {} lists no such model",
+                path.display()
+            ));
         }
     }
     let chosen: Vec<&ModelEntry> = index

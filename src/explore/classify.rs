@@ -14,8 +14,8 @@ use burn::tensor::Tensor;
 use serde::Serialize;
 
 use crate::flows::Flow;
-use crate::images::labels::one_hot;
 use crate::images::bits_per_dim;
+use crate::images::labels::one_hot;
 use crate::readback::{ReadbackError, to_host_async};
 
 /// `log p(x | y)` for every image and class, `[n][K]`: one flow pass over the `n·K` rows

@@ -18,9 +18,9 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::fused::mlp::Mlp;
 use super::validate::{MAX_CONTEXT, conditioner, in_range, mlp};
 use super::{context_or_zeros, sum_rows};
+use crate::fused::mlp::Mlp;
 use crate::rng::Rng;
 
 /// `log 2π`.

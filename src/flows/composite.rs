@@ -12,9 +12,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::fused::mlp::Mlp;
 use super::validate::ArchitectureError;
 use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
+use crate::fused::mlp::Mlp;
 use crate::rng::Rng;
 
 /// The whole architecture of a flow: rebuilds it exactly (weights aside).

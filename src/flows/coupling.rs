@@ -23,9 +23,9 @@ use burn::tensor::{Device, Tensor};
 
 use super::LayerSpec;
 use super::masked_coupling::{MaskedCoupling, Transformer};
-use crate::fused::mlp::Mlp;
 use super::validate::{MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
 use super::{mask_row, soft_clamp};
+use crate::fused::mlp::Mlp;
 use crate::rng::Rng;
 
 /// Config of [`Coupling`].

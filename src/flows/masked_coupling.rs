@@ -19,8 +19,8 @@
 
 use burn::tensor::Tensor;
 
-use crate::fused::mlp::Mlp;
 use super::{Bijection, context_or_zeros, sum_rows, zeros_like_batch};
+use crate::fused::mlp::Mlp;
 
 /// The elementwise map `τ` of a coupling.
 pub trait Transformer {

@@ -240,4 +240,3 @@ impl Bijection for Layer {
         self.as_bijection().inverse_given(z, context)
     }
 }
-

@@ -472,8 +472,8 @@ fn self_normalized_conv_gradient_matches_the_exact_one_when_r_is_the_inverse() {
 
 /// Each layer's `check` names the bad number (the limits live in [`super::validate`]).
 mod checks {
-    use crate::flows::image::ImageShape;
     use crate::flows::LayerConfig;
+    use crate::flows::image::ImageShape;
     use crate::flows::{conv_exp, glow_coupling, leaky_relu, permutation, spline, squeeze};
 
     fn err(layer: LayerConfig) -> String {

@@ -18,9 +18,9 @@ use burn::tensor::{Device, Tensor};
 use super::LayerSpec;
 use super::mask_row;
 use super::masked_coupling::{MaskedCoupling, Transformer};
-use crate::fused::mlp::Mlp;
 use super::rq_spline::rq_spline;
 use super::validate::{MAX_BINS, MAX_CONTEXT, conditioner, in_range, mask, mlp, positive_finite};
+use crate::fused::mlp::Mlp;
 
 /// Config of [`SplineCoupling`].
 #[derive(Config, Debug, PartialEq)]

@@ -194,8 +194,8 @@ pub fn couple(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{gaussian_batch, host, seeded_autodiff_device};
     use crate::fused::kernels::testing::assert_close;
+    use crate::testing::{gaussian_batch, host, seeded_autodiff_device};
 
     /// The same transform written with Burn's tensor operations (the coupling's generic path:
     /// soft-clamped log-scale `c·tanh(θ_s/c)`, log-det summed over the free columns).
@@ -207,7 +207,12 @@ mod tests {
         inverse: bool,
     ) -> (Tensor<2>, Tensor<1>) {
         let [n, d] = v.dims();
-        let s = theta.clone().narrow(1, 0, d).div_scalar(c).tanh().mul_scalar(c);
+        let s = theta
+            .clone()
+            .narrow(1, 0, d)
+            .div_scalar(c)
+            .tanh()
+            .mul_scalar(c);
         let t = theta.narrow(1, d, d);
         let free = mask.clone().neg().add_scalar(1.0);
         let (tau, ld) = if inverse {
@@ -215,7 +220,10 @@ mod tests {
         } else {
             (v.clone() * s.clone().exp() + t, s)
         };
-        (v * mask + tau * free.clone(), (ld * free).sum_dim(1).reshape([n]))
+        (
+            v * mask + tau * free.clone(),
+            (ld * free).sum_dim(1).reshape([n]),
+        )
     }
 
     /// Under autodiff, both directions: the outputs and the gradients of a weighted loss with

@@ -26,8 +26,8 @@ use super::kernels::{
     affine::Affine,
     coupling::{self, Layer},
 };
-use super::{contiguous, dims2, fusable, split_coupling_output, values};
 use super::mlp::Mlp;
+use super::{contiguous, dims2, fusable, split_coupling_output, values};
 
 /// The conditioner's weights and biases, `[W₁, b₁, W₂, b₂, W₃, b₃]`.
 pub type Weights<T> = [T; 6];
@@ -316,8 +316,8 @@ pub fn couple(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
     use crate::fused::kernels::testing::assert_close;
+    use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
     use burn::module::Module;
 
     /// The coupling composed of the separate fused operations (the path it replaces, itself

@@ -195,8 +195,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
     use crate::fused::kernels::testing::assert_close;
+    use crate::testing::{gaussian_batch, host, perturb, seeded_autodiff_device};
     use burn::nn::LinearConfig;
 
     /// The fused layer under autodiff against Burn's `Linear` + `relu`: the output and the

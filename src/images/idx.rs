@@ -21,15 +21,31 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     })
 }
 
+/// The most bytes a gzip data file may expand to: 4× the largest real one (MNIST's 60 000
+/// training images, 47 MB), so a small file that claims to hold gigabytes (a "zip bomb") is
+/// refused instead of filling the memory.
+pub const MAX_GUNZIPPED_BYTES: u64 = 192 << 20;
+
 /// `raw` decompressed when it starts with the gzip magic, else unchanged.
 pub fn gunzip_if_gz(raw: Vec<u8>) -> Result<Vec<u8>, String> {
+    gunzip_capped(raw, MAX_GUNZIPPED_BYTES)
+}
+
+/// [`gunzip_if_gz`] with the cap `max` on the decompressed size.
+pub fn gunzip_capped(raw: Vec<u8>, max: u64) -> Result<Vec<u8>, String> {
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(&raw[..])
+        .take(max + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("corrupt gzip stream ({e})"))?;
+    if out.len() as u64 > max {
+        return Err(format!(
+            "the gzip stream expands to more than {max} bytes, more than any data file this reads"
+        ));
+    }
     Ok(out)
 }
 
@@ -148,6 +164,26 @@ pub fn encode(set: &ImageSet) -> (Vec<u8>, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream that expands past the cap is refused with a message; one within it is read.
+    #[test]
+    fn gunzip_refuses_a_stream_that_expands_past_the_cap() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let bytes = gz.finish().unwrap();
+        assert!(
+            bytes.len() < 4096,
+            "a megabyte of zeros compresses to {} bytes",
+            bytes.len()
+        );
+        assert_eq!(
+            gunzip_capped(bytes.clone(), 1 << 20).unwrap().len(),
+            1 << 20
+        );
+        let e = gunzip_capped(bytes, (1 << 20) - 1).unwrap_err();
+        assert!(e.contains("expands to more than"), "{e}");
+    }
 
     fn tiny() -> ImageSet {
         ImageSet {

@@ -96,7 +96,10 @@ impl ImageTrainSettings {
             ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("the learning rate must be positive and finite, got {}", self.lr));
+            return Err(format!(
+                "the learning rate must be positive and finite, got {}",
+                self.lr
+            ));
         }
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
             return Err(format!("λ must be finite and ≥ 0, got {}", self.lambda));
@@ -104,10 +107,14 @@ impl ImageTrainSettings {
         if let Some(c) = self.clip_norm
             && !(c > 0.0 && c.is_finite())
         {
-            return Err(format!("the clipping norm must be positive and finite, got {c}"));
+            return Err(format!(
+                "the clipping norm must be positive and finite, got {c}"
+            ));
         }
         if let Some(g) = &self.geco
-            && ![g.tolerance, g.rate, g.momentum].iter().all(|v| v.is_finite())
+            && ![g.tolerance, g.rate, g.momentum]
+                .iter()
+                .all(|v| v.is_finite())
         {
             return Err("the GECO settings must be finite".into());
         }

@@ -146,13 +146,13 @@ mod fused_adam {
     use burn::optim::{GradientsParams, ModuleOptimizer};
 
     use super::trainable_on;
-    use crate::fused::adam::FusedAdam;
-    use burn::optim::AdamConfig;
-    use burn::tensor::Tensor;
     use crate::flows::Flow;
     use crate::flows::testing::tiny_realnvp;
-    use crate::testing::{gaussian_batch, host, perturb};
+    use crate::fused::adam::FusedAdam;
     use crate::fused::kernels::testing::assert_close;
+    use crate::testing::{gaussian_batch, host, perturb};
+    use burn::optim::AdamConfig;
+    use burn::tensor::Tensor;
 
     /// Every parameter's values, in visiting order.
     fn params(flow: &Flow) -> Vec<f32> {

@@ -169,12 +169,14 @@ impl Default for InverseConfig {
 pub const MAX_OBSERVATION: f64 = 10.0;
 pub const MAX_POSTERIOR_SAMPLES: usize = 5000;
 
-/// `y=v1,v2,…`: 1 to 4 finite numbers within ±[`MAX_OBSERVATION`].
+/// `y=v1,v2,…`: 1 to 4 finite numbers within ±[`MAX_OBSERVATION`], kept to the 4 decimals the
+/// page's link writes (so a link read and written back is the same link).
 fn parse_observation(v: &str) -> Option<Vec<f64>> {
     let values: Option<Vec<f64>> = v
         .split(',')
         .map(|s| s.trim().parse::<f64>().ok())
         .map(|x| x.filter(|x| x.is_finite() && x.abs() <= MAX_OBSERVATION))
+        .map(|x| x.map(|x| (x * 1e4).round() / 1e4))
         .collect();
     values.filter(|v| (1..=4).contains(&v.len()))
 }

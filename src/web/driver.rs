@@ -11,9 +11,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use super::config::{PageConfig, View};
+use super::host::now_ms;
 use super::link::Link;
 use super::protocol::{Event, Reply, Request};
-use super::host::now_ms;
 use super::state::{Page, RunStatus};
 
 /// Frames are asked for at most this often while training (≈ 20 updates/s).

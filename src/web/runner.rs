@@ -7,8 +7,8 @@
 
 use super::backend;
 use super::config::PageConfig;
-use super::protocol::{Event, Frame, Progress};
 use super::host::now_ms;
+use super::protocol::{Event, Frame, Progress};
 use super::session::Session;
 use crate::model_file::{self, FlowMeta};
 use crate::targets::Target;

@@ -70,14 +70,33 @@ pub fn numbers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
     }
 }
 
-/// Loads `.flow` bytes on the CPU and, if that works, runs the flow both ways on two rows;
-/// `Err` carries the loader's message. A panic inside is the caller's to catch.
-pub fn load_and_run(bytes: Vec<u8>) -> Result<(), String> {
+/// Loads `.flow` bytes on the CPU and, if that works, runs the flow both ways on two rows (with
+/// a zero context for a conditional flow); `Err` carries the loader's message. A model that
+/// loads must give numbers, not NaN: `Ok(false)` says it did not. A panic inside is the
+/// caller's to catch.
+pub fn load_and_run(bytes: Vec<u8>) -> Result<bool, String> {
     use burn::tensor::Tensor;
     let device = flowplay::device::cpu();
     let (flow, _) = flowplay::model_file::from_bytes(bytes, &device).map_err(|e| e.to_string())?;
     let x = Tensor::<2>::zeros([2, flow.dim()], &device).add_scalar(0.3);
-    let _ = flow.log_prob(x.clone());
-    let _ = flow.inverse(x);
-    Ok(())
+    let c = (flow.context() > 0).then(|| Tensor::<2>::zeros([2, flow.context()], &device));
+    let lp = flow.log_prob_given(x.clone(), c.as_ref());
+    let (back, _) = flow.inverse_given(x, c.as_ref());
+    let values: Vec<f32> = [lp.reshape([2]), back.flatten::<1>(0, 1)]
+        .into_iter()
+        .flat_map(|t| flowplay::readback::to_host(t).expect("f32 values"))
+        .collect();
+    Ok(!values.iter().any(|v| v.is_nan()))
+}
+
+/// Every shipped model's file name (`www/models/*.flow`), sorted.
+pub fn shipped_names() -> Vec<String> {
+    let dir = format!("{}/www/models", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".flow"))
+        .collect();
+    names.sort();
+    names
 }

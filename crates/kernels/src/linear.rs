@@ -11,8 +11,8 @@
 //! the bias and the activation are applied in one pass over the product, and the backward's
 //! mask and the bias gradient in one pass over `g`.
 
-pub use crate::gradients::{Gradients, Needed};
 use crate::Matrix;
+pub use crate::gradients::{Gradients, Needed};
 use crate::lanes::{LANES, Lanes, get, put};
 use crate::narrow::{
     act, act_backward, backward_narrow_in, backward_narrow_out, forward_narrow_in,

@@ -25,8 +25,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::Matrix;
-use crate::lanes::{LANES, Lanes, get, mul_add, put};
 use crate::gradients::Gradients;
+use crate::lanes::{LANES, Lanes, get, mul_add, put};
 
 /// Calls `$f::<S, W>(args)` for a compiled narrow width `W = $width` ([`padded`]).
 macro_rules! by_width {

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-pub use resume::ResumeState;
+pub use resume::{ResumeState, check_optimizer_state, parse_state};
 use run::TrainingRun;
 
 use super::Outcome;

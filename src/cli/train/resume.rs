@@ -61,6 +61,18 @@ pub fn refuse_overrides(args: &TrainArgs) -> Result<(), String> {
     ))
 }
 
+/// A run state from the text of a `state.json`, its training settings checked.
+pub fn parse_state(text: &str) -> Result<ResumeState, String> {
+    let state: ResumeState =
+        serde_json::from_str(text).map_err(|e| format!("not a run state ({e})"))?;
+    state
+        .preset
+        .train
+        .check()
+        .map_err(|e| format!("unusable settings: {e}"))?;
+    Ok(state)
+}
+
 /// Reads `out/state.json`, checking that it belongs to `preset` when one is named.
 pub fn load_state(out: &Path, preset: Option<&str>) -> Result<ResumeState, String> {
     let path = out.join("state.json");
@@ -70,13 +82,7 @@ pub fn load_state(out: &Path, preset: Option<&str>) -> Result<ResumeState, Strin
             path.display()
         )
     })?;
-    let state: ResumeState = serde_json::from_str(&text)
-        .map_err(|e| format!("--resume: {} is not a run state ({e})", path.display()))?;
-    state
-        .preset
-        .train
-        .check()
-        .map_err(|e| format!("--resume: {} has unusable settings: {e}", path.display()))?;
+    let state = parse_state(&text).map_err(|e| format!("--resume: {}: {e}", path.display()))?;
     if let Some(name) = preset
         && name != state.preset.name
     {
@@ -150,7 +156,10 @@ pub fn check_optimizer_state(bytes: &[u8], shapes: &[(u64, Vec<usize>)]) -> Resu
             .param_id
             .ok_or_else(|| format!("its tensor '{}' belongs to no parameter", t.name))?;
         let want = by_id.get(&id).ok_or_else(|| {
-            format!("its tensor '{}' belongs to a parameter the model does not have", t.name)
+            format!(
+                "its tensor '{}' belongs to a parameter the model does not have",
+                t.name
+            )
         })?;
         if t.shape.as_slice() != *want {
             return Err(format!(

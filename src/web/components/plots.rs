@@ -5,8 +5,8 @@
 use leptos::prelude::*;
 
 use crate::web::draw;
-use crate::web::protocol::Frame;
 use crate::web::host::now_ms;
+use crate::web::protocol::Frame;
 use crate::web::state::Page;
 
 impl Page {
