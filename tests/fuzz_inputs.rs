@@ -596,7 +596,7 @@ fn mutate_bytes(seed: &[u8], mutations: &[Mutation]) -> Vec<u8> {
                     | Mutation::Insert { .. }
             )
         })
-        .fold(seed.to_vec(), |b, m| apply(b, m))
+        .fold(seed.to_vec(), apply)
 }
 
 /// `state.json` (what `--resume` reads), `optimizer.bpk` (checked against the model's shapes

@@ -91,57 +91,20 @@ pub fn evaluate(
     device: &Device,
 ) -> Result<Metrics, String> {
     let mut rng = Rng::new(seed ^ 0xE7A1);
-    let d = problem.theta_dim();
     let mut metrics = Metrics {
         test_pairs: settings.test_pairs,
+        coverage: coverage(method, flow, problem, settings, &mut rng, device)?,
         ..Metrics::default()
     };
-
-    // Coverage over test pairs, a chunk of pairs per batch.
-    let (thetas, ys) = problem.sample_joint(settings.test_pairs, &mut rng);
-    let mut coverage = Coverage::default();
-    let chunk = (20_000 / settings.samples_per_pair.max(1)).max(1);
-    for (t, y) in thetas
-        .chunks(chunk * d)
-        .zip(ys.chunks(chunk * problem.obs_dim()))
-    {
-        let (draws, _) = posterior_samples(
-            method,
-            flow,
-            problem,
-            y,
-            settings.samples_per_pair,
-            &mut rng,
-            device,
-        )
-        .map_err(|e| e.to_string())?;
-        for (truth, s) in t.chunks(d).zip(draws.chunks(settings.samples_per_pair * d)) {
-            coverage.add(truth, s);
-        }
-    }
-    metrics.coverage = coverage.fractions();
-
     // Against the reference posterior at a few typical observations.
     let (_, refs) = problem.sample_joint(settings.reference_observations, &mut rng);
     let n = settings.reference_samples;
     let mut sums = Sums::default();
     for y in refs.chunks(problem.obs_dim()) {
         // The reference first: an observation rejection cannot sample is skipped.
-        let reference = match problem {
-            Problem::LinearGaussian => Reference::Exact(linear_gaussian_posterior(y)),
-            Problem::Arm | Problem::Ring => {
-                let tries = settings.max_rejection_tries;
-                match (
-                    rejection_posterior(problem, y, n, tries, &mut rng),
-                    rejection_posterior(problem, y, n, tries, &mut rng),
-                ) {
-                    (Ok(a), Ok(b)) => Reference::Samples(a, b),
-                    _ => {
-                        metrics.reference_skipped += 1;
-                        continue;
-                    }
-                }
-            }
+        let Some(reference) = reference_at(problem, y, settings, &mut rng) else {
+            metrics.reference_skipped += 1;
+            continue;
         };
         let (learned, _) = posterior_samples(method, flow, problem, y, n, &mut rng, device)
             .map_err(|e| e.to_string())?;
@@ -149,28 +112,14 @@ pub fn evaluate(
         let exact = match reference {
             Reference::Exact(post) => {
                 let exact = post.sample(n, &mut rng);
-                let fitted = Gaussian2::fit(&learned);
-                sums.kl_moments += post.kl_to(&fitted);
-                sums.mean_error = (0..2)
-                    .map(|j| (fitted.mean[j] - post.mean[j]).abs())
-                    .fold(sums.mean_error, f64::max);
-                sums.cov_error = (0..4)
-                    .map(|k| (fitted.cov[k / 2][k % 2] - post.cov[k / 2][k % 2]).abs())
-                    .fold(sums.cov_error, f64::max);
+                sums.add_moments(&post, &Gaussian2::fit(&learned));
                 if method == Method::Cflow {
-                    let ys: Vec<f64> = std::iter::repeat_n(y, n).flatten().copied().collect();
-                    let lq =
-                        log_q(flow, problem, &exact, &ys, device).map_err(|e| e.to_string())?;
-                    let gap: f64 = exact
-                        .chunks(2)
-                        .zip(&lq)
-                        .map(|(t, q)| post.log_density(t) - q)
-                        .sum::<f64>();
-                    sums.kl_log_q += gap / n as f64;
+                    sums.kl_log_q += log_q_gap(flow, problem, &post, &exact, y, device)?;
                 }
                 exact
             }
             Reference::Samples(exact, second) => {
+                let d = problem.theta_dim();
                 sums.mmd2 += mmd2(&learned, &exact, d);
                 sums.mmd2_floor += mmd2(&second, &exact, d);
                 exact
@@ -185,22 +134,78 @@ pub fn evaluate(
             settings.max_rejection_tries
         ));
     }
-    let k = used as f64;
-    metrics.resim_error /= k;
-    metrics.resim_error_reference /= k;
-    match problem {
-        Problem::LinearGaussian => {
-            metrics.kl_moments = Some(sums.kl_moments / k);
-            metrics.kl_log_q = (method == Method::Cflow).then_some(sums.kl_log_q / k);
-            metrics.mean_error = Some(sums.mean_error);
-            metrics.cov_error = Some(sums.cov_error);
-        }
-        Problem::Arm | Problem::Ring => {
-            metrics.mmd2 = Some(sums.mmd2 / k);
-            metrics.mmd2_floor = Some(sums.mmd2_floor / k);
+    sums.average_into(&mut metrics, used as f64, problem, method);
+    Ok(metrics)
+}
+
+/// The coverage of the central credible intervals over `settings.test_pairs` simulated
+/// `(θ, y)` pairs, drawn a chunk of pairs per batch.
+fn coverage(
+    method: Method,
+    flow: &Flow,
+    problem: Problem,
+    settings: &EvalSettings,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<[f64; 3], String> {
+    let d = problem.theta_dim();
+    let (thetas, ys) = problem.sample_joint(settings.test_pairs, rng);
+    let mut coverage = Coverage::default();
+    let chunk = (20_000 / settings.samples_per_pair.max(1)).max(1);
+    for (t, y) in thetas
+        .chunks(chunk * d)
+        .zip(ys.chunks(chunk * problem.obs_dim()))
+    {
+        let per_pair = settings.samples_per_pair;
+        let (draws, _) = posterior_samples(method, flow, problem, y, per_pair, rng, device)
+            .map_err(|e| e.to_string())?;
+        for (truth, s) in t.chunks(d).zip(draws.chunks(per_pair * d)) {
+            coverage.add(truth, s);
         }
     }
-    Ok(metrics)
+    Ok(coverage.fractions())
+}
+
+/// The reference posterior at `y`: closed form for the linear-Gaussian problem, two
+/// independent rejection samples otherwise (`None` when rejection runs out of tries).
+fn reference_at(
+    problem: Problem,
+    y: &[f64],
+    settings: &EvalSettings,
+    rng: &mut Rng,
+) -> Option<Reference> {
+    match problem {
+        Problem::LinearGaussian => Some(Reference::Exact(linear_gaussian_posterior(y))),
+        Problem::Arm | Problem::Ring => {
+            let (n, tries) = (settings.reference_samples, settings.max_rejection_tries);
+            // Both drawn before either is judged, so the generator's stream does not depend on
+            // which one ran out of tries.
+            let a = rejection_posterior(problem, y, n, tries, rng);
+            let b = rejection_posterior(problem, y, n, tries, rng);
+            Some(Reference::Samples(a.ok()?, b.ok()?))
+        }
+    }
+}
+
+/// `E_p[log p(θ | y) − log q(θ | y)]` over exact draws `exact` from `post`: the KL divergence
+/// of the learned density from the exact posterior, estimated with its own log-density.
+fn log_q_gap(
+    flow: &Flow,
+    problem: Problem,
+    post: &Gaussian2,
+    exact: &[f64],
+    y: &[f64],
+    device: &Device,
+) -> Result<f64, String> {
+    let n = exact.len() / 2;
+    let ys: Vec<f64> = std::iter::repeat_n(y, n).flatten().copied().collect();
+    let lq = log_q(flow, problem, exact, &ys, device).map_err(|e| e.to_string())?;
+    let gap: f64 = exact
+        .chunks(2)
+        .zip(&lq)
+        .map(|(t, q)| post.log_density(t) - q)
+        .sum();
+    Ok(gap / n as f64)
 }
 
 /// The reference posterior at one observation: exact in closed form, or two independent exact
@@ -218,6 +223,38 @@ struct Sums {
     cov_error: f64,
     mmd2: f64,
     mmd2_floor: f64,
+}
+
+impl Sums {
+    /// The moment-matched Gaussian of the learned draws against the exact posterior.
+    fn add_moments(&mut self, post: &Gaussian2, fitted: &Gaussian2) {
+        self.kl_moments += post.kl_to(fitted);
+        self.mean_error = (0..2)
+            .map(|j| (fitted.mean[j] - post.mean[j]).abs())
+            .fold(self.mean_error, f64::max);
+        self.cov_error = (0..4)
+            .map(|k| (fitted.cov[k / 2][k % 2] - post.cov[k / 2][k % 2]).abs())
+            .fold(self.cov_error, f64::max);
+    }
+
+    /// The means over `k` reference observations (the largest errors as they are) into
+    /// `metrics`, the figures that apply to `problem` and `method`.
+    fn average_into(&self, metrics: &mut Metrics, k: f64, problem: Problem, method: Method) {
+        metrics.resim_error /= k;
+        metrics.resim_error_reference /= k;
+        match problem {
+            Problem::LinearGaussian => {
+                metrics.kl_moments = Some(self.kl_moments / k);
+                metrics.kl_log_q = (method == Method::Cflow).then_some(self.kl_log_q / k);
+                metrics.mean_error = Some(self.mean_error);
+                metrics.cov_error = Some(self.cov_error);
+            }
+            Problem::Arm | Problem::Ring => {
+                metrics.mmd2 = Some(self.mmd2 / k);
+                metrics.mmd2_floor = Some(self.mmd2_floor / k);
+            }
+        }
+    }
 }
 
 /// The coverage levels as JSON keys.

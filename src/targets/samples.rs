@@ -71,102 +71,81 @@ impl SampleSet {
     /// `n` points as interleaved `[x, y]` pairs.
     pub fn sample(self, n: usize, rng: &mut Rng) -> Vec<f32> {
         let mut out = Vec::with_capacity(2 * n);
-        let mut push = |x: f64, y: f64| {
-            out.push(x as f32);
-            out.push(y as f32);
-        };
+        for i in 0..n {
+            let (x, y) = self.point(i, rng);
+            out.extend([x as f32, y as f32]);
+        }
+        out
+    }
+
+    /// Point `i` of a sample (sets with several arms or rings take them in turn by `i`).
+    fn point(self, i: usize, rng: &mut Rng) -> (f64, f64) {
         match self {
             Self::Moons => {
                 // sklearn make_moons(noise=0.1), then ·2 + (−1, −0.2).
-                for i in 0..n {
-                    let t = rng.uniform() * PI;
-                    let (x, y) = if i % 2 == 0 {
-                        (t.cos(), t.sin())
-                    } else {
-                        (1.0 - t.cos(), 0.5 - t.sin())
-                    };
-                    let x = x + 0.1 * rng.normal();
-                    let y = y + 0.1 * rng.normal();
-                    push(2.0 * x - 1.0, 2.0 * y - 0.2);
-                }
+                let t = rng.uniform() * PI;
+                let (x, y) = if i % 2 == 0 {
+                    (t.cos(), t.sin())
+                } else {
+                    (1.0 - t.cos(), 0.5 - t.sin())
+                };
+                let x = x + 0.1 * rng.normal();
+                let y = y + 0.1 * rng.normal();
+                (2.0 * x - 1.0, 2.0 * y - 0.2)
             }
             Self::Circles => {
                 // sklearn make_circles(factor=0.5, noise=0.08), ·3.
-                for i in 0..n {
-                    let t = rng.uniform() * TAU;
-                    let r = if i % 2 == 0 { 1.0 } else { 0.5 };
-                    push(
-                        3.0 * (r * t.cos() + 0.08 * rng.normal()),
-                        3.0 * (r * t.sin() + 0.08 * rng.normal()),
-                    );
-                }
+                let t = rng.uniform() * TAU;
+                let r = if i % 2 == 0 { 1.0 } else { 0.5 };
+                let x = 3.0 * (r * t.cos() + 0.08 * rng.normal());
+                (x, 3.0 * (r * t.sin() + 0.08 * rng.normal()))
             }
             Self::EightGaussians => {
-                for _ in 0..n {
-                    let (cx, cy) = eight_gaussian_centre(rng.below(8));
-                    let x = rng.normal() * EIGHT_GAUSSIANS_STD + cx * EIGHT_GAUSSIANS_SCALE;
-                    let y = rng.normal() * EIGHT_GAUSSIANS_STD + cy * EIGHT_GAUSSIANS_SCALE;
-                    push(x / EIGHT_GAUSSIANS_DIVISOR, y / EIGHT_GAUSSIANS_DIVISOR);
-                }
+                let (cx, cy) = eight_gaussian_centre(rng.below(8));
+                let x = rng.normal() * EIGHT_GAUSSIANS_STD + cx * EIGHT_GAUSSIANS_SCALE;
+                let y = rng.normal() * EIGHT_GAUSSIANS_STD + cy * EIGHT_GAUSSIANS_SCALE;
+                (x / EIGHT_GAUSSIANS_DIVISOR, y / EIGHT_GAUSSIANS_DIVISOR)
             }
             Self::Checkerboard => {
-                for _ in 0..n {
-                    let x1 = rng.uniform() * 4.0 - 2.0;
-                    let x2 = rng.uniform() - 2.0 * rng.below(2) as f64;
-                    let x2 = x2 + (x1.floor().rem_euclid(2.0));
-                    push(2.0 * x1, 2.0 * x2);
-                }
+                let x1 = rng.uniform() * 4.0 - 2.0;
+                let x2 = rng.uniform() - 2.0 * rng.below(2) as f64;
+                let x2 = x2 + (x1.floor().rem_euclid(2.0));
+                (2.0 * x1, 2.0 * x2)
             }
             Self::Pinwheel => {
                 let (radial_std, tangential_std, classes, rate) = (0.3, 0.1, 5, 0.25);
-                for i in 0..n {
-                    let label = i % classes;
-                    let f0 = rng.normal() * radial_std + 1.0;
-                    let f1 = rng.normal() * tangential_std;
-                    let angle = TAU * label as f64 / classes as f64 + rate * f0.exp();
-                    let (s, c) = angle.sin_cos();
-                    push(2.0 * (f0 * c + f1 * s), 2.0 * (-f0 * s + f1 * c));
-                }
+                let label = i % classes;
+                let f0 = rng.normal() * radial_std + 1.0;
+                let f1 = rng.normal() * tangential_std;
+                let angle = TAU * label as f64 / classes as f64 + rate * f0.exp();
+                let (s, c) = angle.sin_cos();
+                (2.0 * (f0 * c + f1 * s), 2.0 * (-f0 * s + f1 * c))
             }
             Self::TwoSpirals => {
-                for i in 0..n {
-                    let t = rng.uniform().sqrt() * 540.0 * TAU / 360.0;
-                    let dx = -t.cos() * t + rng.uniform() * 0.5;
-                    let dy = t.sin() * t + rng.uniform() * 0.5;
-                    let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
-                    push(
-                        sign * dx / 3.0 + 0.1 * rng.normal(),
-                        sign * dy / 3.0 + 0.1 * rng.normal(),
-                    );
-                }
+                let t = rng.uniform().sqrt() * 540.0 * TAU / 360.0;
+                let dx = -t.cos() * t + rng.uniform() * 0.5;
+                let dy = t.sin() * t + rng.uniform() * 0.5;
+                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                let x = sign * dx / 3.0 + 0.1 * rng.normal();
+                (x, sign * dy / 3.0 + 0.1 * rng.normal())
             }
             Self::Swissroll => {
                 // sklearn make_swiss_roll(noise=1.0)[:, [0, 2]] / 5.
-                for _ in 0..n {
-                    let t = 1.5 * PI * (1.0 + 2.0 * rng.uniform());
-                    push(
-                        (t * t.cos() + rng.normal()) / 5.0,
-                        (t * t.sin() + rng.normal()) / 5.0,
-                    );
-                }
+                let t = 1.5 * PI * (1.0 + 2.0 * rng.uniform());
+                let x = (t * t.cos() + rng.normal()) / 5.0;
+                (x, (t * t.sin() + rng.normal()) / 5.0)
             }
             Self::Rings => {
-                for i in 0..n {
-                    let radius = [1.0, 0.75, 0.5, 0.25][i % 4];
-                    let t = rng.uniform() * TAU;
-                    push(
-                        3.0 * radius * t.cos() + 0.08 * rng.normal(),
-                        3.0 * radius * t.sin() + 0.08 * rng.normal(),
-                    );
-                }
+                let radius = [1.0, 0.75, 0.5, 0.25][i % 4];
+                let t = rng.uniform() * TAU;
+                let x = 3.0 * radius * t.cos() + 0.08 * rng.normal();
+                (x, 3.0 * radius * t.sin() + 0.08 * rng.normal())
             }
             Self::ExpNormal => {
-                for _ in 0..n {
-                    push(rng.exponential(), rng.normal());
-                }
+                let x = rng.exponential();
+                (x, rng.normal())
             }
         }
-        out
     }
 
     /// The exact log-density where it has a closed form (8gaussians, expnormal).
