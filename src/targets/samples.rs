@@ -84,7 +84,7 @@ impl SampleSet {
             Self::Moons => {
                 // sklearn make_moons(noise=0.1), then ·2 + (−1, −0.2).
                 let t = rng.uniform() * PI;
-                let (x, y) = if i % 2 == 0 {
+                let (x, y) = if i.is_multiple_of(2) {
                     (t.cos(), t.sin())
                 } else {
                     (1.0 - t.cos(), 0.5 - t.sin())
@@ -96,7 +96,7 @@ impl SampleSet {
             Self::Circles => {
                 // sklearn make_circles(factor=0.5, noise=0.08), ·3.
                 let t = rng.uniform() * TAU;
-                let r = if i % 2 == 0 { 1.0 } else { 0.5 };
+                let r = if i.is_multiple_of(2) { 1.0 } else { 0.5 };
                 let x = 3.0 * (r * t.cos() + 0.08 * rng.normal());
                 (x, 3.0 * (r * t.sin() + 0.08 * rng.normal()))
             }
@@ -125,7 +125,7 @@ impl SampleSet {
                 let t = rng.uniform().sqrt() * 540.0 * TAU / 360.0;
                 let dx = -t.cos() * t + rng.uniform() * 0.5;
                 let dy = t.sin() * t + rng.uniform() * 0.5;
-                let sign = if i % 2 == 0 { 1.0 } else { -1.0 };
+                let sign = if i.is_multiple_of(2) { 1.0 } else { -1.0 };
                 let x = sign * dx / 3.0 + 0.1 * rng.normal();
                 (x, sign * dy / 3.0 + 0.1 * rng.normal())
             }
