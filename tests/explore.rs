@@ -248,3 +248,62 @@ fn interpolate_writes_both_paths_and_reconstructs_the_ends() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--a 9999 is past the 500 images"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Decoded RGB(A) rows of a PNG: (width, height, bytes per row, pixels).
+fn decode_png(path: &Path) -> (u32, u32, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, info.line_size, buf)
+}
+
+/// `sample --out` draws its images in batches from one generator: the first 64 of 70 are the 64
+/// of `-n 64` (the grid's top 8 rows match pixel for pixel); a grid past 4096 images is refused.
+#[test]
+fn sample_grids_draw_in_batches_from_one_generator() {
+    let dir = tmp_dir("sample-batches");
+    let grid = |n: &str| {
+        let out = dir.join(format!("grid-{n}.png"));
+        let o = bin()
+            .args([
+                "sample",
+                "--model",
+                "www/models/mnist-glow-small.flow",
+                "-n",
+                n,
+            ])
+            .args(["--seed", "5", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        decode_png(&out)
+    };
+    let (w64, h64, line, small) = grid("64");
+    let (w70, h70, line70, large) = grid("70");
+    assert_eq!((w64, line), (w70, line70));
+    assert!(
+        h70 > h64,
+        "70 images need a ninth row ({h64} vs {h70} pixels)"
+    );
+    // Everything but the last pixel row of the 64-image grid (its bottom margin).
+    let top = line * (h64 as usize - 1);
+    assert!(small[..top] == large[..top], "the first 64 images differ");
+    let o = bin()
+        .args([
+            "sample",
+            "--model",
+            "www/models/mnist-glow-small.flow",
+            "-n",
+            "5000",
+            "--out",
+        ])
+        .arg(dir.join("huge.png"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("a grid holds 1 to 4096 images"));
+    std::fs::remove_dir_all(dir).ok();
+}
