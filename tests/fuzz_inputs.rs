@@ -15,7 +15,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flowplay::images::{ImageSet, cifar, idx};
-use flowplay::web::config::PageConfig;
+use flowplay::web::shell::url::PageConfig;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

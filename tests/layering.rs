@@ -6,7 +6,9 @@
 //!    one rank do not use each other both ways;
 //! 2. no two files use each other;
 //! 3. `flows/mod.rs` holds the registry only (the traits, the layer table, the modules) and no
-//!    helper functions.
+//!    helper functions;
+//! 4. in the page, each mode (`web/playground`, `web/images`, `web/inverse`) uses only the shell
+//!    (`web/shell`), and only the app (`web/app.rs`) uses the modes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -303,6 +305,32 @@ fn no_module_uses_a_higher_layer() {
             );
         }
     }
+}
+
+/// The page's wings (`docs/architecture.md`): the shell below the three modes, the app above
+/// them; a mode uses the shell and nothing of another mode.
+#[test]
+fn the_page_wings_use_only_the_shell() {
+    let edges = edges(Path::new("src"));
+    let wing =
+        |m: &Module| -> Option<String> { (m.len() >= 2 && m[0] == "web").then(|| m[1].clone()) };
+    let rank = |w: &str| match w {
+        "shell" => 0,
+        "playground" | "images" | "inverse" => 1,
+        "app" => 2,
+        other => panic!("web/{other}: not the shell, a mode or the app"),
+    };
+    let mut wrong = Vec::new();
+    for (a, used) in &edges {
+        let Some(wa) = wing(a) else { continue };
+        for b in used {
+            let Some(wb) = wing(b) else { continue };
+            if wa != wb && rank(&wa) <= rank(&wb) {
+                wrong.push(format!("{} → {}", name(a), name(b)));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "page wings crossing: {wrong:#?}");
 }
 
 /// The checker itself finds what it is for: a file pair that uses each other through

@@ -3,11 +3,11 @@
 #![cfg(target_arch = "wasm32")]
 
 use flowplay::flows::FlowKind;
-use flowplay::web::config::{BackendPref, PageConfig};
-use flowplay::web::live_grid::MAX_STRIDE;
-use flowplay::web::protocol::{Event, Reply, Request};
-use flowplay::web::session::{GRID_RES, Session, VIEW_SAMPLES};
-use flowplay::web::train_loop::TrainLoop;
+use flowplay::web::playground::live_grid::MAX_STRIDE;
+use flowplay::web::playground::protocol::{Event, Reply, Request};
+use flowplay::web::playground::session::{GRID_RES, Session, VIEW_SAMPLES};
+use flowplay::web::playground::train_loop::TrainLoop;
+use flowplay::web::shell::url::{BackendPref, PageConfig};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -119,8 +119,8 @@ async fn webgpu_or_its_absence_is_explained() {
     // The rule, checked against whatever adapter this browser offers: none or a software one
     // (headless Chromium's SwiftShader) → the CPU with the reason; a real one → WebGPU (or the
     // CPU with the initialisation error named).
-    let info = flowplay::web::backend::adapter_info().await;
-    let chosen = flowplay::web::backend::choose(BackendPref::Auto).await;
+    let info = flowplay::web::shell::backend::adapter_info().await;
+    let chosen = flowplay::web::shell::backend::choose(BackendPref::Auto).await;
     assert!(!chosen.reason.is_empty());
     match &info {
         None => {

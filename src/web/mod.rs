@@ -1,41 +1,27 @@
-//! The playground page (Leptos CSR, built by Trunk). The URL contract ([`config`]) and the
-//! messages between the page and its training worker ([`protocol`]) are plain Rust and tested
-//! natively; everything that touches the browser is `cfg(wasm32)`.
+//! The page (Leptos CSR, built by Trunk): three modes, each a wing of its own over a shared
+//! shell, and the app that puts them behind one header.
+//!
+//! - [`shell`]: what every mode uses — the URL contract ([`shell::url`], one section per mode),
+//!   the page-wide context, which build and backend run, the clock, files, canvases.
+//! - [`playground`]: the 2D playground — its state, the training worker and the loop both
+//!   sides run, the messages between them ([`playground::protocol`]), its views.
+//! - [`images`]: the image models — gallery, samples, interpolation, latent arithmetic,
+//!   anomaly detection, classification.
+//! - [`inverse`]: the inverse problems — amortised posteriors drawn as the observation moves.
+//! - `app`: the header, the mode switch and the embed view.
+//!
+//! A wing uses the shell and nothing of another wing; only the app sees all three
+//! (`tests/layering.rs`). The URL contract and the playground's protocol and live grid are plain
+//! Rust, tested natively; everything that touches the browser is `cfg(wasm32)`.
 
-pub mod config;
-pub mod live_grid;
-pub mod protocol;
-
 #[cfg(target_arch = "wasm32")]
-pub mod backend;
+pub mod app;
 #[cfg(target_arch = "wasm32")]
-pub mod boot;
+pub mod images;
 #[cfg(target_arch = "wasm32")]
-pub mod components;
-#[cfg(target_arch = "wasm32")]
-pub mod draw;
-#[cfg(target_arch = "wasm32")]
-pub mod driver;
-#[cfg(target_arch = "wasm32")]
-pub mod files;
-#[cfg(target_arch = "wasm32")]
-pub mod host;
-#[cfg(target_arch = "wasm32")]
-pub mod image_views;
-#[cfg(target_arch = "wasm32")]
-pub mod inverse_view;
-#[cfg(target_arch = "wasm32")]
-pub mod link;
-#[cfg(target_arch = "wasm32")]
-pub mod runner;
-#[cfg(target_arch = "wasm32")]
-pub mod session;
-#[cfg(target_arch = "wasm32")]
-pub mod state;
-#[cfg(target_arch = "wasm32")]
-pub mod train_loop;
-#[cfg(target_arch = "wasm32")]
-pub mod worker;
+pub mod inverse;
+pub mod playground;
+pub mod shell;
 
 #[cfg(target_arch = "wasm32")]
 unsafe extern "C" {
@@ -56,22 +42,22 @@ pub fn ensure_ctors() {
 }
 
 /// The module's entry point: in the page's training worker (started by [`link`] on the
-/// build that runs the page), serves its requests; in the page, mounts [`components::App`] on
+/// build that runs the page), serves its requests; in the page, mounts [`app::App`] on
 /// the body, unless this is the CPU build and the WebGPU build should run instead ([`boot`]).
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     ensure_ctors();
     console_error_panic_hook::set_once();
-    if host::in_worker() {
-        return worker::serve();
+    if shell::host::in_worker() {
+        return playground::worker::serve();
     }
-    if boot::HAS_WEBGPU {
-        return leptos::mount::mount_to_body(components::App);
+    if shell::boot::HAS_WEBGPU {
+        return leptos::mount::mount_to_body(app::App);
     }
     wasm_bindgen_futures::spawn_local(async {
-        if boot::wants_webgpu().await {
-            match boot::start_webgpu_build().await {
+        if shell::boot::wants_webgpu().await {
+            match shell::boot::start_webgpu_build().await {
                 Ok(()) => return,
                 Err(e) => web_sys::console::warn_1(
                     &format!(
@@ -81,6 +67,6 @@ pub fn start() {
                 ),
             }
         }
-        leptos::mount::mount_to_body(components::App);
+        leptos::mount::mount_to_body(app::App);
     });
 }
