@@ -6,9 +6,26 @@
 //! `score=raw|complexity` and `limit`:
 //! `#view=samples&model=mnist-glow-small&temperature=0.9&seed=3`.
 //! Unknown or malformed parameters fall back to their defaults and produce a notice.
+//!
+//! One section per mode, each with its settings, limits, parsing and fragment: [`playground`],
+//! [`images`], [`inverse`]; this file holds what they share (the view, the backend, the seed,
+//! `embed`) and composes them into [`PageConfig`]. A link may carry several sections (a page
+//! remembers the playground's settings while it shows an image view), which is why the
+//! contract is one object in the shell rather than three in the modes.
+
+mod images;
+mod inverse;
+mod playground;
+
+pub use images::{ImageViewConfig, MAX_ALPHA, MAX_IMAGE_INDEX, MAX_TEMPERATURE, ScoreKind};
+pub use inverse::{InverseConfig, MAX_OBSERVATION, MAX_POSTERIOR_SAMPLES};
+pub use playground::{MAX_BATCH, MAX_HIDDEN, MAX_LAYERS, MAX_LR, MIN_BATCH, MIN_HIDDEN, MIN_LR};
 
 use crate::flows::FlowKind;
 use crate::targets::Target;
+
+/// One parameter of the fragment: `(key, value, whether it is the default)`.
+type Param = (&'static str, String, bool);
 
 /// Which compute backend the page trains on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,110 +99,6 @@ impl View {
     }
 }
 
-/// The anomaly view's score.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScoreKind {
-    /// Bits per dimension.
-    Raw,
-    /// Bits per dimension minus the image's PNG bits per dimension (Serrà et al. 2020).
-    Complexity,
-}
-
-impl ScoreKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Raw => "raw",
-            Self::Complexity => "complexity",
-        }
-    }
-}
-
-/// The settings of the image views.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ImageViewConfig {
-    /// The model's file stem under `models/`.
-    pub model: String,
-    /// Sampling temperature (standard deviation of the base noise).
-    pub temperature: f32,
-    /// The first and second image (indices into the bundled test subset).
-    pub a: usize,
-    pub b: usize,
-    /// Latent arithmetic: the class to move towards, and how far (`0` = the image itself).
-    pub to: u8,
-    pub alpha: f32,
-    pub score: ScoreKind,
-    /// Images scored per set in the anomaly view.
-    pub limit: usize,
-}
-
-impl Default for ImageViewConfig {
-    fn default() -> Self {
-        Self {
-            model: "mnist-glow-small".to_string(),
-            temperature: 0.9,
-            a: 0,
-            b: 1,
-            to: 1,
-            alpha: 1.0,
-            score: ScoreKind::Complexity,
-            limit: 500,
-        }
-    }
-}
-
-/// The inverse-problem view's settings.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InverseConfig {
-    pub problem: crate::inverse::Problem,
-    /// The observation `y` (`None`: the problem's default one). Checked against the problem's
-    /// observation size when the view starts.
-    pub y: Option<Vec<f64>>,
-    /// Posterior draws shown.
-    pub samples: usize,
-}
-
-impl InverseConfig {
-    /// The observation to draw for: `y` when it has the problem's size, else the problem's
-    /// default one.
-    pub fn observation(&self) -> Vec<f64> {
-        self.y
-            .clone()
-            .filter(|y| y.len() == self.problem.obs_dim())
-            .unwrap_or_else(|| self.problem.default_observation())
-    }
-}
-
-impl Default for InverseConfig {
-    fn default() -> Self {
-        Self {
-            problem: crate::inverse::Problem::Arm,
-            y: None,
-            samples: 300,
-        }
-    }
-}
-
-/// Largest |y| component a link may set, and most posterior draws shown.
-pub const MAX_OBSERVATION: f64 = 10.0;
-pub const MAX_POSTERIOR_SAMPLES: usize = 5000;
-
-/// `y=v1,v2,…`: 1 to 4 finite numbers within ±[`MAX_OBSERVATION`], kept to the 4 decimals the
-/// page's link writes (so a link read and written back is the same link).
-fn parse_observation(v: &str) -> Option<Vec<f64>> {
-    let values: Option<Vec<f64>> = v
-        .split(',')
-        .map(|s| s.trim().parse::<f64>().ok())
-        .map(|x| x.filter(|x| x.is_finite() && x.abs() <= MAX_OBSERVATION))
-        .map(|x| x.map(|x| (x * 1e4).round() / 1e4))
-        .collect();
-    values.filter(|v| (1..=4).contains(&v.len()))
-}
-
-/// Largest image index the views accept (the bundled subsets hold 500 test images each).
-pub const MAX_IMAGE_INDEX: usize = 9_999;
-pub const MAX_TEMPERATURE: f32 = 1.2;
-pub const MAX_ALPHA: f32 = 2.0;
-
 /// Everything the URL can set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PageConfig {
@@ -229,15 +142,6 @@ impl Default for PageConfig {
         }
     }
 }
-
-/// Limits that keep a shared link from freezing a visitor's tab.
-pub const MAX_LAYERS: usize = 32;
-pub const MIN_HIDDEN: usize = 2;
-pub const MAX_HIDDEN: usize = 512;
-pub const MIN_BATCH: usize = 8;
-pub const MAX_BATCH: usize = 8192;
-pub const MIN_LR: f64 = 1e-6;
-pub const MAX_LR: f64 = 1.0;
 
 fn parse_in<T: std::str::FromStr + PartialOrd + Copy>(v: &str, lo: T, hi: T) -> Option<T> {
     v.parse::<T>().ok().filter(|x| *x >= lo && *x <= hi)
@@ -292,76 +196,9 @@ impl PageConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), SetError> {
         let c = self;
         let ok = match key {
-            "target" if value == "draw" => {
-                c.drawing = true;
-                true
-            }
-            "target" => value
-                .parse()
-                .map(|t| {
-                    c.target = t;
-                    c.drawing = false;
-                })
-                .is_ok(),
-            "flow" => value.parse().map(|f| c.flow = f).is_ok(),
-            "layers" => parse_in(value, 1, MAX_LAYERS)
-                .map(|v| c.layers = v)
-                .is_some(),
-            "hidden" => parse_in(value, MIN_HIDDEN, MAX_HIDDEN)
-                .map(|v| c.hidden = v)
-                .is_some(),
-            "lr" => parse_in(value, MIN_LR, MAX_LR).map(|v| c.lr = v).is_some(),
-            "batch" => parse_in(value, MIN_BATCH, MAX_BATCH)
-                .map(|v| c.batch = v)
-                .is_some(),
             "seed" => value.parse().map(|v| c.seed = v).is_ok(),
-            "steps" => parse_in(value, 1, 10_000_000)
-                .map(|v| c.steps = Some(v))
-                .is_some(),
-            "autostart" => parse_bool(value).map(|v| c.autostart = v).is_some(),
             "embed" => parse_bool(value).map(|v| c.embed = v).is_some(),
             "view" => View::parse(value).map(|v| c.view = v).is_some(),
-            "model" => {
-                let ok = !value.is_empty()
-                    && value.len() <= 64
-                    && value
-                        .chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
-                if ok {
-                    c.images.model = value.to_string();
-                }
-                ok
-            }
-            "temperature" => parse_in(value, 0.0, MAX_TEMPERATURE)
-                .map(|v| c.images.temperature = v)
-                .is_some(),
-            "a" => parse_in(value, 0, MAX_IMAGE_INDEX)
-                .map(|v| c.images.a = v)
-                .is_some(),
-            "b" => parse_in(value, 0, MAX_IMAGE_INDEX)
-                .map(|v| c.images.b = v)
-                .is_some(),
-            "to" => parse_in(value, 0, 9).map(|v| c.images.to = v).is_some(),
-            "alpha" => parse_in(value, -MAX_ALPHA, MAX_ALPHA)
-                .map(|v| c.images.alpha = v)
-                .is_some(),
-            "limit" => parse_in(value, 10, 10_000)
-                .map(|v| c.images.limit = v)
-                .is_some(),
-            "score" => match value {
-                "raw" => Some(ScoreKind::Raw),
-                "complexity" => Some(ScoreKind::Complexity),
-                _ => None,
-            }
-            .map(|v| c.images.score = v)
-            .is_some(),
-            "problem" => value.parse().map(|p| c.inverse.problem = p).is_ok(),
-            "y" => parse_observation(value)
-                .map(|y| c.inverse.y = Some(y))
-                .is_some(),
-            "samples" => parse_in(value, 1, MAX_POSTERIOR_SAMPLES)
-                .map(|v| c.inverse.samples = v)
-                .is_some(),
             "backend" => match value {
                 "auto" => Some(BackendPref::Auto),
                 "cpu" => Some(BackendPref::Cpu),
@@ -370,7 +207,14 @@ impl PageConfig {
             }
             .map(|b| c.backend = b)
             .is_some(),
-            _ => return Err(SetError::Unknown),
+            _ => match c
+                .set_playground(key, value)
+                .or_else(|| c.images.set(key, value))
+                .or_else(|| c.inverse.set(key, value))
+            {
+                Some(ok) => ok,
+                None => return Err(SetError::Unknown),
+            },
         };
         if ok { Ok(()) } else { Err(SetError::Invalid) }
     }
@@ -405,70 +249,23 @@ impl PageConfig {
         (c, notices)
     }
 
-    /// Every parameter the fragment can carry: `(key, value, whether it is the default)`.
-    fn params(&self) -> Vec<(&'static str, String, bool)> {
+    /// Every parameter the fragment can carry: `(key, value, whether it is the default)`, each
+    /// mode's section in turn.
+    fn params(&self) -> Vec<Param> {
         let d = Self::default();
-        let (i, di) = (&self.images, &d.images);
-        let target = if self.drawing {
-            "draw".to_string()
-        } else {
-            self.target.name().to_string()
-        };
-        vec![
-            ("view", self.view.name().to_string(), self.view == d.view),
-            ("target", target, self.target == d.target && !self.drawing),
-            ("flow", self.flow.name().to_string(), self.flow == d.flow),
-            ("layers", self.layers.to_string(), self.layers == d.layers),
-            ("hidden", self.hidden.to_string(), self.hidden == d.hidden),
-            ("lr", self.lr.to_string(), self.lr == d.lr),
-            ("batch", self.batch.to_string(), self.batch == d.batch),
-            ("model", i.model.clone(), i.model == di.model),
-            (
-                "temperature",
-                i.temperature.to_string(),
-                i.temperature == di.temperature,
-            ),
-            ("a", i.a.to_string(), i.a == di.a),
-            ("b", i.b.to_string(), i.b == di.b),
-            ("to", i.to.to_string(), i.to == di.to),
-            ("alpha", i.alpha.to_string(), i.alpha == di.alpha),
-            ("score", i.score.name().to_string(), i.score == di.score),
-            ("limit", i.limit.to_string(), i.limit == di.limit),
-            (
-                "problem",
-                self.inverse.problem.name().to_string(),
-                self.inverse.problem == d.inverse.problem,
-            ),
-            (
-                "y",
-                self.inverse
-                    .y
-                    .as_ref()
-                    .map(|y| {
-                        let parts: Vec<String> = y.iter().map(|v| format!("{v:.4}")).collect();
-                        parts.join(",")
-                    })
-                    .unwrap_or_default(),
-                self.inverse.y.is_none(),
-            ),
-            (
-                "samples",
-                self.inverse.samples.to_string(),
-                self.inverse.samples == d.inverse.samples,
-            ),
-            (
-                "backend",
-                self.backend.name().to_string(),
-                self.backend == d.backend,
-            ),
-            ("seed", self.seed.to_string(), self.seed == d.seed),
-            (
-                "steps",
-                self.steps.map(|n| n.to_string()).unwrap_or_default(),
-                self.steps.is_none(),
-            ),
-            ("autostart", "1".to_string(), !self.autostart),
-        ]
+        let (flow_settings, run_settings) = self.playground_params(&d);
+        let mut params = vec![("view", self.view.name().to_string(), self.view == d.view)];
+        params.extend(flow_settings);
+        params.extend(self.images.params(&d.images));
+        params.extend(self.inverse.params(&d.inverse));
+        params.push((
+            "backend",
+            self.backend.name().to_string(),
+            self.backend == d.backend,
+        ));
+        params.push(("seed", self.seed.to_string(), self.seed == d.seed));
+        params.extend(run_settings);
+        params
     }
 
     /// The fragment that reproduces this configuration (without `embed`): the parameters the
