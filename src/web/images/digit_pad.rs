@@ -9,6 +9,46 @@ use crate::web::shell::canvas::{canvas_2d, mouse_fraction, touch_fraction};
 const PAD: usize = 28;
 const PAD_SCALE: usize = 8;
 
+/// Draws `pixels` (28×28, grey) on the pad's canvas with the keyboard cursor's cell outlined.
+fn draw_pad(pixels: &[u8], (cx, cy): (usize, usize)) {
+    let Some((_, ctx)) = canvas_2d("digit-pad") else {
+        return;
+    };
+    let s = PAD_SCALE as f64;
+    for (i, &v) in pixels.iter().enumerate() {
+        ctx.set_fill_style_str(&format!("rgb({v},{v},{v})"));
+        ctx.fill_rect((i % PAD) as f64 * s, (i / PAD) as f64 * s, s, s);
+    }
+    ctx.set_stroke_style_str("#d33");
+    ctx.stroke_rect(cx as f64 * s, cy as f64 * s, s, s);
+}
+
+/// A soft round brush at cell `(x, y)`, as a pen on paper: the centre full white, the rim
+/// half (a pixel only ever gets brighter).
+fn stamp(pixels: &mut [u8], x: usize, y: usize) {
+    for dy in -1i32..=1 {
+        for dx in -1i32..=1 {
+            let (px, py) = (x as i32 + dx, y as i32 + dy);
+            if (0..PAD as i32).contains(&px) && (0..PAD as i32).contains(&py) {
+                let v = if dx == 0 && dy == 0 { 255 } else { 140 };
+                let k = py as usize * PAD + px as usize;
+                pixels[k] = pixels[k].max(v);
+            }
+        }
+    }
+}
+
+/// Where an arrow key moves the pen from `(x, y)` (`None` for other keys).
+fn pen_step(key: &str, (x, y): (usize, usize)) -> Option<(usize, usize)> {
+    Some(match key {
+        "ArrowLeft" => (x.saturating_sub(1), y),
+        "ArrowRight" => ((x + 1).min(PAD - 1), y),
+        "ArrowUp" => (x, y.saturating_sub(1)),
+        "ArrowDown" => (x, (y + 1).min(PAD - 1)),
+        _ => return None,
+    })
+}
+
 /// A 28×28 drawing pad with an action button (`action_id`) that hands the pixels to
 /// `on_submit`, a Clear button (`#clear-digit`), and `result` shown below them
 /// (`#drawing-score`).
@@ -24,35 +64,9 @@ pub fn DigitPad(
     let pixels = StoredValue::new_local(vec![0u8; PAD * PAD]);
     let cursor = RwSignal::new((PAD / 2, PAD / 2));
     let down = RwSignal::new(false);
-    let repaint = move || {
-        let Some((_, ctx)) = canvas_2d("digit-pad") else {
-            return;
-        };
-        let s = PAD_SCALE as f64;
-        pixels.with_value(|p| {
-            for (i, &v) in p.iter().enumerate() {
-                ctx.set_fill_style_str(&format!("rgb({v},{v},{v})"));
-                ctx.fill_rect((i % PAD) as f64 * s, (i / PAD) as f64 * s, s, s);
-            }
-        });
-        let (cx, cy) = cursor.get_untracked();
-        ctx.set_stroke_style_str("#d33");
-        ctx.stroke_rect(cx as f64 * s, cy as f64 * s, s, s);
-    };
-    // A soft round brush, as a pen on paper: the centre full white, the rim half.
+    let repaint = move || pixels.with_value(|p| draw_pad(p, cursor.get_untracked()));
     let paint = move |x: usize, y: usize| {
-        pixels.update_value(|p| {
-            for dy in -1i32..=1 {
-                for dx in -1i32..=1 {
-                    let (px, py) = (x as i32 + dx, y as i32 + dy);
-                    if (0..PAD as i32).contains(&px) && (0..PAD as i32).contains(&py) {
-                        let v = if dx == 0 && dy == 0 { 255 } else { 140 };
-                        let k = py as usize * PAD + px as usize;
-                        p[k] = p[k].max(v);
-                    }
-                }
-            }
-        });
+        pixels.update_value(|p| stamp(p, x, y));
         cursor.set((x, y));
         repaint();
     };
@@ -71,21 +85,15 @@ pub fn DigitPad(
     // Keyboard: arrows move the pen, Space or Enter paints under it.
     let key = move |ev: web_sys::KeyboardEvent| {
         let (x, y) = cursor.get_untracked();
-        let moved = match ev.key().as_str() {
-            "ArrowLeft" => (x.saturating_sub(1), y),
-            "ArrowRight" => ((x + 1).min(PAD - 1), y),
-            "ArrowUp" => (x, y.saturating_sub(1)),
-            "ArrowDown" => (x, (y + 1).min(PAD - 1)),
-            " " | "Enter" => {
-                ev.prevent_default();
-                paint(x, y);
-                return;
-            }
-            _ => return,
-        };
-        ev.prevent_default();
-        cursor.set(moved);
-        repaint();
+        let key = ev.key();
+        if key == " " || key == "Enter" {
+            ev.prevent_default();
+            paint(x, y);
+        } else if let Some(moved) = pen_step(&key, (x, y)) {
+            ev.prevent_default();
+            cursor.set(moved);
+            repaint();
+        }
     };
     Effect::new(move |_| repaint());
     view! {

@@ -106,97 +106,119 @@ impl Core {
                 fragment,
                 drawn,
                 preview,
-            } => {
-                self.reset(run);
-                match Runner::start(&config_of(&fragment), drawn).await {
-                    Ok((runner, started)) => {
-                        self.runner = Some(runner);
-                        self.tell(emit, started);
-                    }
-                    Err(e) if preview => self.start_error = Some(e),
-                    Err(e) => {
-                        self.start_error = Some(e.clone());
-                        self.tell(emit, Event::Failed(e));
-                    }
-                }
-            }
+            } => self.start(run, &fragment, drawn, preview, emit).await,
             Request::Load {
                 run,
                 fragment,
                 name,
                 bytes,
-            } => {
-                self.reset(run);
-                match Runner::load(&config_of(&fragment), bytes, &name).await {
-                    Ok((runner, cfg, started)) => {
-                        self.runner = Some(runner);
-                        self.tell(emit, started);
-                        self.tell(
-                            emit,
-                            Event::Loaded {
-                                fragment: cfg.to_fragment(),
-                            },
-                        );
-                    }
-                    Err(e) => {
-                        self.start_error = Some(e.clone());
-                        self.tell(emit, Event::Failed(e));
-                    }
-                }
-            }
+            } => self.load(run, &fragment, &name, bytes, emit).await,
             Request::Train => {
-                if self.runner.is_some() {
+                if self.has_run(emit) {
                     self.training = true;
-                } else {
-                    self.tell(emit, Event::Failed(self.no_run()));
                 }
             }
             Request::Pause => self.training = false,
             Request::Step => {
-                if self.runner.is_some() {
+                if self.has_run(emit) {
                     self.train_slice_of(0.0, emit).await;
-                } else {
-                    self.tell(emit, Event::Failed(self.no_run()));
                 }
             }
             Request::Reset => self.reset(self.run),
-            Request::Frame { live, stages } => {
-                let frame = match &mut self.runner {
-                    Some(runner) => match runner.frame(live, stages).await {
-                        Ok(frame) => Some(Box::new(frame)),
-                        Err(e) => {
-                            self.training = false;
-                            self.tell(emit, Event::Failed(e));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                emit(Reply::Frame {
-                    run: self.run,
-                    frame,
-                });
-            }
-            Request::Export => match &self.runner {
-                Some(runner) => match runner.export().await {
-                    Ok((name, bytes)) => emit(Reply::Exported {
-                        run: self.run,
-                        name,
-                        bytes,
-                    }),
-                    Err(e) => self.tell(emit, Event::Failed(e)),
-                },
-                None => self.tell(
-                    emit,
-                    Event::Failed("export: train or import a flow first".into()),
-                ),
-            },
+            Request::Frame { live, stages } => self.frame(live, stages, emit).await,
+            Request::Export => self.export(emit).await,
             Request::SimulateDeviceLoss => self.lose_device = true,
             Request::SimulateCrash => {
                 if crate::web::shell::host::in_worker() {
                     panic!("simulated crash of the training worker (window.flowplayCrashWorker)");
                 }
             }
+        }
+    }
+
+    /// A new run of the configuration in `fragment` (on the points `drawn`, if any). A
+    /// preview's failure is kept for the next request to report, not shown.
+    async fn start(
+        &mut self,
+        run: u64,
+        fragment: &str,
+        drawn: Option<Vec<f32>>,
+        preview: bool,
+        emit: &Emit,
+    ) {
+        self.reset(run);
+        match Runner::start(&config_of(fragment), drawn).await {
+            Ok((runner, started)) => {
+                self.runner = Some(runner);
+                self.tell(emit, started);
+            }
+            Err(e) if preview => self.start_error = Some(e),
+            Err(e) => {
+                self.start_error = Some(e.clone());
+                self.tell(emit, Event::Failed(e));
+            }
+        }
+    }
+
+    /// A paused run of the `.flow` file `bytes`; the page learns the file's configuration.
+    async fn load(&mut self, run: u64, fragment: &str, name: &str, bytes: Vec<u8>, emit: &Emit) {
+        self.reset(run);
+        match Runner::load(&config_of(fragment), bytes, name).await {
+            Ok((runner, cfg, started)) => {
+                self.runner = Some(runner);
+                self.tell(emit, started);
+                let fragment = cfg.to_fragment();
+                self.tell(emit, Event::Loaded { fragment });
+            }
+            Err(e) => {
+                self.start_error = Some(e.clone());
+                self.tell(emit, Event::Failed(e));
+            }
+        }
+    }
+
+    /// Whether there is a run to train; says why not when there is none.
+    fn has_run(&self, emit: &Emit) -> bool {
+        if self.runner.is_none() {
+            self.tell(emit, Event::Failed(self.no_run()));
+        }
+        self.runner.is_some()
+    }
+
+    /// A frame of the current run (none without a run); a failure stops training.
+    async fn frame(&mut self, live: bool, stages: bool, emit: &Emit) {
+        let frame = match &mut self.runner {
+            Some(runner) => match runner.frame(live, stages).await {
+                Ok(frame) => Some(Box::new(frame)),
+                Err(e) => {
+                    self.training = false;
+                    self.tell(emit, Event::Failed(e));
+                    None
+                }
+            },
+            None => None,
+        };
+        emit(Reply::Frame {
+            run: self.run,
+            frame,
+        });
+    }
+
+    /// The current run's flow as `.flow` bytes.
+    async fn export(&self, emit: &Emit) {
+        match &self.runner {
+            Some(runner) => match runner.export().await {
+                Ok((name, bytes)) => emit(Reply::Exported {
+                    run: self.run,
+                    name,
+                    bytes,
+                }),
+                Err(e) => self.tell(emit, Event::Failed(e)),
+            },
+            None => self.tell(
+                emit,
+                Event::Failed("export: train or import a flow first".into()),
+            ),
         }
     }
 
