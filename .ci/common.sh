@@ -53,11 +53,15 @@ need_browser() {
   /usr/bin/chromium --version
 }
 
-# The page's two builds (src/web/boot.rs): Trunk builds the page with the CPU build of the
+# The page's two builds (src/web/shell/boot.rs): Trunk builds the page with the CPU build of the
 # module; the WebGPU build goes to dist/gpu/, loaded in its place where a WebGPU adapter is.
+# `build_page test-hooks` builds the page the browser tests drive (with their hooks); plain
+# `build_page` the one visitors load.
 build_page() {
-  trunk build
-  cargo build --lib --target wasm32-unknown-unknown --no-default-features --features page-webgpu
+  local features=${1:-}
+  trunk build ${features:+--features "$features"}
+  cargo build --lib --target wasm32-unknown-unknown --no-default-features \
+    --features "page-webgpu${features:+,$features}"
   rm -rf dist/gpu
   wasm-bindgen --target web --no-typescript --out-dir dist/gpu --out-name flowplay \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/flowplay.wasm"
@@ -103,4 +107,23 @@ check_shipped_model() {
   mkdir -p e2e-artifacts
   "$bin" sample --model www/models/mnist-glow-small.flow -n 64 --temperature 0.9 \
     --out e2e-artifacts/mnist-glow-small-samples.png
+}
+
+# The module visitors load carries none of the browser tests' hooks: built without the
+# `test-hooks` feature, it holds neither hook's name, while the tested page (dist/, built with
+# them) holds both, which shows the search can find them.
+check_visitor_build() {
+  local tested visitor=$CARGO_TARGET_DIR/wasm32-unknown-unknown/debug/flowplay.wasm
+  tested=$(ls dist/flowplay*_bg.wasm | head -1)
+  for hook in flowplayFailNextStep flowplayCrashWorker; do
+    grep -aq "$hook" "$tested" || { echo "the tested page lacks the hook $hook" >&2; return 1; }
+  done
+  cargo build --lib --target wasm32-unknown-unknown --no-default-features
+  for hook in flowplayFailNextStep flowplayCrashWorker; do
+    if grep -aq "$hook" "$visitor"; then
+      echo "the visitors' build carries the test hook $hook" >&2
+      return 1
+    fi
+  done
+  echo "the visitors' build has no test hooks ($(stat -c %s "$visitor") bytes)"
 }

@@ -8,7 +8,8 @@
 //! 3. `flows/mod.rs` holds the registry only (the traits, the layer table, the modules) and no
 //!    helper functions;
 //! 4. in the page, each mode (`web/playground`, `web/images`, `web/inverse`) uses only the shell
-//!    (`web/shell`), and only the app (`web/app.rs`) uses the modes.
+//!    (`web/shell`), and only the app (`web/app.rs`) uses the modes;
+//! 5. no function is longer than 90 lines, data tables ([`DATA_TABLES`]) aside.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -381,5 +382,90 @@ fn the_flows_module_file_is_the_registry_only() {
     assert!(
         free_functions.is_empty(),
         "helpers in flows/mod.rs: {free_functions:?}"
+    );
+}
+
+/// Functions that are tables of data rather than logic, exempt from the length rule.
+const DATA_TABLES: &[(&str, &str)] = &[("src/presets.rs", "all")];
+
+/// The longest a function may be, in lines from its signature to its closing brace.
+const MAX_FUNCTION_LINES: usize = 90;
+
+/// `(name, lines)` of every function in `text` that rustfmt laid out (a signature line starting
+/// with `fn`/`pub fn`/`async fn`… and a closing brace at the same indentation).
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let indent = line.len() - line.trim_start().len();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words.iter().position(|w| *w == "fn");
+        let is_fn = at.is_some_and(|k| {
+            words[..k]
+                .iter()
+                .all(|w| w.starts_with("pub") || *w == "async" || *w == "const" || *w == "unsafe")
+        });
+        if let (true, Some(k)) = (is_fn, at)
+            && !line.trim_end().ends_with(';')
+        {
+            let name: String = words
+                .get(k + 1)
+                .map(|w| {
+                    w.chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect()
+                })
+                .unwrap_or_default();
+            let close = format!("{}}}", " ".repeat(indent));
+            let end = (i + 1..lines.len())
+                .find(|&j| lines[j].trim_end() == close)
+                .unwrap_or(i);
+            out.push((name, end - i + 1));
+            i = end + 1;
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_ninety_lines() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(Path::new("src"), &mut files);
+    walk(Path::new("crates/kernels/src"), &mut files);
+    let mut long = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (name, n) in function_lengths(&text) {
+            let exempt = DATA_TABLES
+                .iter()
+                .any(|(f, table)| path == Path::new(f) && name == *table);
+            if n > MAX_FUNCTION_LINES && !exempt {
+                long.push(format!("{}: {name} ({n} lines)", path.display()));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines: {long:#?}"
+    );
+    // The measure itself: a 3-line function and a method inside an impl.
+    let sample = "fn a() {\n    x();\n}\nimpl B {\n    pub async fn c(&self) {\n        y();\n        z();\n    }\n}\n";
+    assert_eq!(
+        function_lengths(sample),
+        vec![("a".to_string(), 3), ("c".to_string(), 4)]
     );
 }

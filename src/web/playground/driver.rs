@@ -120,12 +120,8 @@ impl Page {
                 && self.generation.get_untracked() == run
                 && self.watch.get_value() == watch
             {
-                if take_test_hook("flowplayFailNextStep") {
-                    self.request(Request::SimulateDeviceLoss);
-                }
-                if take_test_hook("flowplayCrashWorker") {
-                    self.request(Request::SimulateCrash);
-                }
+                #[cfg(feature = "test-hooks")]
+                self.pass_on_test_hooks();
                 // Never spend more than a third of the loop's time on frames.
                 let interval = DRAW_EVERY_MS.max(2.0 * self.frame_ms.get_value());
                 if !self.frame_pending.get_value() && now_ms() - last_frame >= interval {
@@ -217,9 +213,23 @@ impl Page {
     }
 }
 
-/// Test hooks, read (and cleared) while a run trains: `window.flowplayFailNextStep = true`
-/// makes the next step fail as a lost GPU would; `window.flowplayCrashWorker = true` makes the
-/// training worker panic.
+#[cfg(feature = "test-hooks")]
+impl Page {
+    /// Test hooks (feature `test-hooks`), read and cleared while a run trains:
+    /// `window.flowplayFailNextStep = true` makes the next step fail as a lost GPU would;
+    /// `window.flowplayCrashWorker = true` makes the training worker panic.
+    fn pass_on_test_hooks(self) {
+        if take_test_hook("flowplayFailNextStep") {
+            self.request(Request::SimulateDeviceLoss);
+        }
+        if take_test_hook("flowplayCrashWorker") {
+            self.request(Request::SimulateCrash);
+        }
+    }
+}
+
+/// Whether the test hook `window.<name>` is set; clears it.
+#[cfg(feature = "test-hooks")]
 fn take_test_hook(name: &str) -> bool {
     let window = gloo_utils::window();
     let key = wasm_bindgen::JsValue::from_str(name);

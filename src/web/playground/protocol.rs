@@ -51,9 +51,11 @@ pub enum Request {
     /// The run's flow as a `.flow` file.
     Export,
     /// Test hook: the next step fails as a lost GPU would.
+    #[cfg(feature = "test-hooks")]
     SimulateDeviceLoss,
     /// Test hook: the worker panics, as it would on a bug or when its memory runs out (ignored
     /// by a loop on the UI thread, which would take the page down with it).
+    #[cfg(feature = "test-hooks")]
     SimulateCrash,
 }
 
@@ -307,7 +309,9 @@ mod tests {
                 stages: true,
             },
             Request::Export,
+            #[cfg(feature = "test-hooks")]
             Request::SimulateDeviceLoss,
+            #[cfg(feature = "test-hooks")]
             Request::SimulateCrash,
         ];
         for r in requests {

@@ -40,7 +40,7 @@ struct Core {
     training: bool,
     /// Why the last run could not be built (reported when it is trained).
     start_error: Option<String>,
-    /// The next step fails as a lost GPU would (test hook).
+    /// The next step fails as a lost GPU would (set only by a test hook, feature `test-hooks`).
     lose_device: bool,
 }
 
@@ -127,7 +127,9 @@ impl Core {
             Request::Reset => self.reset(self.run),
             Request::Frame { live, stages } => self.frame(live, stages, emit).await,
             Request::Export => self.export(emit).await,
+            #[cfg(feature = "test-hooks")]
             Request::SimulateDeviceLoss => self.lose_device = true,
+            #[cfg(feature = "test-hooks")]
             Request::SimulateCrash => {
                 if crate::web::shell::host::in_worker() {
                     panic!("simulated crash of the training worker (window.flowplayCrashWorker)");
