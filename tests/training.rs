@@ -352,7 +352,8 @@ fn cpu_threads_follow_the_one_thread_run() {
         for threads in [2, 4] {
             let (loss_k, lp_k) = run(threads);
             for (a, b) in loss_1.iter().zip(&loss_k) {
-                assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "loss {a} vs {b}");
+                // The README's figure: the loss at every step within 10⁻⁵ of one thread's.
+                assert!((a - b).abs() < 1e-5 * a.abs().max(1.0), "loss {a} vs {b}");
             }
             let worst = lp_1
                 .iter()

@@ -4,9 +4,19 @@
 // drawn digit's p(y | x), samples of each class).
 // Usage: node conditional.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
 import { harness, pixelVariance } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-const { artifacts, check, open, status, waitState, finish } = await harness();
+const { cli, artifacts, check, open, status, waitState, finish } = await harness();
+
+// The ring's posterior drawn by the CLI from the same model file: the mean of |‖θ‖ − y| over
+// `n` draws (the page's re-simulation error, computed here from the CLI's samples).
+function cliRingResim(y, n) {
+  const out = execFileSync(cli, ['sample', '--model', 'www/models/ring-posterior.flow', '--context', String(y),
+    '-n', String(n), '--seed', '11']).toString();
+  const rows = out.trim().split('\n').map(l => l.split(',').map(Number));
+  return rows.reduce((s, [a, b]) => s + Math.abs(Math.hypot(a, b) - y), 0) / rows.length;
+}
 
 // Waits until the view has drawn for an observation other than `before`.
 async function redrawnAfter(page, before, timeoutS = 60) {
@@ -68,6 +78,11 @@ async function redrawnAfter(page, before, timeoutS = 60) {
   s = await page.waitForFunction(() => { const d = document.querySelector('#flow-status').dataset;
     return d.problem === 'ring' && d.state === 'ready' ? d : null; }, null, { timeout: 60000 }).then(h => h.jsonValue());
   check('the problem menu switches to the ring', s.observation === '1.500', JSON.stringify(s));
+  // The page's 300 draws against the CLI's 4000 from the same file: both estimate E|‖θ‖ − y|
+  // (spread ≈ 0.06 per draw, so the page's mean is within ≈ 0.004 of the truth; held to 0.015).
+  const cliResim = cliRingResim(1.5, 4000);
+  check('the ring posterior re-simulates as the CLI\'s draws do', Math.abs(Number(s.resim) - cliResim) < 0.015,
+    `page ${s.resim}, CLI ${cliResim.toFixed(4)}`);
   await page.screenshot({ path: join(artifacts, 'inverse-ring.png'), fullPage: true });
   await page.context().close();
 }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::explore::latent::{class_means, decode, encode, pick, shift};
+use crate::explore::latent::{class_means, decode, encode, pick, reconstruction_error, shift};
 use crate::web::images::canvas::draw_images;
 use crate::web::images::state::{ImagePage, Work};
 use crate::web::shell::context::Shell;
@@ -71,6 +71,15 @@ pub fn draw_arithmetic(page: Shell, images: ImagePage) {
             return images.fail(e);
         }
         images.from_class.set(Some(from as u8));
+        let first = &decoded[0];
+        let moved = first
+            .iter()
+            .zip(&decoded[STEPS - 1])
+            .map(|(a, b)| (a - b).abs() as f64)
+            .sum::<f64>()
+            / first.len().max(1) as f64;
+        let recon = reconstruction_error(first, data.inliers.image(a));
+        images.arith_figures.set(Some((recon, moved)));
         images.samples_drawn.set(decoded.len());
         images.took_ms.set(Some(now_ms() - t0));
         images.work.set(Work::Done);
@@ -114,5 +123,10 @@ pub fn ArithmeticView() -> impl IntoView {
         </div>
         <p>{move || images.from_class.get().map(|c| format!("from class {c} towards class {}", page.config.with(|x| x.images.to)))}</p>
         <canvas id="arith-canvas" width="700" height="120"></canvas>
+        {move || images.arith_figures.get().map(|(recon, moved)| view! {
+            <p id="arith-figures" data-recon=format!("{recon:e}") data-moved=format!("{moved:.4}")>
+                {format!("α = 0 reproduces the image to {recon:.1e} mean |Δpixel|; the last frame moved {moved:.3} from it")}
+            </p>
+        })}
     }
 }

@@ -93,6 +93,9 @@ pub struct ImagePage {
     pub end_error: RwSignal<Option<f64>>,
     /// Latent arithmetic: the class of the chosen image, and the class means (per model).
     pub from_class: RwSignal<Option<u8>>,
+    /// Latent arithmetic: how well the first frame (α = 0) reproduces the image, and how far
+    /// the last frame moved from it (both mean |Δpixel|).
+    pub arith_figures: RwSignal<Option<(f64, f64)>>,
     pub(super) class_means: StoredValue<Option<ClassMeans>, LocalStorage>,
     /// Anomaly view: both AUROCs (raw, corrected), every score, the drawing's verdict.
     pub aurocs: RwSignal<Option<(Option<f64>, Option<f64>)>>,
@@ -121,6 +124,7 @@ impl ImagePage {
             auroc: RwSignal::new(None),
             end_error: RwSignal::new(None),
             from_class: RwSignal::new(None),
+            arith_figures: RwSignal::new(None),
             class_means: StoredValue::new_local(None),
             aurocs: RwSignal::new(None),
             scores: StoredValue::new_local(None),
