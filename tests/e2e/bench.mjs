@@ -16,7 +16,7 @@ import { join } from 'node:path';
 
 const [base = 'http://127.0.0.1:8080/', dist = 'dist', cli] = process.argv.slice(2);
 // The page as every visitor loads it (the CPU build), and the WebGPU build in gpu/ that
-// replaces the module where a WebGPU adapter is used (src/web/boot.rs).
+// replaces the module where a WebGPU adapter is used (src/web/shell/boot.rs).
 const bundle = (dir, label) => {
   let raw = 0, gz = 0;
   for (const f of readdirSync(dir).filter(f => /\.(wasm|js|css|html)$/.test(f))) {
@@ -63,7 +63,7 @@ const start = Date.now();
 const s0 = Number(await page.$eval('#flow-status', el => el.dataset.step));
 // The redraw time the page reports (the worker's frame: heatmap grid + samples + layer stages,
 // plus drawing it), and the share of the 128×128 heatmap each frame refreshes (1/stride²:
-// src/web/live_grid.rs), sampled while it trains.
+// src/web/playground/live_grid.rs), sampled while it trains.
 const redraws = [];
 const strides = [];
 const deadline = Date.now() + 600000;

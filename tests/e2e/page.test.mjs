@@ -271,7 +271,7 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   const after = Number((await status(page)).step);
   check('training goes on while the UI thread is blocked', after > before, `step ${before} -> ${after} over a 3 s block`);
   // A frame's grid cannot cover this model's 16 384 points in its budget: the heatmap stays
-  // 128×128 and each live frame refreshes a phase of it (src/web/live_grid.rs).
+  // 128×128 and each live frame refreshes a phase of it (src/web/playground/live_grid.rs).
   await page.waitForFunction(() => Number(document.querySelector('#grid-refresh')?.dataset.stride) > 1, null, { timeout: 20000 }).catch(() => {});
   const grid = await page.$eval('#grid-refresh', el => `${el.textContent} (stride ${el.dataset.stride})`);
   const gridVariety = await canvasVariety(page, '#density-canvas');
