@@ -332,7 +332,14 @@ fn the_remaining_commands_run() {
         .output()
         .unwrap();
     let j = json_line(&out);
-    assert!(j["steps_per_sec"].as_f64().is_some_and(|v| v > 0.0), "{j}");
+    assert!(
+        j["train_steps_per_sec"].as_f64().is_some_and(|v| v > 0.0),
+        "{j}"
+    );
+    assert!(
+        j["grid_points_per_sec"].as_f64().is_some_and(|v| v > 0.0),
+        "{j}"
+    );
 
     let cache = dir.join("cache");
     let mnist = cache.join("mnist");
