@@ -4,12 +4,14 @@
 //! Mutations: bit flips (half of them inside the safetensors header), truncations, splices,
 //! inserted and appended random bytes, and structured edits of the metadata — any number of the
 //! layer list set to an extreme value, a layer renamed to an unknown type, a tensor given a
-//! wrong or huge shape or an unknown dtype, weights overwritten with NaN. Pass: no panic, every
-//! refusal carries a message, and a file that loads runs both ways. (Refusing huge claims before
-//! allocating is what lets this run at all: an allocation abort would end the process.)
+//! wrong or huge shape or an unknown dtype, weights overwritten with NaN, and any node of the
+//! metadata (image shape, data set, posterior, history, summary) replaced or removed. Pass: no
+//! panic, every refusal carries a message, and a file that loads runs both ways without NaN.
+//! (Refusing huge claims before allocating is what lets this run at all: an allocation abort
+//! would end the process.)
 //!
 //! `FLOWPLAY_FUZZ_CASES` sets the cases per target (default 10 000, as `.ci/run` runs it; the
-//! README gives the counts of a 100 000-case run). Each target prints its counts.
+//! README gives the counts of such a run). Each target prints its counts.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -118,6 +120,36 @@ enum Mutation {
         at: f64,
         count: usize,
     },
+    /// Any node of the metadata, not only the layer list's numbers (the image shape, the data
+    /// set, a posterior's problem and method, the history, the summary): replaced by `value`,
+    /// or removed from its object.
+    Metadata {
+        which: usize,
+        remove: bool,
+        value: serde_json::Value,
+    },
+}
+
+/// JSON pointers of every node under `v` (objects, arrays and leaves).
+fn nodes(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                nodes(x, format!("{at}/{i}"), out);
+            }
+        }
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                nodes(
+                    x,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        _ => {}
+    }
 }
 
 fn extreme_number() -> impl Strategy<Value = serde_json::Value> {
@@ -156,6 +188,23 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), "[A-Z0-9]{1,5}")
             .prop_map(|(which, dtype)| Mutation::TensorDtype { which, dtype }),
         (0.0..1.0f64, 1usize..64).prop_map(|(at, count)| Mutation::NanWeights { at, count }),
+        (
+            any::<usize>(),
+            any::<bool>(),
+            prop_oneof![
+                extreme_number(),
+                Just(serde_json::Value::Null),
+                Just(serde_json::json!("no-such-thing")),
+                Just(serde_json::json!([])),
+                Just(serde_json::json!({})),
+                Just(serde_json::json!(true)),
+            ],
+        )
+            .prop_map(|(which, remove, value)| Mutation::Metadata {
+                which,
+                remove,
+                value
+            }),
     ]
 }
 
@@ -258,6 +307,34 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
             if let Some(n) = names.get(which % names.len().max(1)) {
                 h[n]["dtype"] = dtype.clone().into();
             }
+        })
+        .unwrap_or(b),
+        Mutation::Metadata {
+            which,
+            remove,
+            value,
+        } => structured(&b, &mut |h, _| {
+            let Some(meta) = h["__metadata__"]["flowplay"].as_str() else {
+                return;
+            };
+            let Ok(mut meta) = serde_json::from_str::<serde_json::Value>(meta) else {
+                return;
+            };
+            let mut ptrs = Vec::new();
+            nodes(&meta, String::new(), &mut ptrs);
+            let p = &ptrs[which % ptrs.len()];
+            let (parent, key) = p.rsplit_once('/').unwrap_or(("", ""));
+            match meta.pointer_mut(parent) {
+                Some(serde_json::Value::Object(o)) if *remove && !p.is_empty() => {
+                    o.remove(&key.replace("~1", "/").replace("~0", "~"));
+                }
+                _ => {
+                    if let Some(node) = meta.pointer_mut(p) {
+                        *node = value.clone();
+                    }
+                }
+            }
+            h["__metadata__"]["flowplay"] = meta.to_string().into();
         })
         .unwrap_or(b),
         Mutation::NanWeights { at, count } => structured(&b, &mut |_, data| {
