@@ -286,7 +286,9 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
             let Ok(mut meta) = serde_json::from_str::<serde_json::Value>(meta) else {
                 return;
             };
-            if let Some(layers) = meta["config"]["layers"].as_array_mut()
+            if let Some(layers) = meta
+                .pointer_mut("/config/layers")
+                .and_then(|l| l.as_array_mut())
                 && !layers.is_empty()
             {
                 let k = which % layers.len();
