@@ -7,13 +7,13 @@ use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::canvas::draw_anomaly;
+use super::digit_pad::DigitPad;
+use super::state::{ImagePage, Scores, Work};
 use crate::explore::complexity::corrected_score;
 use crate::explore::roc::{auroc, percentile_of, roc_curve};
 use crate::explore::scoring::bits_per_dim_of;
 use crate::images::ImageSet;
-use crate::web::images::canvas::draw_anomaly;
-use crate::web::images::digit_pad::DigitPad;
-use crate::web::images::state::{ImagePage, Scores, Work};
 use crate::web::shell::context::Shell;
 use crate::web::shell::host::now_ms;
 use crate::web::shell::url::ScoreKind;

@@ -8,13 +8,13 @@ use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::canvas::draw_images;
+use super::digit_pad::DigitPad;
+use super::state::{ImagePage, Work};
 use crate::explore::classify::{ClassifierScores, class_log_likelihoods, posterior};
 use crate::explore::latent::{grid_labels, sample_classes};
 use crate::images::{ImageSet, dequantize_batch};
 use crate::rng::Rng;
-use crate::web::images::canvas::draw_images;
-use crate::web::images::digit_pad::DigitPad;
-use crate::web::images::state::{ImagePage, Work};
 use crate::web::shell::host::now_ms;
 
 /// Test images classified per slice between turns of the event loop.

@@ -4,9 +4,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::canvas::draw_images;
+use super::state::{ImagePage, Work};
 use crate::explore::latent::{decode, encode, path, pick, reconstruction_error};
-use crate::web::images::canvas::draw_images;
-use crate::web::images::state::{ImagePage, Work};
 use crate::web::shell::context::Shell;
 use crate::web::shell::host::now_ms;
 

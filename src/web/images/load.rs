@@ -4,11 +4,11 @@
 
 use std::rc::Rc;
 
+use super::state::{ImagePage, LoadedModel, Subsets, Work};
 use crate::explore::gallery::ModelIndex;
 use crate::images::ImageSet;
 use crate::images::idx::{Part, gunzip_if_gz, pair_from_bytes};
 use crate::model_file;
-use crate::web::images::state::{ImagePage, LoadedModel, Subsets, Work};
 use crate::web::shell::backend;
 use crate::web::shell::files::{fetch_bytes, fetch_bytes_with_progress};
 use crate::web::shell::host::now_ms;

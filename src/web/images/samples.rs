@@ -5,10 +5,10 @@ use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use super::canvas::draw_images;
+use super::state::{ImagePage, Work};
 use crate::explore::latent::sample_classes;
 use crate::rng::Rng;
-use crate::web::images::canvas::draw_images;
-use crate::web::images::state::{ImagePage, Work};
 use crate::web::shell::context::Shell;
 use crate::web::shell::host::now_ms;
 

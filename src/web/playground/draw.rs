@@ -7,10 +7,10 @@ use wasm_bindgen::{Clamped, JsCast};
 
 use crate::web::shell::canvas::canvas_2d;
 
+use super::protocol::{Frame, StageView};
 use crate::plot::density::{density_rgba, draw_density_with};
 use crate::plot::{DensityPlot, PlotError, draw_history};
 use crate::train::History;
-use crate::web::playground::protocol::{Frame, StageView};
 
 /// Heatmap of `q` with samples and data on canvas `id`. The cells are one `res × res` image
 /// scaled into the plot with smoothing (one `drawImage` call; a rectangle per cell took

@@ -1,5 +1,5 @@
 //! The UI thread's side of training: the controls' [`Command`]s become [`Request`]s to the
-//! training loop (in its Web Worker, `web::link`), and its [`Reply`]s become signal updates and
+//! training loop (in its Web Worker, `web::playground::link`), and its [`Reply`]s become signal updates and
 //! redraws. Nothing here trains or evaluates a flow, so the controls answer at once whatever
 //! the model's size; while a run trains, a frame (heatmap, samples, stages) is asked for at
 //! ≈ 20 Hz, one at a time.
@@ -10,9 +10,9 @@ use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::web::playground::link::Link;
-use crate::web::playground::protocol::{Event, Reply, Request};
-use crate::web::playground::state::{Page, RunStatus};
+use super::link::Link;
+use super::protocol::{Event, Reply, Request};
+use super::state::{Page, RunStatus};
 use crate::web::shell::host::now_ms;
 use crate::web::shell::url::{PageConfig, View};
 

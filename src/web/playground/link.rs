@@ -16,8 +16,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use crate::web::playground::protocol::{Reply, Request};
-use crate::web::playground::train_loop::TrainLoop;
+use super::protocol::{Reply, Request};
+use super::train_loop::TrainLoop;
 
 /// Where replies go on the page (called on the UI thread, never from inside [`Link::send`]).
 pub type OnReply = Rc<dyn Fn(Reply)>;

@@ -1,7 +1,7 @@
 //! What the page's UI thread and its training loop say to each other: [`Request`]s in,
 //! [`Reply`]s out. In the page they travel as JSON strings between the UI thread and the Web
 //! Worker that trains (`web::worker`); where no worker can start they are handed over directly
-//! (`web::link`). Plain data, so the contract is tested natively.
+//! (`web::playground::link`). Plain data, so the contract is tested natively.
 //!
 //! Every reply about a run carries the run's number (`run`, chosen by the UI thread when it asks
 //! for the run), so replies about a run the visitor has since reset are recognised and dropped.
@@ -42,7 +42,7 @@ pub enum Request {
     /// Drop the run.
     Reset,
     /// What the views draw: the heatmap's grid (the whole of it, or with `live` the part that
-    /// fits a frame's budget while training: `web::live_grid`) and, with `stages`, the
+    /// fits a frame's budget while training: `web::playground::live_grid`) and, with `stages`, the
     /// layer-by-layer view. Always answered by a [`Reply::Frame`] (empty without a run).
     Frame {
         live: bool,
@@ -142,7 +142,7 @@ pub struct Snapshot {
     pub grid: Vec<f32>,
     pub res: usize,
     /// This frame evaluated one cell in `grid_stride²` (1: all of them; the others keep their
-    /// values from earlier frames: `web::live_grid`).
+    /// values from earlier frames: `web::playground::live_grid`).
     pub grid_stride: usize,
     /// How long this frame's part of the grid took (ms).
     pub grid_ms: f64,

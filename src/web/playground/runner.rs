@@ -5,10 +5,10 @@
 //! (`web::train_loop`), which runs in the page's Web Worker (or, where no worker starts, on the
 //! UI thread).
 
+use super::protocol::{Event, Frame, Progress};
+use super::session::Session;
 use crate::model_file::{self, FlowMeta};
 use crate::targets::Target;
-use crate::web::playground::protocol::{Event, Frame, Progress};
-use crate::web::playground::session::Session;
 use crate::web::shell::backend;
 use crate::web::shell::host::now_ms;
 use crate::web::shell::url::PageConfig;

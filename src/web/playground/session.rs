@@ -3,6 +3,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::live_grid::LiveGrid;
+use super::protocol::{Snapshot, StageView};
 use crate::evaluate::log_prob_rows;
 use crate::flows::{Flow, FlowSpec};
 use crate::rng::Rng;
@@ -10,8 +12,6 @@ use crate::targets::{Bounds, Target};
 use crate::train::{
     History, Objective, StepOutcome, TargetTraining, TrainSettings, Trainer, target_problem,
 };
-use crate::web::playground::live_grid::LiveGrid;
-use crate::web::playground::protocol::{Snapshot, StageView};
 use crate::web::shell::url::PageConfig;
 
 /// Grid resolution of the heatmap (drawn as one image, smoothed: `web::playground::draw::density`), at rest

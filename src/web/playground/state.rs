@@ -4,8 +4,8 @@
 
 use leptos::prelude::*;
 
-use crate::web::playground::link::Link;
-use crate::web::playground::protocol::{Event, StageView};
+use super::link::Link;
+use super::protocol::{Event, StageView};
 use crate::web::shell::context::Shell;
 use crate::web::shell::url::PageConfig;
 
@@ -57,7 +57,7 @@ pub struct Page {
     /// Where training runs: `worker` or `page` (`data-trains-in`).
     pub trains_in: RwSignal<&'static str>,
     /// The last frame evaluated one heatmap cell in `grid_stride²` (1: all of them; while a
-    /// large model trains, a part per frame: `web::live_grid`).
+    /// large model trains, a part per frame: `web::playground::live_grid`).
     pub grid_stride: RwSignal<usize>,
     pub error: RwSignal<Option<String>>,
     pub share: RwSignal<Option<String>>,

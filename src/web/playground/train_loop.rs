@@ -1,7 +1,7 @@
 //! The page's training loop: takes [`Request`]s in order, trains in slices between them and
 //! answers with [`Reply`]s. It runs inside the page's Web Worker (`web::worker`), where it has
 //! a thread to itself; where no worker can start, the same loop runs on the UI thread
-//! (`web::link`) and its slices leave the browser a turn in between.
+//! (`web::playground::link`) and its slices leave the browser a turn in between.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -11,8 +11,8 @@ use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
-use crate::web::playground::protocol::{Event, Reply, Request};
-use crate::web::playground::runner::Runner;
+use super::protocol::{Event, Reply, Request};
+use super::runner::Runner;
 use crate::web::shell::url::PageConfig;
 
 /// Training runs in slices of this many milliseconds; requests are handled in between.

@@ -1,5 +1,5 @@
 //! The page's training worker, worker side: the same wasm module as the page, started in a
-//! dedicated Web Worker by `web::link`. [`serve`] listens for JSON [`Request`]s, feeds them to
+//! dedicated Web Worker by `web::playground::link`. [`serve`] listens for JSON [`Request`]s, feeds them to
 //! a [`TrainLoop`] and posts its replies back as JSON, so the UI thread only draws.
 
 use std::rc::Rc;
@@ -8,8 +8,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-use crate::web::playground::protocol::{Reply, Request};
-use crate::web::playground::train_loop::TrainLoop;
+use super::protocol::{Reply, Request};
+use super::train_loop::TrainLoop;
 
 /// Installs the message handler and tells the page the worker is listening.
 pub fn serve() {

@@ -12,7 +12,7 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::web::shell::url::BackendPref;
+use super::url::BackendPref;
 
 /// What the browser's WebGPU adapter says about itself.
 #[derive(Clone, Debug)]

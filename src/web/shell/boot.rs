@@ -6,14 +6,14 @@
 //! itself. Visitors without a GPU never download the WebGPU half.
 //!
 //! The running build's module script is left in `globalThis.flowplayModuleUrl`, so the
-//! training worker (`web::link`) starts the same build.
+//! training worker (`web::playground::link`) starts the same build.
 
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::web::shell::backend::adapter_info;
-use crate::web::shell::url::{BackendPref, PageConfig};
+use super::backend::adapter_info;
+use super::url::{BackendPref, PageConfig};
 
 /// Where the WebGPU build lies, relative to the page.
 const GPU_BUILD: &str = "gpu/flowplay.js";
