@@ -88,15 +88,16 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
   check('webgpu backend reported', s.backend === 'webgpu', s.backend);
   check('backend=webgpu loads the WebGPU build of the page', page.requested.some(u => u.includes('/gpu/flowplay_bg.wasm')),
     page.requested.filter(u => u.endsWith('.wasm') || u.includes('.wasm?')).join(' '));
-  // Losing the device mid-training continues on the CPU from the last checkpoint.
+  // Losing the device mid-training continues on the CPU from the last checkpoint. The hook
+  // destroys the real WebGPU device (GPUDevice.destroy()), so the failure is the runtime's own.
   await page.click('#reset');
   await page.click('#train');
   await page.waitForFunction(() => Number(document.querySelector('#flow-status')?.dataset.step) >= 2, null, { timeout: 300000 });
   await page.evaluate(() => { window.flowplayFailNextStep = true; });
   const after = await waitState(page, ['done', 'error'], 400);
   const reason = await page.$eval('#backend-reason', el => el.textContent);
-  check('device loss falls back to the CPU and finishes', after.state === 'done' && after.backend === 'cpu' && after.step === '20',
-    `${JSON.stringify(after)} · ${reason}`);
+  check('a real device loss falls back to the CPU and finishes', after.state === 'done' && after.backend === 'cpu'
+    && after.step === '20' && !reason.includes('simulated'), `${JSON.stringify(after)} · ${reason}`);
   const last = Number(s.loss);
   check('webgpu loss is finite and falls', Number.isFinite(last) && seen.length > 0 && last < seen[0], `${seen[0]} -> ${last}`);
   await page.screenshot({ path: join(artifacts, 'webgpu-moons.png'), fullPage: true });

@@ -238,6 +238,10 @@ impl Core {
     /// or fails.
     async fn train_slice_of(&mut self, budget_ms: f64, emit: &Emit) {
         let lose_device = std::mem::take(&mut self.lose_device);
+        // The hook loses the real WebGPU device where there is one; a CPU run gets a step that
+        // fails as a lost device's would.
+        #[cfg(feature = "test-hooks")]
+        let lose_device = lose_device && !crate::web::shell::backend::lose_webgpu_device();
         let Some(runner) = self.runner.as_mut() else {
             self.training = false;
             return;

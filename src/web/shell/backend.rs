@@ -81,18 +81,41 @@ async fn webgpu_device() -> Result<Device, String> {
     Err("the page runs its CPU build (its WebGPU build did not load: see the console)".into())
 }
 
+#[cfg(all(feature = "page-webgpu", feature = "test-hooks"))]
+thread_local! {
+    /// The wgpu device under the page's WebGPU runtime, kept for [`lose_webgpu_device`].
+    static WGPU_DEVICE: RefCell<Option<burn::tensor::wgpu::wgpu::Device>> = const { RefCell::new(None) };
+}
+
 #[cfg(feature = "page-webgpu")]
 async fn webgpu_device() -> Result<Device, String> {
     if let Some(d) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(d);
     }
-    let device = Device::wgpu_options()
+    let (device, _setup) = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
-        .init_async()
+        .init_with_setup_async()
         .await
         .map_err(|e| format!("WebGPU initialisation failed: {e:?}"))?;
+    #[cfg(feature = "test-hooks")]
+    WGPU_DEVICE.with(|d| *d.borrow_mut() = Some(_setup.device.clone()));
     WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
     Ok(device)
+}
+
+/// Test hook (feature `test-hooks`): destroys the WebGPU device the page trains on
+/// (`GPUDevice.destroy()`), a real device loss that the runtime learns of as a driver reset
+/// would tell it; `false` when there is no WebGPU device here to lose (a CPU run, or the CPU
+/// build of the page).
+#[cfg(all(feature = "test-hooks", feature = "page-webgpu"))]
+pub fn lose_webgpu_device() -> bool {
+    WGPU_DEVICE.with(|d| d.borrow().as_ref().map(|d| d.destroy()).is_some())
+}
+
+/// [`lose_webgpu_device`] in the CPU build: there is no WebGPU device to lose.
+#[cfg(all(feature = "test-hooks", not(feature = "page-webgpu")))]
+pub fn lose_webgpu_device() -> bool {
+    false
 }
 
 fn cpu(reason: String) -> Chosen {
