@@ -222,6 +222,11 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
         }
         let n = header_len(b);
         let mut header: serde_json::Value = serde_json::from_slice(&b[8..8 + n]).ok()?;
+        // Edits index into the header and its metadata as objects; a header that a bit flip
+        // turned into another JSON value is left to the byte-level mutations.
+        if !header.is_object() || !header["__metadata__"].is_object() {
+            return None;
+        }
         let mut data = b[8 + n..].to_vec();
         edit(&mut header, &mut data);
         Some(join(&header, &data))
@@ -292,22 +297,33 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
                 && !layers.is_empty()
             {
                 let k = which % layers.len();
-                layers[k]["type"] = name.clone().into();
+                // A metadata edit may have made the layer a number: only an object is renamed.
+                if let Some(layer) = layers[k].as_object_mut() {
+                    layer.insert("type".into(), name.clone().into());
+                }
             }
             h["__metadata__"]["flowplay"] = meta.to_string().into();
         })
         .unwrap_or(b),
         Mutation::TensorShape { which, shape } => structured(&b, &mut |h, _| {
             let names = tensor_names(h);
-            if let Some(n) = names.get(which % names.len().max(1)) {
-                h[n]["shape"] = serde_json::json!(shape);
+            if let Some(entry) = names
+                .get(which % names.len().max(1))
+                .and_then(|n| h.get_mut(n))
+                .and_then(|e| e.as_object_mut())
+            {
+                entry.insert("shape".into(), serde_json::json!(shape));
             }
         })
         .unwrap_or(b),
         Mutation::TensorDtype { which, dtype } => structured(&b, &mut |h, _| {
             let names = tensor_names(h);
-            if let Some(n) = names.get(which % names.len().max(1)) {
-                h[n]["dtype"] = dtype.clone().into();
+            if let Some(entry) = names
+                .get(which % names.len().max(1))
+                .and_then(|n| h.get_mut(n))
+                .and_then(|e| e.as_object_mut())
+            {
+                entry.insert("dtype".into(), dtype.clone().into());
             }
         })
         .unwrap_or(b),
