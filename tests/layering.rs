@@ -37,29 +37,36 @@ const RANKS: &[&[&str]] = &[
 
 type Module = Vec<String>;
 
-/// The modules of the `.rs` files under `root`, each with its path.
-fn modules(root: &Path) -> BTreeMap<Module, PathBuf> {
-    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<Module, PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, root, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let rel = path.strip_prefix(root).unwrap().with_extension("");
-                let mut m: Module = rel
-                    .iter()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .collect();
-                if m.last().is_some_and(|s| s == "mod" || s == "lib") {
-                    m.pop();
-                }
-                out.insert(m, path);
-            }
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
         }
     }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
     out
+}
+
+/// The modules of the `.rs` files under `root`, each with its path.
+fn modules(root: &Path) -> BTreeMap<Module, PathBuf> {
+    rust_files(root)
+        .into_iter()
+        .map(|path| {
+            let rel = path.strip_prefix(root).unwrap().with_extension("");
+            let mut m: Module = rel
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect();
+            if m.last().is_some_and(|s| s == "mod" || s == "lib") {
+                m.pop();
+            }
+            (m, path)
+        })
+        .collect()
 }
 
 /// The source without comments and string literals (a path in a doc comment or a message is
@@ -433,19 +440,8 @@ fn function_lengths(text: &str) -> Vec<(String, usize)> {
 
 #[test]
 fn no_function_is_longer_than_ninety_lines() {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(Path::new("src"), &mut files);
-    walk(Path::new("crates/kernels/src"), &mut files);
+    let mut files = rust_files(Path::new("src"));
+    files.extend(rust_files(Path::new("crates/kernels/src")));
     let mut long = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
