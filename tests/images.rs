@@ -13,6 +13,7 @@ use flowplay::images::fetch::load;
 use flowplay::images::{Dataset, ImageSet, Split};
 use flowplay::model_file::{self, FlowMeta, ImageMeta};
 use flowplay::train::images::{GecoSettings, ImageTrainSettings, ImageTrainer, evaluate_bpd};
+use flowplay::train::params::param_values;
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/mnist-sample");
 /// The tiny classifier's accuracy floor: it reached 0.59 on 300 test images after 150 steps
@@ -656,22 +657,6 @@ fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
     );
 }
 
-/// All parameter values of a flow, in visiting order.
-fn parameter_values(flow: &flowplay::flows::Flow) -> Vec<f32> {
-    use burn::module::{ModuleVisitor, Param};
-    use burn::tensor::Tensor;
-    struct All(Vec<f32>);
-    impl ModuleVisitor for All {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0
-                .extend(flowplay::readback::to_host::<f32, D>(p.val()).expect("floats"));
-        }
-    }
-    let mut all = All(Vec::new());
-    flow.visit(&mut all);
-    all.0
-}
-
 /// Data parallel on the image trainer: `k` = 2, 3, 4 CPU replicas, each batch of 12 split
 /// over them, follow the plain single-device trainer (no replicas at all; `k` = 1 is that path)
 /// step for step — losses, reconstruction terms and GECO's λ, and the parameters after 6
@@ -719,7 +704,7 @@ fn data_parallel_image_training_follows_the_single_device_trainer() {
                 );
                 trace.extend([out.loss_bpd, out.recon, out.lambda, t.lambda]);
             }
-            (trace, parameter_values(&t.inference_model()))
+            (trace, param_values(&t.inference_model()).unwrap())
         };
         let (single_trace, single_params) = run(1);
         for k in 2..=4 {

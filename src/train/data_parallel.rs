@@ -217,16 +217,7 @@ mod tests {
     }
 
     fn params(flow: &Flow) -> Vec<f32> {
-        struct All(Vec<f32>);
-        impl ModuleVisitor for All {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0
-                    .extend(crate::readback::to_host::<f32, D>(p.val()).expect("floats"));
-            }
-        }
-        let mut all = All(Vec::new());
-        flow.visit(&mut all);
-        all.0
+        crate::train::params::param_values(flow).expect("CPU values")
     }
 
     /// K replicas on batches of N give the parameters one device gets on the same batches of N

@@ -142,7 +142,6 @@ mod tests {
 /// optimizer and the flows it trains.
 #[cfg(test)]
 mod fused_adam {
-    use burn::module::{Module, ModuleVisitor, Param};
     use burn::optim::{GradientsParams, ModuleOptimizer};
 
     use super::trainable_on;
@@ -150,21 +149,12 @@ mod fused_adam {
     use crate::flows::testing::tiny_realnvp;
     use crate::fused::adam::FusedAdam;
     use crate::fused::kernels::testing::assert_close;
-    use crate::testing::{gaussian_batch, host, perturb};
+    use crate::testing::{gaussian_batch, perturb};
     use burn::optim::AdamConfig;
-    use burn::tensor::Tensor;
 
     /// Every parameter's values, in visiting order.
     fn params(flow: &Flow) -> Vec<f32> {
-        struct All(Vec<f32>);
-        impl ModuleVisitor for All {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0.extend(host(p.val()));
-            }
-        }
-        let mut all = All(Vec::new());
-        flow.visit(&mut all);
-        all.0
+        crate::train::params::param_values(flow).expect("CPU values")
     }
 
     /// `steps` maximum-likelihood steps on fixed batches (the same for every optimizer).

@@ -1,5 +1,6 @@
 //! A flow's parameters as an optimizer sees them: their ids (Adam's saved state is keyed by
-//! them), their shapes, and setting them so a model rebuilt from a file matches a saved state.
+//! them), their shapes and values, and setting them so a model rebuilt from a file matches a
+//! saved state.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::Tensor;
@@ -31,6 +32,25 @@ pub fn param_shapes(flow: &Flow) -> Vec<(u64, Vec<usize>)> {
     let mut shapes = Shapes(Vec::new());
     flow.visit(&mut shapes);
     shapes.0
+}
+
+/// Every parameter's values in visiting order, read back synchronously (a CPU flow; tests
+/// compare trained models with these).
+pub fn param_values(flow: &Flow) -> Result<Vec<f32>, crate::readback::ReadbackError> {
+    struct Values(Result<Vec<f32>, crate::readback::ReadbackError>);
+    impl burn::module::ModuleVisitor for Values {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Ok(all) = &mut self.0 {
+                match crate::readback::to_host::<f32, D>(param.val()) {
+                    Ok(v) => all.extend(v),
+                    Err(e) => self.0 = Err(e),
+                }
+            }
+        }
+    }
+    let mut values = Values(Ok(Vec::new()));
+    flow.visit(&mut values);
+    values.0
 }
 
 /// `flow` with its parameters' ids set, in visiting order, to `ids` (so a saved optimizer record
