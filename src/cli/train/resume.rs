@@ -106,28 +106,19 @@ pub fn resume_trainer(
     let (flow, _) = crate::model_file::load(&out.join("last.flow"), device)
         .map_err(|e| format!("--resume: {e}"))?;
     let optim_path = out.join("optimizer.bpk");
-    let record = if state.param_ids.is_empty() || !optim_path.is_file() {
+    let (flow, record) = if state.param_ids.is_empty() || !optim_path.is_file() {
         eprintln!("--resume: no saved optimizer state; Adam's moments start afresh");
-        None
+        (flow, None)
     } else {
+        let named = |e: String| format!("--resume: {}: {e}", optim_path.display());
         let bytes = std::fs::read(&optim_path)
             .map_err(|e| format!("--resume: cannot read {}: {e}", optim_path.display()))?;
-        Some((optim_path.clone(), bytes))
-    };
-    let flow = match &record {
-        Some(_) => with_param_ids(flow, &state.param_ids).map_err(|e| format!("--resume: {e}"))?,
-        None => flow,
-    };
-    let record = match record {
-        Some((path, bytes)) => {
-            check_optimizer_state(&bytes, &param_shapes(&flow))
-                .map_err(|e| format!("--resume: {}: {e}", path.display()))?;
-            Some(
-                burn::optim::OptimizerRecord::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes))
-                    .map_err(|e| format!("--resume: {}: {e:?}", path.display()))?,
-            )
-        }
-        None => None,
+        let flow = with_param_ids(flow, &state.param_ids).map_err(|e| format!("--resume: {e}"))?;
+        check_optimizer_state(&bytes, &param_shapes(&flow)).map_err(named)?;
+        let record =
+            burn::optim::OptimizerRecord::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes))
+                .map_err(|e| named(format!("{e:?}")))?;
+        (flow, Some(record))
     };
     let mut t = ImageTrainer::resume(flow, p.train.clone(), device);
     if let Some(r) = record {
