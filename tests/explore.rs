@@ -23,12 +23,17 @@ fn tmp_dir(name: &str) -> PathBuf {
     d
 }
 
-fn json_line(out: &std::process::Output) -> serde_json::Value {
+/// The command succeeded; its standard error otherwise.
+fn assert_ok(out: &std::process::Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn json_line(out: &std::process::Output) -> serde_json::Value {
+    assert_ok(out);
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().expect("a line")).expect("JSON")
 }
@@ -279,7 +284,7 @@ fn sample_grids_draw_in_batches_from_one_generator() {
             .arg(&out)
             .output()
             .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_ok(&o);
         decode_png(&out)
     };
     let (w64, h64, line, small) = grid("64");
@@ -353,11 +358,7 @@ fn the_remaining_commands_run() {
         .env("FLOWPLAY_DATA", &cache)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let info =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(info.contains(cache.to_str().unwrap()), "{info}");
@@ -370,11 +371,7 @@ fn the_remaining_commands_run() {
         .env("FLOWPLAY_DATA", &cache)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let test = load(Dataset::Mnist, Split::Test, Some(&subset)).unwrap();
     let bundled = load(
         Dataset::Mnist,
@@ -402,11 +399,7 @@ fn the_remaining_commands_run() {
         .arg(&models)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let written: ModelIndex =
         serde_json::from_slice(&std::fs::read(models.join("index.json")).unwrap()).unwrap();
     let shipped: ModelIndex =
@@ -422,11 +415,7 @@ fn the_remaining_commands_run() {
         .arg(&grid)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(&std::fs::read(&grid).unwrap()[..4], b"\x89PNG");
     let out = bin()
         .args([
