@@ -103,10 +103,14 @@ struct Checked {
 }
 
 /// Builds `entry`'s flow from `dir` and recomputes its parameters and test bits/dim.
-fn recompute(dir: &std::path::Path, entry: &ModelEntry, a: &CheckArgs) -> Result<Checked, String> {
-    let device = inference_device(a.device)?;
+fn recompute(
+    dir: &std::path::Path,
+    entry: &ModelEntry,
+    a: &CheckArgs,
+    device: &burn::tensor::Device,
+) -> Result<Checked, String> {
     let path = dir.join(&entry.file);
-    let (flow, meta) = crate::model_file::load(&path, &device).map_err(|e| e.to_string())?;
+    let (flow, meta) = crate::model_file::load(&path, device).map_err(|e| e.to_string())?;
     let image = meta
         .image
         .ok_or_else(|| format!("{} is listed as an image model but is not one", entry.file))?;
@@ -127,7 +131,7 @@ fn recompute(dir: &std::path::Path, entry: &ModelEntry, a: &CheckArgs) -> Result
         None => set,
     };
     let bpd =
-        crate::train::images::evaluate_bpd(&flow, &set, 250, &device).map_err(|e| e.to_string())?;
+        crate::train::images::evaluate_bpd(&flow, &set, 250, device).map_err(|e| e.to_string())?;
     Ok(Checked {
         params: burn::module::Module::num_params(&flow),
         bpd,
@@ -153,9 +157,10 @@ fn check(a: CheckArgs) -> Result<(), String> {
         .image_models()
         .filter(|m| a.only.is_empty() || a.only.iter().any(|n| index.find(n) == Some(*m)))
         .collect();
+    let device = inference_device(a.device)?;
     let mut failures = Vec::new();
     for entry in &chosen {
-        let got = recompute(&a.dir, entry, &a)?;
+        let got = recompute(&a.dir, entry, &a, &device)?;
         let claimed = entry.test_bpd;
         let off = claimed.map(|c| (got.bpd - c).abs());
         let ok = got.params == entry.params && off.is_some_and(|d| d <= a.tolerance);
