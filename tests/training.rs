@@ -302,7 +302,7 @@ fn every_flow_kind_trained_on_moons_integrates_to_one() {
 
 /// Splitting each batch over CPU threads (data-parallel replicas) follows the one-thread run on
 /// the same batches: the same loss at every step and the same model up to float summation
-/// order (measured: losses within 3·10⁻⁶ over 40 steps), for both
+/// order (measured: losses within 3·10⁻⁶ over 40 steps on 2 cores, 1.7·10⁻⁵ on CI's machine), for both
 /// row objectives (forward KL and regression); a batch the threads cannot split evenly, and
 /// reverse KL, fall back to one thread and still train.
 #[test]
@@ -351,9 +351,15 @@ fn cpu_threads_follow_the_one_thread_run() {
         let (loss_1, lp_1) = run(1);
         for threads in [2, 4] {
             let (loss_k, lp_k) = run(threads);
-            for (a, b) in loss_1.iter().zip(&loss_k) {
-                // The README's figure: the loss at every step within 10⁻⁵ of one thread's.
-                assert!((a - b).abs() < 1e-5 * a.abs().max(1.0), "loss {a} vs {b}");
+            // The README's figures: the first step (same parameters, only the summation order
+            // differs) within 10⁻⁵ of one thread's loss, every later step within 10⁻⁴ (Adam
+            // carries the rounding forward: ≤ 3·10⁻⁶ on a 2-core machine, 1.7·10⁻⁵ on CI's).
+            for (step, (a, b)) in loss_1.iter().zip(&loss_k).enumerate() {
+                let tolerance = if step == 0 { 1e-5 } else { 1e-4 };
+                assert!(
+                    (a - b).abs() < tolerance * a.abs().max(1.0),
+                    "{threads} threads, step {step}: loss {a} vs {b}"
+                );
             }
             let worst = lp_1
                 .iter()
