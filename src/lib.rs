@@ -16,6 +16,7 @@ pub mod numeric;
 pub mod plot;
 pub mod presets;
 pub mod readback;
+pub mod reproduce;
 pub mod rng;
 pub mod targets;
 #[cfg(test)]

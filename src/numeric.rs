@@ -13,6 +13,40 @@ pub fn log_sum_exp(v: &[f64]) -> f64 {
     m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
+/// The share of `values` in each of `bins` equal bins of `[lo, hi)` (values outside, and NaN,
+/// are not counted; the shares sum to the fraction inside). `bins ≥ 1`, `hi > lo`.
+pub fn histogram(values: impl Iterator<Item = f64>, (lo, hi): (f64, f64), bins: usize) -> Vec<f64> {
+    let mut counts = vec![0.0; bins.max(1)];
+    let mut n = 0usize;
+    let width = (hi - lo) / bins.max(1) as f64;
+    for v in values {
+        n += 1;
+        let k = ((v - lo) / width).floor();
+        if k >= 0.0 && k < counts.len() as f64 {
+            counts[k as usize] += 1.0;
+        }
+    }
+    counts.iter_mut().for_each(|c| *c /= n.max(1) as f64);
+    counts
+}
+
+/// The `q`-quantile (`0 ≤ q ≤ 1`) of the finite values, by the nearest rank; `None` when there
+/// are none.
+pub fn quantile(values: impl Iterator<Item = f64>, q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let k = ((v.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize;
+    Some(v[k])
+}
+
+/// Total-variation distance `½ Σ |a − b|` between two histograms of the same bins.
+pub fn total_variation(a: &[f64], b: &[f64]) -> f64 {
+    0.5 * a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +62,16 @@ mod tests {
         assert_eq!(log_sum_exp(&[f64::NEG_INFINITY; 2]), f64::NEG_INFINITY);
         assert_eq!(log_sum_exp(&[1.0, f64::INFINITY]), f64::INFINITY);
         assert!(log_sum_exp(&[1.0, f64::NAN]).is_nan());
+    }
+
+    #[test]
+    fn histograms_count_shares_and_quantiles_pick_ranks() {
+        let h = histogram([0.1, 0.2, 0.6, 1.5, f64::NAN].into_iter(), (0.0, 1.0), 2);
+        assert_eq!(h, vec![0.4, 0.2]);
+        let values = (0..101).map(f64::from);
+        assert_eq!(quantile(values.clone(), 0.5), Some(50.0));
+        assert_eq!(quantile(values, 0.01), Some(1.0));
+        assert_eq!(quantile([f64::NAN].into_iter(), 0.5), None);
+        assert!((total_variation(&[0.5, 0.5], &[1.0, 0.0]) - 0.5).abs() < 1e-12);
     }
 }

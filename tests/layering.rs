@@ -30,7 +30,7 @@ const RANKS: &[&[&str]] = &[
     &["train"],
     &["inverse"],
     &["model_file"],
-    &["explore", "presets"],
+    &["explore", "presets", "reproduce"],
     &["plot"],
     &["cli", "web"],
 ];

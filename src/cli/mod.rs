@@ -12,6 +12,7 @@ pub mod interpolate;
 pub mod io;
 pub mod models;
 pub mod plot;
+pub mod reproduce;
 pub mod timescaling;
 pub mod train;
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// conditional flow or an INN; the last stdout line is JSON with its figures against the
     /// reference posterior.
     FitPosterior(fit_posterior::FitPosteriorArgs),
+    /// Re-run a published result (rezende2015, gallery2d, mbank): figures and a table in the
+    /// output folder, a JSON summary as the last stdout line; `--quick` for minutes on 2 cores.
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// How a command that can be stopped ended.
@@ -72,7 +76,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Fit2d(_) | Command::Bench(_) | Command::FitPosterior(_)
+        Command::Fit2d(_) | Command::Bench(_) | Command::FitPosterior(_) | Command::Reproduce(_)
     ) {
         one_backend_thread();
     }
@@ -90,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Interpolate(a) => done(interpolate::run(a)),
         Command::Models(a) => done(models::run(a)),
         Command::FitPosterior(a) => done(fit_posterior::run(a)),
+        Command::Reproduce(a) => done(reproduce::run(a)),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -30,10 +30,13 @@ pub enum FlowKind {
     /// rational-quadratic spline.
     #[serde(rename = "nsf-ar")]
     NsfAr,
+    /// mbank's standard flow (Schmidt et al. 2024, arXiv:2309.09992): a learnable tanh box, then
+    /// N × (an LU linear layer + a MAF layer).
+    Mbank,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 8] = [
+    pub const ALL: [FlowKind; 9] = [
         Self::Planar,
         Self::Radial,
         Self::Realnvp,
@@ -42,6 +45,7 @@ impl FlowKind {
         Self::Iaf,
         Self::Nsf,
         Self::NsfAr,
+        Self::Mbank,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +58,7 @@ impl FlowKind {
             Self::Iaf => "iaf",
             Self::Nsf => "nsf",
             Self::NsfAr => "nsf-ar",
+            Self::Mbank => "mbank",
         }
     }
 
@@ -101,7 +106,8 @@ pub struct FlowSpec {
     /// Start with a data-initialised ActNorm (standardises the data).
     pub actnorm: bool,
     /// A known bounded support `(low, high)`: the flow then starts (data side) with a fixed
-    /// tanh box, so all of its mass lies inside.
+    /// tanh box, so all of its mass lies inside. For `mbank` the box is its first layer and is
+    /// learnt from this start (`±4` when none is given; `fit2d` starts it at the data's extent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support: Option<(Vec<f32>, Vec<f32>)>,
 }
@@ -140,12 +146,19 @@ impl FlowSpec {
         let d = self.dim;
         let h = self.hidden;
         let mut layers = Vec::new();
-        if let Some((low, high)) = &self.support {
+        let mbank = self.kind == FlowKind::Mbank;
+        let first_box = match &self.support {
+            Some(b) => Some(b.clone()),
+            None if mbank => Some((vec![-4.0; d], vec![4.0; d])),
+            None => None,
+        };
+        if let Some((low, high)) = first_box {
             layers.push(LayerConfig::Tanh(
-                TanhBoxConfig::new(low.clone(), high.clone()).with_learnable(false),
+                TanhBoxConfig::new(low, high).with_learnable(mbank),
             ));
         }
-        if self.actnorm {
+        // mbank's flow has no normalisation layer: the box already scales the data.
+        if self.actnorm && !mbank {
             layers.push(LayerConfig::ActNorm(ActNormConfig::new(d)));
         }
         let mut base = BaseConfig::StandardNormal { dim: d };
@@ -179,6 +192,12 @@ impl FlowSpec {
                             .with_tail_bound(self.tail_bound),
                     ));
                     layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+                }
+                FlowKind::Mbank => {
+                    layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+                    layers.push(LayerConfig::Autoregressive(
+                        AutoregressiveConfig::new(d, Direction::Maf).with_hidden(h),
+                    ));
                 }
                 FlowKind::NsfAr => {
                     layers.push(LayerConfig::Autoregressive(

@@ -39,7 +39,7 @@ pub fn density_rgba(log_density: &[f32], res: usize) -> Vec<u8> {
     rgba
 }
 
-fn max_finite(log_density: &[f32]) -> f64 {
+pub(crate) fn max_finite(log_density: &[f32]) -> f64 {
     log_density
         .iter()
         .copied()

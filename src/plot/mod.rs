@@ -2,9 +2,11 @@
 //! plotters `DrawingBackend`.
 
 pub mod anomaly;
+pub mod corner;
 pub mod density;
 pub mod history;
 pub mod image_grid;
+pub mod panel_grid;
 
 pub use density::{DensityPlot, draw_density};
 pub use history::draw_history;

@@ -79,6 +79,37 @@ impl Target {
             .collect()
     }
 
+    /// `log p` up to a constant on the `res × res` grid of [`Self::bounds`] (the "true density"
+    /// panel of a figure): `−U` for an energy, the density where a sample set's is known, else
+    /// the log of a 2D histogram of 200 000 seeded samples (`−∞` in empty cells).
+    pub fn log_density_grid(&self, res: usize) -> Vec<f32> {
+        let b = self.bounds();
+        let grid = b.grid(res);
+        let at = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f32> {
+            grid.chunks(2)
+                .map(|p| f(p[0] as f64, p[1] as f64) as f32)
+                .collect()
+        };
+        match self {
+            Self::Energy(e) => at(&|x, y| -e.energy(x, y)),
+            Self::Samples(s) if s.log_density(0.0, 0.0).is_some() => {
+                at(&|x, y| s.log_density(x, y).unwrap_or(f64::NEG_INFINITY))
+            }
+            Self::Samples(s) => {
+                let mut counts = vec![0u32; res * res];
+                let pts = s.sample(200_000, &mut crate::rng::Rng::new(0x6A11));
+                for p in pts.chunks(2) {
+                    let col = (p[0] as f64 - b.x.0) / (b.x.1 - b.x.0) * res as f64;
+                    let row = (b.y.1 - p[1] as f64) / (b.y.1 - b.y.0) * res as f64;
+                    if (0.0..res as f64).contains(&col) && (0.0..res as f64).contains(&row) {
+                        counts[row as usize * res + col as usize] += 1;
+                    }
+                }
+                counts.iter().map(|&c| (c as f32).ln()).collect()
+            }
+        }
+    }
+
     /// Every target name, sample sets first.
     pub fn names() -> Vec<&'static str> {
         Self::all().iter().map(|t| t.name()).collect()

@@ -5,7 +5,7 @@
 //! U2–U4 do not confine z₁ (`exp(−U)` is not integrable on ℝ²).
 
 use super::Objective;
-use crate::flows::FlowSpec;
+use crate::flows::{FlowKind, FlowSpec};
 use crate::rng::Rng;
 use crate::targets::Target;
 
@@ -24,7 +24,8 @@ pub struct TargetTraining {
 }
 
 /// A 2D training problem: the flow's spec (with the energy's support box), the objective, and
-/// the training data (empty for energies).
+/// the training data (empty for energies). mbank's flow gets its box from the data
+/// ([`with_data_box`]).
 pub struct TargetProblem {
     pub spec: FlowSpec,
     pub objective: Objective,
@@ -37,7 +38,7 @@ pub fn target_problem(target: Target, spec: FlowSpec, t: &TargetTraining) -> Tar
         Target::Samples(set) => {
             let data = set.sample(t.data_points, &mut Rng::new(t.seed ^ 0xDA7A));
             TargetProblem {
-                spec,
+                spec: with_data_box(spec, &data),
                 objective: Objective::forward_kl(2, data.clone(), t.val_fraction),
                 data,
             }
@@ -55,4 +56,26 @@ pub fn target_problem(target: Target, spec: FlowSpec, t: &TargetTraining) -> Tar
             }
         }
     }
+}
+
+/// mbank's flow starts its learnable box at the data's extent, widened by 5 % of the range on
+/// each side (mbank initialises its tanh box from the data's bounds); other flows are unchanged.
+pub fn with_data_box(spec: FlowSpec, data: &[f32]) -> FlowSpec {
+    if spec.kind != FlowKind::Mbank || spec.support.is_some() || data.is_empty() {
+        return spec;
+    }
+    let d = spec.dim;
+    let (mut low, mut high) = (vec![f32::INFINITY; d], vec![f32::NEG_INFINITY; d]);
+    for row in data.chunks(d) {
+        for ((l, h), &v) in low.iter_mut().zip(high.iter_mut()).zip(row) {
+            *l = l.min(v);
+            *h = h.max(v);
+        }
+    }
+    for (l, h) in low.iter_mut().zip(high.iter_mut()) {
+        let margin = 0.05 * (*h - *l).max(1e-3);
+        *l -= margin;
+        *h += margin;
+    }
+    spec.with_support(low, high)
 }

@@ -164,6 +164,9 @@ fn formula(kind: FlowKind) -> &'static str {
         FlowKind::NsfAr => {
             "zᵢ = RQ-spline(xᵢ; θᵢ(x<ᵢ)), K bins on [−B, B]: the autoregressive neural spline flow  (Durkan et al. 2019)"
         }
+        FlowKind::Mbank => {
+            "u = atanh((x − c)/h) on a learnt box, then N × (LU linear, MAF): mbank's standard flow  (Schmidt et al. 2024)"
+        }
     }
 }
 

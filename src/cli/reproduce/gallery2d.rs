@@ -1,0 +1,83 @@
+//! `reproduce gallery2d`: every flow family on every 2D target as one figure
+//! (`gallery2d.png`: a row per target, the true density first) and a table of each fit's
+//! figure (`table.md`; the summary's `figures[target][flow]`): validation NLL minus the
+//! target's entropy, the validation NLL where the entropy is unknown (marked `*`), `KL(q ‖ p)`
+//! for energies (marked `†`).
+
+use serde_json::{Map, Value, json};
+
+use super::{Run, markdown_table, write_png, write_text};
+use crate::flows::FlowKind;
+use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
+use crate::reproduce::gallery2d::cells;
+use crate::reproduce::{Figure, Fitted, PANEL_RES};
+use crate::targets::Target;
+
+pub fn run(run: &Run) -> Result<Value, String> {
+    let cells = cells(run.budget, run.seed);
+    let fitted = run.fit(&cells)?;
+    let targets = Target::all();
+    let per_row = FlowKind::ALL.len();
+    draw(run, &targets, &fitted, per_row)?;
+    let mut figures = Map::new();
+    let mut rows = Vec::new();
+    for (t, row) in targets.iter().zip(fitted.chunks(per_row)) {
+        let per_flow: Map<String, Value> = row
+            .iter()
+            .map(|f| (f.cell.label.clone(), json!(f.figure)))
+            .collect();
+        figures.insert(t.name().to_string(), Value::Object(per_flow));
+        rows.push(
+            std::iter::once(t.name().to_string())
+                .chain(row.iter().map(|f| cell_text(f.figure)))
+                .collect(),
+        );
+    }
+    let header: Vec<String> = std::iter::once("target".to_string())
+        .chain(FlowKind::ALL.iter().map(|k| k.name().to_string()))
+        .collect();
+    let note = "\nNats: validation NLL − entropy; * validation NLL (entropy unknown); † KL(q‖p) on the energy's box.\n";
+    write_text(
+        &run.dir.join("table.md"),
+        &(markdown_table(&header, &rows) + note),
+    )?;
+    Ok(json!({
+        "figures": figures,
+        "steps": cells[0].steps,
+        "nan_events": fitted.iter().map(|f| f.nan_events).sum::<usize>(),
+        "figure": run.dir.join("gallery2d.png").display().to_string(),
+    }))
+}
+
+fn cell_text(f: Figure) -> String {
+    match f {
+        Figure::NllMinusEntropy(v) => format!("{v:.3}"),
+        Figure::ValNll(v) => format!("{v:.3}*"),
+        Figure::Kl(v) => format!("{v:.3}†"),
+    }
+}
+
+fn draw(run: &Run, targets: &[Target], fitted: &[Fitted], per_row: usize) -> Result<(), String> {
+    let truth: Vec<Vec<f32>> = targets
+        .iter()
+        .map(|t| t.log_density_grid(PANEL_RES))
+        .collect();
+    let mut panels = Vec::new();
+    for (r, row) in fitted.chunks(per_row).enumerate() {
+        panels.push(Panel {
+            title: "target".into(),
+            log_density: &truth[r],
+            res: PANEL_RES,
+        });
+        panels.extend(row.iter().map(|f| Panel {
+            title: format!("{} {}", f.cell.label, cell_text(f.figure)),
+            log_density: &f.log_density,
+            res: f.res,
+        }));
+    }
+    let row_labels: Vec<String> = targets.iter().map(|t| t.name().to_string()).collect();
+    let size = panel_grid_size(targets.len(), per_row + 1, 130);
+    write_png(&run.dir.join("gallery2d.png"), size, |root| {
+        draw_panel_grid(root, &row_labels, &panels).map_err(String::from)
+    })
+}

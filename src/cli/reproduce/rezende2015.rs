@@ -1,0 +1,72 @@
+//! `reproduce rezende2015`: the figure (rows U1–U4; the true density, then planar and radial
+//! flows of each length K) as `rezende2015.png`, and `KL(q ‖ p)` per energy and flow as
+//! `table.md` and in the summary (`kl[energy][column]`).
+
+use serde_json::{Map, Value, json};
+
+use super::{Run, markdown_table, write_png, write_text};
+use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
+use crate::reproduce::rezende2015::{ENERGIES, cells, columns};
+use crate::reproduce::{Fitted, PANEL_RES};
+use crate::targets::Target;
+
+pub fn run(run: &Run) -> Result<Value, String> {
+    let cells = cells(run.budget, run.seed);
+    let fitted = run.fit(&cells)?;
+    let cols = columns(run.budget);
+    let labels: Vec<String> = cols.iter().map(|(k, n)| format!("{k} K={n}")).collect();
+    draw(run, &fitted, cols.len())?;
+    let mut kl = Map::new();
+    let mut rows = Vec::new();
+    for (energy, row) in ENERGIES.iter().zip(fitted.chunks(cols.len())) {
+        let per_column: Map<String, Value> = labels
+            .iter()
+            .zip(row)
+            .map(|(l, f)| (l.clone(), json!(f.figure.value())))
+            .collect();
+        kl.insert(energy.name().to_string(), Value::Object(per_column));
+        rows.push(
+            std::iter::once(energy.name().to_uppercase())
+                .chain(row.iter().map(|f| format!("{:.3}", f.figure.value())))
+                .collect(),
+        );
+    }
+    let header: Vec<String> = std::iter::once("KL(q‖p), nats".to_string())
+        .chain(labels.iter().cloned())
+        .collect();
+    write_text(&run.dir.join("table.md"), &markdown_table(&header, &rows))?;
+    let b = ENERGIES[0].bounds();
+    Ok(json!({
+        "kl": kl,
+        "box": [[b.x.0, b.x.1], [b.y.0, b.y.1]],
+        "steps": cells[0].steps,
+        "batch": cells[0].batch,
+        "nan_events": fitted.iter().map(|f| f.nan_events).sum::<usize>(),
+        "figure": run.dir.join("rezende2015.png").display().to_string(),
+    }))
+}
+
+fn draw(run: &Run, fitted: &[Fitted], per_row: usize) -> Result<(), String> {
+    let truth: Vec<Vec<f32>> = ENERGIES
+        .iter()
+        .map(|e| Target::Energy(*e).log_density_grid(PANEL_RES))
+        .collect();
+    let mut panels = Vec::new();
+    for (r, row) in fitted.chunks(per_row).enumerate() {
+        panels.push(Panel {
+            title: "exp(−U)".into(),
+            log_density: &truth[r],
+            res: PANEL_RES,
+        });
+        panels.extend(row.iter().map(|f| Panel {
+            title: format!("{}  KL {:.2}", f.cell.label, f.figure.value()),
+            log_density: &f.log_density,
+            res: f.res,
+        }));
+    }
+    let row_labels: Vec<String> = ENERGIES.iter().map(|e| e.name().to_uppercase()).collect();
+    let size = panel_grid_size(ENERGIES.len(), per_row + 1, 170);
+    write_png(&run.dir.join("rezende2015.png"), size, |root| {
+        draw_panel_grid(root, &row_labels, &panels).map_err(String::from)
+    })
+}

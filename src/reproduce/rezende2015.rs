@@ -1,0 +1,76 @@
+//! Rezende & Mohamed 2015 ("Variational inference with normalizing flows", ICML, Fig. 3):
+//! planar flows of length K fitted by reverse KL to the four energies U1–U4, radial flows
+//! beside them. The paper shows the densities as pictures (no KL is printed); we add the
+//! number its pictures show by eye, `KL(q ‖ p)` on the box `[−4, 4]²` that holds the flow's
+//! support and essentially all of `exp(−U)`'s mass (`Energy::bounds`).
+//!
+//! Budgets: `Quick` K = 2, 8, 32 for both families, 1 500 steps of 256 samples; `Full` the
+//! 2–32 sweep (K = 2, 4, 8, 16, 32) of the planar-flow seed, 10 000 steps of 512. The paper
+//! trained 500 000 steps of 100 samples (RMSprop, lr 1e-5, momentum 0.9); we use Adam at
+//! 5·10⁻³ with β annealed from 0.01 to 1 over two thirds of the steps (as `fit2d`).
+
+use super::{Budget, Cell};
+use crate::flows::{FlowKind, FlowSpec};
+use crate::targets::{Energy, Target};
+
+/// The energies of the figure, its rows.
+pub const ENERGIES: [Energy; 4] = [Energy::U1, Energy::U2, Energy::U3, Energy::U4];
+
+/// Flow lengths K of a budget.
+pub fn lengths(budget: Budget) -> &'static [usize] {
+    match budget {
+        Budget::Quick => &[2, 8, 32],
+        Budget::Full => &[2, 4, 8, 16, 32],
+    }
+}
+
+/// The figure's columns after the true density: planar at each K, then radial at each K.
+pub fn columns(budget: Budget) -> Vec<(FlowKind, usize)> {
+    [FlowKind::Planar, FlowKind::Radial]
+        .into_iter()
+        .flat_map(|kind| lengths(budget).iter().map(move |&k| (kind, k)))
+        .collect()
+}
+
+/// Every fit, row by row (energy), column by column (flow, K).
+pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
+    let (steps, batch) = match budget {
+        Budget::Quick => (1500, 256),
+        Budget::Full => (10_000, 512),
+    };
+    ENERGIES
+        .iter()
+        .flat_map(|&energy| {
+            columns(budget).into_iter().map(move |(kind, k)| Cell {
+                label: format!("{kind} K={k}"),
+                target: Target::Energy(energy),
+                spec: FlowSpec::new(kind, 2).with_layers(k),
+                steps,
+                batch,
+                lr: 5e-3,
+                data_points: 0,
+                seed,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grid is energies × (planar, radial) × K, in that order, each cell on its energy.
+    #[test]
+    fn cells_cover_each_energy_and_length_once() {
+        for budget in [Budget::Quick, Budget::Full] {
+            let cells = cells(budget, 0);
+            let per_row = 2 * lengths(budget).len();
+            assert_eq!(cells.len(), ENERGIES.len() * per_row);
+            for (i, c) in cells.iter().enumerate() {
+                assert_eq!(c.target, Target::Energy(ENERGIES[i / per_row]));
+                let (kind, k) = columns(budget)[i % per_row];
+                assert_eq!((c.spec.kind, c.spec.layers), (kind, k));
+            }
+        }
+    }
+}
