@@ -7,13 +7,13 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 
+use super::Outcome;
+use super::fit_loop::{save_fit, train_keeping_best};
 use crate::evaluate::{grid_mass, log_density_grid};
-use crate::flows::{Flow, FlowKind, FlowSpec};
+use crate::flows::{FlowKind, FlowSpec};
 use crate::model_file::{self, FlowMeta};
 use crate::targets::Target;
-use crate::train::{
-    HistoryPoint, Objective, TargetTraining, TrainError, TrainSettings, Trainer, target_problem,
-};
+use crate::train::{Objective, TargetTraining, TrainSettings, Trainer, target_problem};
 
 #[derive(Args, Debug)]
 pub struct Fit2dArgs {
@@ -75,9 +75,21 @@ pub struct Fit2dArgs {
     /// KL and regression; default: every core). The result is the same up to float rounding.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// What to fit: `kl` (forward KL on sample sets, reverse KL on energies) or `regression`
+    /// (mbank's objective: regress log q onto the target's known log p at points drawn from
+    /// it; energies and the sample sets whose density is known).
+    #[arg(long, value_enum, default_value_t = FitObjective::Kl)]
+    pub objective: FitObjective,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `--objective`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FitObjective {
+    Kl,
+    Regression,
 }
 
 /// The flow, objective and settings the arguments ask for (each bad number named).
@@ -115,8 +127,9 @@ fn problem(a: &Fit2dArgs) -> Result<(FlowSpec, Objective, TrainSettings), String
         seed: a.seed,
         beta0: a.beta0,
         anneal_steps: a.anneal_steps.unwrap_or(2 * a.steps / 3),
+        regression: a.objective == FitObjective::Regression,
     };
-    let p = target_problem(a.target, spec, &how);
+    let p = target_problem(a.target, spec, &how)?;
     let settings = TrainSettings {
         steps: a.steps,
         batch: a.batch,
@@ -130,50 +143,6 @@ fn problem(a: &Fit2dArgs) -> Result<(FlowSpec, Objective, TrainSettings), String
     Ok((p.spec, p.objective, settings))
 }
 
-/// The best validation so far: (validation NLL, step, model).
-type Best = Option<(f64, usize, Flow)>;
-
-/// Trains to the end, keeping the model of the best validation NLL, with a progress line per
-/// evaluation unless `quiet`.
-fn train_keeping_best(trainer: &mut Trainer, quiet: bool) -> (Result<(), TrainError>, Best) {
-    let start = Instant::now();
-    let total = trainer.settings.steps;
-    let mut best: Best = None;
-    let outcome = trainer.run_blocking(|t, p| {
-        if let Some(v) = p.val_nll
-            && v.is_finite()
-            && best.as_ref().is_none_or(|(b, _, _)| v < *b)
-        {
-            best = Some((v, t.step, t.inference_model()));
-        }
-        if !quiet {
-            eprintln!(
-                "{}",
-                progress_line(t.step, total, p, start.elapsed().as_secs_f64())
-            );
-        }
-    });
-    (outcome, best)
-}
-
-/// `step 200/2000 loss … val NLL … lr … steps/s ETA …`.
-fn progress_line(step: usize, total: usize, p: &HistoryPoint, elapsed: f64) -> String {
-    let val = p
-        .val_nll
-        .map(|v| format!("  val NLL {v:.4}"))
-        .unwrap_or_default();
-    if step == 0 {
-        return format!("  step {:>6}/{total}  (before training){val}", 0);
-    }
-    let rate = step as f64 / elapsed.max(1e-9);
-    let eta = (total - step) as f64 / rate.max(1e-9);
-    format!(
-        "  step {step:>6}/{total}  loss {:>9.4}{val}  lr {:.1e}  {rate:6.1} steps/s  ETA {eta:5.0}s",
-        p.train_loss.unwrap_or(f64::NAN),
-        p.lr
-    )
-}
-
 /// The target-specific figures: validation NLLs (best, last, initial, the target's entropy)
 /// for sample sets; the reverse-KL loss and KL estimate for energies.
 fn target_figures(
@@ -182,6 +151,9 @@ fn target_figures(
     best_step: Option<usize>,
     summary: &mut serde_json::Value,
 ) -> Result<(), String> {
+    if a.objective == FitObjective::Regression {
+        return regression_figures(a, trainer, summary);
+    }
     match a.target {
         Target::Samples(set) => {
             let last_val_nll = trainer.history.last().and_then(|p| p.val_nll);
@@ -215,7 +187,61 @@ fn target_figures(
     Ok(())
 }
 
-pub fn run(a: Fit2dArgs) -> Result<(), String> {
+/// A regression fit's figures: the RMSE of `log q − log p` on 2 000 fresh points from the
+/// target, and the figure a KL fit reports (`KL(q ‖ p)` for an energy, the NLL of fresh samples
+/// minus the entropy for a sample set), so that both objectives can be compared.
+fn regression_figures(
+    a: &Fit2dArgs,
+    trainer: &Trainer,
+    summary: &mut serde_json::Value,
+) -> Result<(), String> {
+    let model = trainer.inference_model();
+    let device = crate::device::cpu();
+    let how = TargetTraining {
+        data_points: 2000,
+        val_fraction: 0.2,
+        seed: a.seed.wrapping_add(1),
+        beta0: 1.0,
+        anneal_steps: 0,
+        regression: true,
+    };
+    let held_out = target_problem(a.target, FlowSpec::new(a.flow, 2), &how)?;
+    let Objective::Regression {
+        points,
+        log_density,
+        ..
+    } = &held_out.objective
+    else {
+        return Err("internal: a regression problem without regression targets".into());
+    };
+    let log_q = crate::evaluate::log_prob_rows_blocking(&model, points, 2, &device)?;
+    let mse = log_q
+        .iter()
+        .zip(log_density)
+        .map(|(q, p)| ((q - p) as f64).powi(2))
+        .sum::<f64>()
+        / log_q.len().max(1) as f64;
+    summary["objective"] = json!("regression");
+    summary["rmse_log_density"] = json!(mse.sqrt());
+    match a.target {
+        Target::Energy(e) => {
+            let (x, log_q) =
+                model.sample(20_000, &mut crate::rng::Rng::new(a.seed ^ 0xE5), &device);
+            let loss = pollster::block_on(crate::readback::scalar_async(
+                (log_q + e.energy_tensor(x)).mean(),
+            ))? as f64;
+            summary["kl_estimate"] = json!(loss + e.log_normalizer(400));
+        }
+        Target::Samples(set) => {
+            let nll = -log_q.iter().map(|&v| v as f64).sum::<f64>() / log_q.len().max(1) as f64;
+            summary["held_out_nll"] = json!(nll);
+            summary["target_entropy"] = json!(set.entropy());
+        }
+    }
+    Ok(())
+}
+
+pub fn run(a: Fit2dArgs) -> Result<Outcome, String> {
     let (spec, objective, settings) = problem(&a)?;
     let (lr, batch) = (settings.lr, settings.batch);
     let device = crate::device::inference_device(a.device)?;
@@ -240,14 +266,8 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         );
     }
     let start = Instant::now();
-    let (outcome, best) = train_keeping_best(&mut trainer, a.quiet);
+    let finished = train_keeping_best(&mut trainer, a.quiet);
     let seconds = start.elapsed().as_secs_f64();
-    // Whatever happened, save what we have (the guard keeps the last good parameters).
-    let last = trainer.inference_model();
-    let (model, best_step) = match best {
-        Some((_, step, m)) if step != trainer.step => (m, Some(step)),
-        _ => (last.clone(), None),
-    };
     let mut summary = json!({
         "target": a.target.name(),
         "flow": a.flow.name(),
@@ -263,27 +283,14 @@ pub fn run(a: Fit2dArgs) -> Result<(), String> {
         "train_loss": trainer.history.last().and_then(|p| p.train_loss),
         "nan_events": trainer.history.nan_events.len(),
     });
+    let best_step = finished.best_step(trainer.step);
     target_figures(&a, &trainer, best_step, &mut summary)?;
     let bounds = a.target.bounds();
+    let (model, _) = finished.chosen(&trainer);
     let grid = log_density_grid(&model, &bounds, 200, &device)?;
     summary["grid_mass"] = json!(grid_mass(&grid, &bounds, 200));
     let mut meta = FlowMeta::new(config);
     meta.spec = Some(spec);
     meta.target = Some(a.target.name().to_string());
-    meta.history = Some(trainer.history.clone());
-    meta.summary = Some(summary.clone());
-    model_file::save(&a.out, &model, &meta).map_err(|e| e.to_string())?;
-    if best_step.is_some() {
-        // The final parameters too, beside the best ones (same metadata, last history point).
-        let last_path = a.out.with_extension("last.flow");
-        model_file::save(&last_path, &last, &meta).map_err(|e| e.to_string())?;
-        summary["last_model"] = json!(last_path.display().to_string());
-    }
-    // The printed line names where the model went; the file itself carries no machine path.
-    summary["out"] = json!(a.out.display().to_string());
-    if !a.quiet {
-        eprintln!("saved {}", a.out.display());
-    }
-    println!("{summary}");
-    outcome.map_err(|e| format!("{e} (the model was saved to {})", a.out.display()))
+    save_fit(&a.out, &trainer, finished, meta, summary, a.quiet)
 }

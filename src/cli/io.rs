@@ -1,4 +1,5 @@
-//! `flowplay log-prob` and `flowplay sample`: plain-text rows in and out.
+//! `flowplay log-prob`, `flowplay sample` and `flowplay transform-to-noise`: plain-text rows in
+//! and out.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -286,4 +287,55 @@ fn parse_context(
         ));
     }
     Ok(Some(values))
+}
+
+#[derive(Args, Debug)]
+pub struct TransformArgs {
+    /// The `.flow` model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// For a conditional model: the context `c1,c2,…` every row is encoded under.
+    #[arg(long, allow_hyphen_values = true)]
+    pub context: Option<String>,
+    /// Append `log|det ∂z/∂x|` to each row (then `log q(x) = log N(z) + log|det|`).
+    #[arg(long)]
+    pub log_det: bool,
+}
+
+/// `flowplay transform-to-noise`: each row `x` on stdin becomes `z = f(x)`, the point in the
+/// flow's Gaussian base space (nflows' `transform_to_noise`), comma-separated.
+pub fn transform_to_noise(a: TransformArgs) -> Result<(), String> {
+    let device = crate::device::cpu();
+    let (flow, _) = model_file::load(&a.model, &device).map_err(|e| e.to_string())?;
+    let context = parse_context(a.context.as_deref(), flow.context(), &a.model)?;
+    let dim = flow.dim();
+    let rows = parse_rows(std::io::stdin().lock(), dim)?;
+    if let Some(k) = rows.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "row {}: {} is not a finite number",
+            k / dim + 1,
+            rows[k]
+        ));
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for chunk in rows.chunks(crate::evaluate::CHUNK * dim) {
+        let n = chunk.len() / dim;
+        let x = burn::tensor::Tensor::<2>::from_data(
+            burn::tensor::TensorData::new(chunk.to_vec(), [n, dim]),
+            &device,
+        );
+        let c = context
+            .as_ref()
+            .map(|c| crate::flows::each_row_n_times(c, c.len(), n, &device));
+        let (z, ld) = flow.transform_to_noise_given(x, c.as_ref());
+        let (z, ld): (Vec<f32>, Vec<f32>) = (to_host(z)?, to_host(ld)?);
+        for (row, ld) in z.chunks(dim).zip(ld) {
+            let mut line: Vec<String> = row.iter().map(f32::to_string).collect();
+            if a.log_det {
+                line.push(ld.to_string());
+            }
+            writeln!(out, "{}", line.join(",")).map_err(|e| e.to_string())?;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())
 }

@@ -3,16 +3,21 @@
 pub mod anomaly;
 pub mod bench;
 pub mod choices;
+pub mod csv_rows;
 pub mod data;
 pub mod eval;
+pub mod fit;
 pub mod fit2d;
+pub mod fit_loop;
 pub mod fit_posterior;
 pub mod image_io;
 pub mod interpolate;
 pub mod io;
 pub mod models;
 pub mod plot;
+pub mod png;
 pub mod reproduce;
+pub mod stop;
 pub mod timescaling;
 pub mod train;
 
@@ -30,6 +35,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Train a flow on your own samples: a CSV of any dimension (corner plot of flow vs data).
+    Fit(fit::FitArgs),
+    /// Encode rows on stdin to the flow's Gaussian latent: `z = f(x)` per line.
+    TransformToNoise(io::TransformArgs),
     /// Train a 2D flow on a target (forward KL on sample sets, reverse KL on energies).
     Fit2d(fit2d::Fit2dArgs),
     /// Read rows on stdin, write log q(x) per line.
@@ -76,13 +85,19 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Fit2d(_) | Command::Bench(_) | Command::FitPosterior(_) | Command::Reproduce(_)
+        Command::Fit2d(_)
+            | Command::Fit(_)
+            | Command::Bench(_)
+            | Command::FitPosterior(_)
+            | Command::Reproduce(_)
     ) {
         one_backend_thread();
     }
     let done = |r: Result<(), String>| r.map(|()| Outcome::Done);
     let result = match cli.command {
-        Command::Fit2d(a) => done(fit2d::run(a)),
+        Command::Fit(a) => fit::run(a),
+        Command::TransformToNoise(a) => done(io::transform_to_noise(a)),
+        Command::Fit2d(a) => fit2d::run(a),
         Command::LogProb(a) => done(io::log_prob(a)),
         Command::Sample(a) => done(io::sample(a)),
         Command::Plot(a) => done(plot::run(a)),

@@ -106,10 +106,14 @@ pub struct FlowSpec {
     /// Start with a data-initialised ActNorm (standardises the data).
     pub actnorm: bool,
     /// A known bounded support `(low, high)`: the flow then starts (data side) with a fixed
-    /// tanh box, so all of its mass lies inside. For `mbank` the box is its first layer and is
-    /// learnt from this start (`±4` when none is given; `fit2d` starts it at the data's extent).
+    /// tanh box, so all of its mass lies inside. For `mbank` the box is its first layer: learnt
+    /// from `±4` when none is given, or from this start when `learn_box` (the data's extent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support: Option<(Vec<f32>, Vec<f32>)>,
+    /// `mbank`: `support` is only where its box starts (from the data), and the box is learnt.
+    /// A target's known support (an energy's box) stays fixed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub learn_box: bool,
 }
 
 impl FlowSpec {
@@ -123,6 +127,7 @@ impl FlowSpec {
             tail_bound: 4.0,
             actnorm: true,
             support: None,
+            learn_box: false,
         }
     }
 
@@ -148,13 +153,13 @@ impl FlowSpec {
         let mut layers = Vec::new();
         let mbank = self.kind == FlowKind::Mbank;
         let first_box = match &self.support {
-            Some(b) => Some(b.clone()),
-            None if mbank => Some((vec![-4.0; d], vec![4.0; d])),
+            Some(b) => Some((b.clone(), mbank && self.learn_box)),
+            None if mbank => Some(((vec![-4.0; d], vec![4.0; d]), true)),
             None => None,
         };
-        if let Some((low, high)) = first_box {
+        if let Some(((low, high), learnable)) = first_box {
             layers.push(LayerConfig::Tanh(
-                TanhBoxConfig::new(low, high).with_learnable(mbank),
+                TanhBoxConfig::new(low, high).with_learnable(learnable),
             ));
         }
         // mbank's flow has no normalisation layer: the box already scales the data.

@@ -155,7 +155,10 @@ mod tests {
     fn points_beyond_the_box_score_far_below_points_inside() {
         let device = crate::device::cpu();
         let layer = TanhBoxConfig::new(vec![-1.0], vec![1.0]).init(&device);
-        let x = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 0.999, 1.01, 1.5], [4, 1]), &device);
+        let x = Tensor::<2>::from_data(
+            TensorData::new(vec![0.0f32, 0.999, 1.01, 1.5], [4, 1]),
+            &device,
+        );
         let ld = to_host(layer.forward(x).1).unwrap();
         assert!(ld[2] < ld[1] - 50.0, "{ld:?}");
         assert!(ld[3] < ld[2] - 1000.0, "{ld:?}");

@@ -29,9 +29,8 @@ impl Corner<'_> {
 
     /// The plotted range of dimension `j`.
     pub fn range(&self, j: usize) -> (f64, f64) {
-        let both = || {
-            Self::column(self.data, self.dim, j).chain(Self::column(self.samples, self.dim, j))
-        };
+        let both =
+            || Self::column(self.data, self.dim, j).chain(Self::column(self.samples, self.dim, j));
         let lo = quantile(both(), 0.005).unwrap_or(-1.0);
         let hi = quantile(both(), 0.995).unwrap_or(1.0);
         let pad = 0.05 * (hi - lo).max(1e-6);
@@ -41,6 +40,19 @@ impl Corner<'_> {
     /// The 1D histogram of dimension `j` of `rows` over [`Self::range`].
     pub fn marginal(&self, rows: &[f32], j: usize) -> Vec<f64> {
         histogram(Self::column(rows, self.dim, j), self.range(j), self.bins)
+    }
+
+    /// Each dimension's total-variation distance between the data's and the samples'
+    /// histograms (0: the same, 1: disjoint; about `√(bins/n)` from sampling noise alone).
+    pub fn marginal_tv(&self) -> Vec<f64> {
+        (0..self.dim)
+            .map(|j| {
+                crate::numeric::total_variation(
+                    &self.marginal(self.data, j),
+                    &self.marginal(self.samples, j),
+                )
+            })
+            .collect()
     }
 }
 
@@ -101,7 +113,10 @@ fn draw_marginal<DB: DrawingBackend>(
     chart
         .draw_series(data.iter().enumerate().map(|(k, &v)| {
             let x0 = lo + k as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width, v)], RGBColor(170, 170, 170).filled())
+            Rectangle::new(
+                [(x0, 0.0), (x0 + width, v)],
+                RGBColor(170, 170, 170).filled(),
+            )
         }))
         .map_err(PlotError::from_backend)?;
     let steps = flow.iter().enumerate().flat_map(|(k, &v)| {
@@ -109,7 +124,10 @@ fn draw_marginal<DB: DrawingBackend>(
         [(x0, v), (x0 + width, v)]
     });
     chart
-        .draw_series(LineSeries::new(steps, RGBColor(31, 90, 200).stroke_width(2)))
+        .draw_series(LineSeries::new(
+            steps,
+            RGBColor(31, 90, 200).stroke_width(2),
+        ))
         .map_err(PlotError::from_backend)?;
     Ok(())
 }
@@ -134,8 +152,10 @@ fn draw_pair<DB: DrawingBackend>(
     }
     let max = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
     let (titled, heat) = area.split_vertically(16);
+    let name = |j: usize| c.labels.get(j).cloned().unwrap_or_else(|| format!("x{j}"));
+    let title = format!("{who}   → {}   ↑ {}", name(x), name(y));
     titled
-        .draw_text(who, &("sans-serif", 12).into_text_style(&titled), (4, 2))
+        .draw_text(&title, &("sans-serif", 12).into_text_style(&titled), (4, 2))
         .map_err(PlotError::from_backend)?;
     let heat = heat.margin(1, 3, 3, 3);
     let (w, h) = heat.dim_in_pixel();

@@ -106,8 +106,10 @@ pub fn fit(cell: &Cell) -> Result<Fitted, TrainError> {
         seed: cell.seed,
         beta0: 0.01,
         anneal_steps: 2 * cell.steps / 3,
+        regression: false,
     };
-    let problem = target_problem(cell.target, cell.spec.clone(), &how);
+    let problem =
+        target_problem(cell.target, cell.spec.clone(), &how).map_err(TrainError::Setup)?;
     let (data, spec) = (problem.data, problem.spec);
     let settings = TrainSettings {
         steps: cell.steps,

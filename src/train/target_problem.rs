@@ -2,12 +2,14 @@
 //! the page: a sample set is fitted by maximum likelihood (forward KL) on fresh samples with a
 //! validation hold-out; an energy by reverse KL against `exp(−U)` with β annealed from `beta0`,
 //! and the flow's support becomes the energy's plotting box (a fixed tanh layer), because
-//! U2–U4 do not confine z₁ (`exp(−U)` is not integrable on ℝ²).
+//! U2–U4 do not confine z₁ (`exp(−U)` is not integrable on ℝ²). With `regression`, either
+//! kind is fitted instead by regressing `log q` onto the known `log p` at points drawn from the
+//! target (mbank's objective, Schmidt et al. 2024).
 
 use super::Objective;
 use crate::flows::{FlowKind, FlowSpec};
 use crate::rng::Rng;
-use crate::targets::Target;
+use crate::targets::{Energy, SampleSet, Target};
 
 /// The knobs of [`target_problem`].
 #[derive(Clone, Debug)]
@@ -21,6 +23,9 @@ pub struct TargetTraining {
     pub beta0: f64,
     /// Reverse KL: steps over which β rises linearly to 1.
     pub anneal_steps: usize,
+    /// Regress `log q` onto the target's known `log p` at points drawn from it (mbank's
+    /// objective) instead of the KL that fits the target by default.
+    pub regression: bool,
 }
 
 /// A 2D training problem: the flow's spec (with the energy's support box), the objective, and
@@ -32,9 +37,17 @@ pub struct TargetProblem {
     pub data: Vec<f32>,
 }
 
-/// The problem of fitting `spec` to `target`.
-pub fn target_problem(target: Target, spec: FlowSpec, t: &TargetTraining) -> TargetProblem {
-    match target {
+/// The problem of fitting `spec` to `target`; an error names a target that cannot be fitted
+/// this way (regression onto a sample set whose density is not known).
+pub fn target_problem(
+    target: Target,
+    spec: FlowSpec,
+    t: &TargetTraining,
+) -> Result<TargetProblem, String> {
+    if t.regression {
+        return regression_problem(target, spec, t);
+    }
+    Ok(match target {
         Target::Samples(set) => {
             let data = set.sample(t.data_points, &mut Rng::new(t.seed ^ 0xDA7A));
             TargetProblem {
@@ -43,19 +56,73 @@ pub fn target_problem(target: Target, spec: FlowSpec, t: &TargetTraining) -> Tar
                 data,
             }
         }
+        Target::Energy(e) => TargetProblem {
+            spec: with_energy_box(spec, e),
+            objective: Objective::reverse_kl(e, t.beta0, t.anneal_steps),
+            data: Vec::new(),
+        },
+    })
+}
+
+/// The energy's box as the flow's support.
+fn with_energy_box(spec: FlowSpec, e: Energy) -> FlowSpec {
+    let b = e.bounds();
+    spec.with_support(
+        vec![b.x.0 as f32, b.y.0 as f32],
+        vec![b.x.1 as f32, b.y.1 as f32],
+    )
+}
+
+/// Regression onto `log p` at `data_points` points drawn from the target: `log p = −U − log Z`
+/// for an energy (points from [`Energy::sample_by_grid`]), the known density of a sample set.
+fn regression_problem(
+    target: Target,
+    spec: FlowSpec,
+    t: &TargetTraining,
+) -> Result<TargetProblem, String> {
+    let mut rng = Rng::new(t.seed ^ 0x8E6);
+    let n = t.data_points.max(1);
+    let (spec, points, log_density): (FlowSpec, Vec<f32>, Vec<f32>) = match target {
         Target::Energy(e) => {
-            let b = e.bounds();
-            let spec = spec.with_support(
-                vec![b.x.0 as f32, b.y.0 as f32],
-                vec![b.x.1 as f32, b.y.1 as f32],
-            );
-            TargetProblem {
-                spec,
-                objective: Objective::reverse_kl(e, t.beta0, t.anneal_steps),
-                data: Vec::new(),
-            }
+            let log_z = e.log_normalizer(400);
+            let points = e.sample_by_grid(n, 400, &mut rng);
+            let lp = points
+                .chunks(2)
+                .map(|p| (-e.energy(p[0] as f64, p[1] as f64) - log_z) as f32)
+                .collect();
+            (with_energy_box(spec, e), points, lp)
         }
-    }
+        Target::Samples(set) => {
+            let points = set.sample(n, &mut rng);
+            let lp: Option<Vec<f32>> = points
+                .chunks(2)
+                .map(|p| set.log_density(p[0] as f64, p[1] as f64).map(|v| v as f32))
+                .collect();
+            let Some(lp) = lp else {
+                let known: Vec<&str> = SampleSet::ALL
+                    .iter()
+                    .filter(|s| s.log_density(0.0, 0.0).is_some())
+                    .map(|s| s.name())
+                    .chain(Energy::ALL.iter().map(|e| e.name()))
+                    .collect();
+                return Err(format!(
+                    "regression needs a known log-density, and the density of {} is not known: use one of {}",
+                    set.name(),
+                    known.join(", ")
+                ));
+            };
+            (with_data_box(spec, &points), points, lp)
+        }
+    };
+    Ok(TargetProblem {
+        spec,
+        objective: Objective::Regression {
+            dim: 2,
+            points: points.clone(),
+            log_density,
+        },
+        data: points,
+    })
 }
 
 /// mbank's flow starts its learnable box at the data's extent, widened by 5 % of the range on
@@ -77,5 +144,8 @@ pub fn with_data_box(spec: FlowSpec, data: &[f32]) -> FlowSpec {
         *l -= margin;
         *h += margin;
     }
-    spec.with_support(low, high)
+    FlowSpec {
+        learn_box: true,
+        ..spec.with_support(low, high)
+    }
 }

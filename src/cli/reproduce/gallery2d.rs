@@ -6,7 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Run, markdown_table, write_png, write_text};
+use super::{Run, markdown_table, write_text};
+use crate::cli::png::write_png;
 use crate::flows::FlowKind;
 use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
 use crate::reproduce::gallery2d::cells;

@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Run, write_png};
+use super::Run;
+use crate::cli::png::write_png;
 use crate::flows::Layer;
 use crate::model_file::{self, FlowMeta};
 use crate::plot::corner::{Corner, corner_size, draw_corner};
@@ -23,9 +24,11 @@ pub fn run(run: &Run) -> Result<Value, String> {
         .pop()
         .ok_or("no fit")?;
     let dim = cell.spec.dim;
-    let (x, _) = fitted
-        .model
-        .sample(SAMPLES, &mut Rng::new(run.seed ^ 0x5A), &crate::device::cpu());
+    let (x, _) = fitted.model.sample(
+        SAMPLES,
+        &mut Rng::new(run.seed ^ 0x5A),
+        &crate::device::cpu(),
+    );
     let samples: Vec<f32> = crate::readback::to_host(x).map_err(|e| e.to_string())?;
     let labels = vec!["x ~ Exp(1)".to_string(), "y ~ N(0, 1)".to_string()];
     let corner = Corner {
@@ -35,22 +38,19 @@ pub fn run(run: &Run) -> Result<Value, String> {
         labels: &labels,
         bins: 40,
     };
-    let tv: Vec<f64> = (0..dim)
-        .map(|j| {
-            crate::numeric::total_variation(
-                &corner.marginal(corner.data, j),
-                &corner.marginal(corner.samples, j),
-            )
-        })
-        .collect();
+    let tv = corner.marginal_tv();
     write_png(&run.dir.join("corner.png"), corner_size(dim, 300), |root| {
         draw_corner(root, &corner).map_err(String::from)
     })?;
     write_png(&run.dir.join("history.png"), (640, 400), |root| {
         root.fill(&plotters::style::WHITE)
             .map_err(|e| e.to_string())?;
-        draw_history(root, &fitted.history, "mbank flow on expnormal: loss (nats)")
-            .map_err(String::from)
+        draw_history(
+            root,
+            &fitted.history,
+            "mbank flow on expnormal: loss (nats)",
+        )
+        .map_err(String::from)
     })?;
     save(run, &fitted)?;
     let entropy = crate::targets::SampleSet::ExpNormal.entropy();

@@ -10,8 +10,6 @@ mod rezende2015;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use plotters::coord::Shift;
-use plotters::prelude::*;
 
 use crate::reproduce::{Budget, Cell, Fitted, fit_all};
 
@@ -115,24 +113,6 @@ impl Run {
         };
         fit_all(cells, self.threads, &done).map_err(|e| e.to_string())
     }
-}
-
-/// Writes a PNG of `size` drawn by `draw`, atomically (temp file, then rename).
-fn write_png(
-    path: &Path,
-    size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
-) -> Result<(), String> {
-    let pending = crate::atomic_file::PendingFile::new(path);
-    {
-        let root = BitMapBackend::new(pending.path(), size).into_drawing_area();
-        draw(&root)?;
-        root.present()
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    }
-    pending
-        .commit()
-        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Writes a text file atomically.

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Run, markdown_table, write_png, write_text};
+use super::{Run, markdown_table, write_text};
+use crate::cli::png::write_png;
 use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
 use crate::reproduce::rezende2015::{ENERGIES, cells, columns};
 use crate::reproduce::{Fitted, PANEL_RES};

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::progress::{EpochWindow, ProgressLine};
@@ -19,9 +18,6 @@ use crate::model_file::{self, FlowMeta, ImageMeta};
 use crate::presets::Preset;
 use crate::rng::Rng;
 use crate::train::images::{ImageTrainer, evaluate_bpd};
-
-/// Set by Ctrl-C; the step under way finishes, then the run saves and stops.
-static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Images per evaluation batch.
 const EVAL_BATCH: usize = 250;
@@ -79,7 +75,7 @@ impl TrainingRun {
             .append(true)
             .open(&metrics_path)
             .map_err(|e| format!("opening {}: {e}", metrics_path.display()))?;
-        let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+        crate::cli::stop::install();
         Ok(Self {
             first_step: trainer.step,
             preset,
@@ -177,7 +173,7 @@ impl TrainingRun {
             if self.trainer.step >= total {
                 break;
             }
-            if STOP.load(Ordering::SeqCst) {
+            if crate::cli::stop::requested() {
                 return Ok((EpochEnd::Interrupted, window));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {

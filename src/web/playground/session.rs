@@ -95,8 +95,9 @@ impl Session {
                     seed: cfg.seed,
                     beta0: 0.01,
                     anneal_steps: 1000,
+                    regression: false,
                 };
-                let p = target_problem(cfg.target, spec, &how);
+                let p = target_problem(cfg.target, spec, &how)?;
                 (p.spec, p.objective, p.data)
             }
         };

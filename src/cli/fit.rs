@@ -1,0 +1,229 @@
+//! `flowplay fit --csv FILE`: train a flow on your own samples, a CSV of any dimension D ≥ 1
+//! ([`super::csv_rows`]), and save it as a `.flow` file, with a corner plot of the flow against
+//! the data (`--plot`, default `<out>.corner.png`). With `--objective regression` the last
+//! column is a known `log p` to regress `log q` onto (mbank's objective). The rows are shuffled
+//! (seeded) before the validation split, so a sorted file is split fairly. Ctrl-C saves the
+//! best model so far. Progress on stderr; the last stdout line is one JSON summary.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+
+use super::Outcome;
+use super::csv_rows::{Table, read_table};
+use super::fit_loop::{save_fit, train_keeping_best};
+use super::fit2d::FitObjective;
+use crate::flows::{FlowKind, FlowSpec};
+use crate::model_file::{self, FlowMeta};
+use crate::plot::corner::{Corner, corner_size, draw_corner};
+use crate::rng::Rng;
+use crate::train::target_problem::with_data_box;
+use crate::train::{Objective, TrainSettings, Trainer};
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// The samples: one row per line, D numbers separated by commas, semicolons or spaces, and
+    /// an optional header line of column names.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// Flow family.
+    #[arg(long, value_enum, default_value_t = FlowKind::Maf)]
+    pub flow: FlowKind,
+    /// Number of flow layers (default: the family's, as in `fit2d`).
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Hidden width of the conditioner networks.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Spline bins (nsf, nsf-ar).
+    #[arg(long, default_value_t = 8)]
+    pub bins: usize,
+    #[arg(long, default_value_t = 2000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of the rows held out for validation (the saved model is the best on them).
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Evaluate every this many steps.
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    /// `kl`: maximum likelihood on the rows; `regression`: the last column is `log p`.
+    #[arg(long, value_enum, default_value_t = FitObjective::Kl)]
+    pub objective: FitObjective,
+    #[arg(long, default_value = "model.flow")]
+    pub out: PathBuf,
+    /// Corner plot of flow samples against the data (PNG; default `<out>.corner.png`).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// CPU threads (data-parallel replicas; default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The rows the flow models (and their log p for regression), shuffled.
+struct Data {
+    names: Vec<String>,
+    rows: Vec<f32>,
+    log_p: Option<Vec<f32>>,
+}
+
+fn split_columns(table: Table, a: &FitArgs) -> Result<Data, String> {
+    let width = table.dim();
+    let regression = a.objective == FitObjective::Regression;
+    let dim = width - usize::from(regression);
+    if dim == 0 {
+        return Err(format!(
+            "{}: regression needs at least two columns (the point, then its log p)",
+            a.csv.display()
+        ));
+    }
+    let n = table.len();
+    let order = Rng::new(a.seed ^ 0x5E1F).permutation(n);
+    let mut rows = Vec::with_capacity(n * dim);
+    let mut log_p = Vec::with_capacity(n);
+    for i in order {
+        let r = &table.rows[i * width..(i + 1) * width];
+        rows.extend_from_slice(&r[..dim]);
+        if regression {
+            log_p.push(r[dim]);
+        }
+    }
+    Ok(Data {
+        names: table.names[..dim].to_vec(),
+        rows,
+        log_p: regression.then_some(log_p),
+    })
+}
+
+fn check(a: &FitArgs, n: usize) -> Result<(), String> {
+    if a.steps == 0 || a.batch == 0 || a.hidden == 0 || a.layers == Some(0) {
+        return Err("--steps, --batch, --hidden and --layers must be positive".into());
+    }
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        return Err(format!("--lr must be a positive number, got {}", a.lr));
+    }
+    if !(a.val_fraction > 0.0 && a.val_fraction < 1.0) {
+        return Err(format!(
+            "--val-fraction must lie in (0, 1), got {}",
+            a.val_fraction
+        ));
+    }
+    if n < 10 {
+        return Err(format!(
+            "{}: {n} rows; a flow needs at least 10 to train and validate on",
+            a.csv.display()
+        ));
+    }
+    Ok(())
+}
+
+pub fn run(a: FitArgs) -> Result<Outcome, String> {
+    let table = read_table(&a.csv)?;
+    check(&a, table.len())?;
+    let data = split_columns(table, &a)?;
+    let dim = data.names.len();
+    let mut spec = FlowSpec::new(a.flow, dim).with_hidden(a.hidden);
+    spec.bins = a.bins;
+    if let Some(k) = a.layers {
+        spec = spec.with_layers(k);
+    }
+    let spec = with_data_box(spec, &data.rows);
+    let objective = match &data.log_p {
+        None => Objective::forward_kl(dim, data.rows.clone(), a.val_fraction),
+        Some(lp) => Objective::Regression {
+            dim,
+            points: data.rows.clone(),
+            log_density: lp.clone(),
+        },
+    };
+    let settings = TrainSettings {
+        steps: a.steps,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+        eval_every: a.eval_every.max(1),
+        ..TrainSettings::default()
+    };
+    let config = spec.config();
+    let cpu = crate::device::cpu();
+    let threads = a.threads.unwrap_or_else(crate::device::available_threads);
+    let mut trainer = Trainer::new(&config, objective, settings, &cpu)
+        .and_then(|t| t.with_cpu_threads(threads))
+        .map_err(|e| e.to_string())?;
+    let params = model_file::num_params(&trainer.model);
+    if !a.quiet {
+        eprintln!(
+            "fit: {} on {} ({} rows × {dim} columns; {} layers, {params} parameters), {} steps of batch {}",
+            a.flow,
+            a.csv.display(),
+            data.rows.len() / dim,
+            spec.layers,
+            a.steps,
+            a.batch
+        );
+    }
+    let start = Instant::now();
+    let finished = train_keeping_best(&mut trainer, a.quiet);
+    let mut summary = json!({
+        "csv": a.csv.display().to_string(),
+        "rows": data.rows.len() / dim,
+        "dim": dim,
+        "columns": data.names,
+        "flow": a.flow.name(),
+        "objective": if data.log_p.is_some() { "regression" } else { "kl" },
+        "layers": spec.layers,
+        "params": params,
+        "steps": trainer.step,
+        "seconds": start.elapsed().as_secs_f64(),
+        "train_loss": trainer.history.last().and_then(|p| p.train_loss),
+        "val_nll": finished.best.as_ref().map(|b| b.0),
+        "nan_events": trainer.history.nan_events.len(),
+    });
+    let (model, _) = finished.chosen(&trainer);
+    let plot = a
+        .plot
+        .clone()
+        .unwrap_or_else(|| a.out.with_extension("corner.png"));
+    summary["marginal_tv"] = json!(corner_plot(&plot, &model, &data, a.seed)?);
+    summary["plot"] = json!(plot.display().to_string());
+    let mut meta = FlowMeta::new(config);
+    meta.spec = Some(spec);
+    save_fit(&a.out, &trainer, finished, meta, summary, a.quiet)
+}
+
+/// Draws the corner plot of up to 20 000 flow samples against up to 20 000 data rows, and
+/// returns each marginal's total-variation distance (40-bin histograms).
+fn corner_plot(
+    path: &std::path::Path,
+    model: &crate::flows::Flow,
+    data: &Data,
+    seed: u64,
+) -> Result<Vec<f64>, String> {
+    super::register_fonts();
+    let dim = data.names.len();
+    let n = (data.rows.len() / dim).min(20_000);
+    let (x, _) = model.sample(n, &mut Rng::new(seed ^ 0xC0), &crate::device::cpu());
+    let samples: Vec<f32> = crate::readback::to_host(x)?;
+    let corner = Corner {
+        dim,
+        data: &data.rows[..n * dim],
+        samples: &samples,
+        labels: &data.names,
+        bins: 40,
+    };
+    let tv = corner.marginal_tv();
+    let side = if dim > 4 { 160 } else { 260 };
+    super::png::write_png(path, corner_size(dim, side), |root| {
+        draw_corner(root, &corner).map_err(String::from)
+    })?;
+    Ok(tv)
+}
