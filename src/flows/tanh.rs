@@ -159,7 +159,7 @@ mod tests {
             TensorData::new(vec![0.0f32, 0.999, 1.01, 1.5], [4, 1]),
             &device,
         );
-        let ld = to_host(layer.forward(x).1).unwrap();
+        let ld: Vec<f32> = to_host(layer.forward(x).1).unwrap();
         assert!(ld[2] < ld[1] - 50.0, "{ld:?}");
         assert!(ld[3] < ld[2] - 1000.0, "{ld:?}");
         assert!(ld.iter().all(|v| v.is_finite()), "{ld:?}");

@@ -4,7 +4,7 @@
 //! number its pictures show by eye, `KL(q ‖ p)` on the box `[−4, 4]²` that holds the flow's
 //! support and essentially all of `exp(−U)`'s mass (`Energy::bounds`).
 //!
-//! Budgets: `Quick` K = 2, 8, 32 for both families, 1 500 steps of 256 samples; `Full` the
+//! Budgets: `Quick` K = 2, 8, 32 for both families, 1 000 steps of 256 samples; `Full` the
 //! 2–32 sweep (K = 2, 4, 8, 16, 32) of the planar-flow seed, 10 000 steps of 512. The paper
 //! trained 500 000 steps of 100 samples (RMSprop, lr 1e-5, momentum 0.9); we use Adam at
 //! 5·10⁻³ with β annealed from 0.01 to 1 over two thirds of the steps (as `fit2d`).
@@ -35,7 +35,7 @@ pub fn columns(budget: Budget) -> Vec<(FlowKind, usize)> {
 /// Every fit, row by row (energy), column by column (flow, K).
 pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
     let (steps, batch) = match budget {
-        Budget::Quick => (1500, 256),
+        Budget::Quick => (1000, 256),
         Budget::Full => (10_000, 512),
     };
     ENERGIES

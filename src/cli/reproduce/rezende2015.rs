@@ -1,11 +1,12 @@
 //! `reproduce rezende2015`: the figure (rows U1–U4; the true density, then planar and radial
 //! flows of each length K) as `rezende2015.png`, and `KL(q ‖ p)` per energy and flow as
-//! `table.md` and in the summary (`kl[energy][column]`).
+//! `table.md` and in the summary (`kl[energy][column]`); each model in `models/`.
 
 use serde_json::{Map, Value, json};
 
 use super::{Run, markdown_table, write_text};
 use crate::cli::png::write_png;
+use crate::model_file::{self, FlowMeta};
 use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
 use crate::reproduce::rezende2015::{ENERGIES, cells, columns};
 use crate::reproduce::{Fitted, PANEL_RES};
@@ -17,6 +18,7 @@ pub fn run(run: &Run) -> Result<Value, String> {
     let cols = columns(run.budget);
     let labels: Vec<String> = cols.iter().map(|(k, n)| format!("{k} K={n}")).collect();
     draw(run, &fitted, cols.len())?;
+    save_models(run, &fitted)?;
     let mut kl = Map::new();
     let mut rows = Vec::new();
     for (energy, row) in ENERGIES.iter().zip(fitted.chunks(cols.len())) {
@@ -45,6 +47,28 @@ pub fn run(run: &Run) -> Result<Value, String> {
         "nan_events": fitted.iter().map(|f| f.nan_events).sum::<usize>(),
         "figure": run.dir.join("rezende2015.png").display().to_string(),
     }))
+}
+
+/// Each fit as `models/<energy>-<flow>-K<k>.flow` (a few kB each), for `plot`, `log-prob` and
+/// the page.
+fn save_models(run: &Run, fitted: &[Fitted]) -> Result<(), String> {
+    let dir = run.dir.join("models");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    for f in fitted {
+        let mut meta = FlowMeta::new(f.model.config().clone());
+        meta.spec = Some(f.spec.clone());
+        meta.target = Some(f.cell.target.name().to_string());
+        meta.history = Some(f.history.clone());
+        meta.summary = Some(json!({ "kl": f.figure.value() }));
+        let name = format!(
+            "{}-{}-K{}.flow",
+            f.cell.target.name(),
+            f.spec.kind,
+            f.spec.layers
+        );
+        model_file::save(&dir.join(name), &f.model, &meta).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn draw(run: &Run, fitted: &[Fitted], per_row: usize) -> Result<(), String> {

@@ -1,0 +1,178 @@
+//! `flowplay reproduce --quick` end to end: each experiment's figures are checked against
+//! bounds chosen from runs (docs/reproductions.md), against what must hold whatever the run
+//! (a KL is not negative), and where possible against an independent computation (the KL of a
+//! saved model as a grid integral, not the command's Monte Carlo estimate).
+//!
+//! Each test gives the command one thread, so that the three run side by side on 2 cores.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::{Tensor, TensorData};
+use flowplay::targets::{Energy, Target};
+
+fn reproduce(name: &str) -> (PathBuf, serde_json::Value) {
+    let dir =
+        std::env::temp_dir().join(format!("flowplay-reproduce-{name}-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_flowplay"))
+        .args([
+            "reproduce",
+            name,
+            "--quick",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reproduce {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().expect("a summary line");
+    let summary: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(summary["budget"], "quick");
+    (dir, summary)
+}
+
+/// A PNG of at least `w × h` pixels.
+fn assert_png(path: &Path, (w, h): (u32, u32)) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[1..4], b"PNG", "{} is not a PNG", path.display());
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(
+        width >= w && height >= h,
+        "{}: {width}×{height}",
+        path.display()
+    );
+}
+
+/// `KL(q ‖ p)` of a saved 2D model against an energy by the midpoint rule on a 400 × 400 grid
+/// over the energy's box: `Σ q (log q + U + log Z) · area`, `log Z` by the same rule.
+fn grid_kl(model: &Path, energy: Energy) -> f64 {
+    let device = flowplay::device::cpu();
+    let (flow, _) = flowplay::model_file::load(model, &device).unwrap();
+    let b = energy.bounds();
+    let res = 400;
+    let grid = b.grid(res);
+    let x = Tensor::<2>::from_data(TensorData::new(grid.clone(), [res * res, 2]), &device);
+    let log_q: Vec<f32> = flow.log_prob(x).into_data().try_to_vec::<f32>().unwrap();
+    let area = b.area() / (res * res) as f64;
+    let u: Vec<f64> = grid
+        .chunks(2)
+        .map(|p| energy.energy(p[0] as f64, p[1] as f64))
+        .collect();
+    let z: f64 = u.iter().map(|u| (-u).exp()).sum::<f64>() * area;
+    log_q
+        .iter()
+        .zip(&u)
+        .map(|(&lq, u)| {
+            let lq = lq as f64;
+            lq.exp() * (lq + u + z.ln()) * area
+        })
+        .sum()
+}
+
+/// Rezende & Mohamed's figure: on every energy the 32-layer planar flow fits far better than
+/// the 2-layer one, radial likewise; no KL is negative; the saved U2/U4 models' KLs agree
+/// with a grid integral.
+#[test]
+fn rezende2015_longer_flows_fit_better_and_the_kl_matches_a_grid_integral() {
+    let (dir, s) = reproduce("rezende2015");
+    let kl = |e: &str, c: &str| s["kl"][e][c].as_f64().unwrap();
+    for e in ["u1", "u2", "u3", "u4"] {
+        for family in ["planar", "radial"] {
+            let (short, long) = (
+                kl(e, &format!("{family} K=2")),
+                kl(e, &format!("{family} K=32")),
+            );
+            assert!(
+                long < 0.7 * short,
+                "{e} {family}: K=32 {long} vs K=2 {short}"
+            );
+        }
+        // Measured 0.019–0.43 (planar K=32, quick).
+        assert!(kl(e, "planar K=32") < 0.7, "{e}: {}", kl(e, "planar K=32"));
+        for (column, v) in s["kl"][e].as_object().unwrap() {
+            assert!(v.as_f64().unwrap() > -0.02, "{e} {column}: negative KL {v}");
+        }
+    }
+    assert_eq!(s["nan_events"], 0);
+    for (e, name) in [
+        (Energy::U2, "u2-planar-K32.flow"),
+        (Energy::U4, "u4-radial-K8.flow"),
+    ] {
+        let column = if name.contains("planar") {
+            "planar K=32"
+        } else {
+            "radial K=8"
+        };
+        let grid = grid_kl(&dir.join("models").join(name), e);
+        let reported = kl(e.name(), column);
+        assert!(
+            (grid - reported).abs() < 0.03,
+            "{name}: grid KL {grid} vs reported {reported}"
+        );
+    }
+    assert_png(&dir.join("rezende2015.png"), (1000, 600));
+    let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
+    assert_eq!(table.lines().count(), 6, "{table}");
+}
+
+/// Every flow on every target: no figure below what a proper density allows (an NLL under the
+/// entropy, a negative KL), every fit finite, and on the easy targets every family close.
+#[test]
+fn gallery2d_figures_are_proper_and_the_easy_targets_are_fitted() {
+    let (dir, s) = reproduce("gallery2d");
+    let figures = s["figures"].as_object().unwrap();
+    assert_eq!(figures.len(), Target::all().len());
+    for (target, row) in figures {
+        let row = row.as_object().unwrap();
+        assert_eq!(row.len(), flowplay::flows::FlowKind::ALL.len(), "{target}");
+        for (flow, f) in row {
+            let v = f["value"].as_f64().unwrap();
+            assert!(v.is_finite(), "{target} {flow}: {f}");
+            if f["kind"] != "val_nll" {
+                // A KL estimate: ≥ 0 up to the noise of 2 000 validation points / 20 000 samples.
+                assert!(v > -0.06, "{target} {flow}: {f} is below zero");
+            }
+        }
+    }
+    // expnormal (measured −0.020…0.095 quick) and 8gaussians with splines (0.12–0.13).
+    for (flow, f) in figures["expnormal"].as_object().unwrap() {
+        assert!(f["value"].as_f64().unwrap() < 0.2, "expnormal {flow}: {f}");
+    }
+    for flow in ["nsf", "nsf-ar"] {
+        let v = figures["8gaussians"][flow]["value"].as_f64().unwrap();
+        assert!(v < 0.35, "8gaussians {flow}: {v}");
+    }
+    assert_png(&dir.join("gallery2d.png"), (1000, 1500));
+}
+
+/// mbank's tutorial: the flow reaches the data's entropy, matches both marginals, and its
+/// learnt box starts near x = 0, where Exp(1) data begin.
+#[test]
+fn mbank_flow_matches_the_expnormal_data() {
+    let (dir, s) = reproduce("mbank");
+    let gap = s["nll_minus_entropy"].as_f64().unwrap();
+    // Measured −0.0002 (quick): within the noise of 2 000 validation points.
+    assert!((-0.05..0.08).contains(&gap), "NLL − entropy {gap}");
+    for tv in s["marginal_tv"].as_array().unwrap() {
+        // Measured 0.03; two samples of the same density give ≈ 0.03 at 40 bins.
+        assert!(tv.as_f64().unwrap() < 0.08, "marginal TV {tv}");
+    }
+    let low_x = s["box"][0][0].as_f64().unwrap();
+    assert!((-0.6..0.05).contains(&low_x), "box starts at x = {low_x}");
+    for png in ["corner.png", "history.png"] {
+        assert_png(&dir.join(png), (600, 400));
+    }
+    let device = flowplay::device::cpu();
+    let (flow, meta) = flowplay::model_file::load(&dir.join("mbank.flow"), &device).unwrap();
+    assert_eq!(flow.dim(), 2);
+    assert_eq!(meta.spec.unwrap().kind, flowplay::flows::FlowKind::Mbank);
+}
