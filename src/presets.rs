@@ -315,11 +315,25 @@ impl From<UnknownPreset> for String {
     }
 }
 
-/// The preset called `name`, or an error listing the known names.
+/// The SNF repository's names for its CIFAR-10 and ImageNet 32×32 experiments (its Table 2),
+/// accepted for ours: `conv1x1_glow_cifar` is `conv1x1_glow_cifar10`, `selfnorm_glow_imagenet`
+/// is `selfnorm_glow_imagenet32`.
+const SEED_SUFFIXES: [(&str, &str); 2] = [("_cifar", "_cifar10"), ("_imagenet", "_imagenet32")];
+
+/// Our name for `name` when it is one of the SNF repository's ([`SEED_SUFFIXES`]).
+pub fn canonical_name(name: &str) -> String {
+    SEED_SUFFIXES
+        .iter()
+        .find_map(|(seed, ours)| name.strip_suffix(seed).map(|stem| format!("{stem}{ours}")))
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// The preset called `name` (or its SNF alias), or an error listing the known names.
 pub fn find(name: &str) -> Result<Preset, UnknownPreset> {
+    let wanted = canonical_name(name);
     all()
         .into_iter()
-        .find(|p| p.name == name)
+        .find(|p| p.name == wanted)
         .ok_or_else(|| UnknownPreset {
             name: name.to_string(),
             known: names(),
@@ -340,6 +354,13 @@ mod tests {
             c.validate().unwrap_or_else(|e| panic!("{}: {e}", p.name));
             assert_eq!(c.dim(), p.dataset.shape().dim(), "{}", p.name);
         }
+        for (seed, ours) in [
+            ("conv1x1_glow_cifar", "conv1x1_glow_cifar10"),
+            ("selfnorm_glow_imagenet", "selfnorm_glow_imagenet32"),
+        ] {
+            assert_eq!(find(seed).unwrap().name, ours);
+        }
+        assert!(find("glow_mnist_small_cifar").is_err());
         let err = find("glow_mnist_huge").unwrap_err().to_string();
         assert!(
             err.contains("glow_mnist_small") && err.contains(TIMESCALING),

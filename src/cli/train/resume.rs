@@ -84,7 +84,7 @@ pub fn load_state(out: &Path, preset: Option<&str>) -> Result<ResumeState, Strin
     })?;
     let state = parse_state(&text).map_err(|e| format!("--resume: {}: {e}", path.display()))?;
     if let Some(name) = preset
-        && name != state.preset.name
+        && crate::presets::canonical_name(name) != state.preset.name
     {
         return Err(format!(
             "--resume: {} holds a run of preset '{}', not '{name}'",
