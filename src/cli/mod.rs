@@ -67,7 +67,7 @@ pub enum Command {
     /// conditional flow or an INN; the last stdout line is JSON with its figures against the
     /// reference posterior.
     FitPosterior(fit_posterior::FitPosteriorArgs),
-    /// Re-run a published result (rezende2015, gallery2d, mbank): figures and a table in the
+    /// Re-run a published result (rezende2015, gallery2d, mbank, snf-table1): figures and a table in the
     /// output folder, a JSON summary as the last stdout line; `--quick` for minutes on 2 cores.
     Reproduce(reproduce::ReproduceArgs),
 }

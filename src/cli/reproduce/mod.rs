@@ -6,6 +6,7 @@
 mod gallery2d;
 mod mbank;
 mod rezende2015;
+mod snf_table1;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,11 @@ pub enum Experiment {
     Gallery2d,
     /// mbank's standard flow on its tutorial data, with a corner plot.
     Mbank,
+    /// Self Normalizing Flows (Keller et al. 2021), Table 1: exact vs self-normalized
+    /// gradients on MNIST (FC, CNN, Glow; GECO), NLL and time per step. Needs MNIST
+    /// (`flowplay data fetch mnist`).
+    #[value(name = "snf-table1")]
+    SnfTable1,
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +84,7 @@ pub fn run(a: ReproduceArgs) -> Result<(), String> {
         Experiment::Rezende2015 => rezende2015::run(&run)?,
         Experiment::Gallery2d => gallery2d::run(&run)?,
         Experiment::Mbank => mbank::run(&run)?,
+        Experiment::SnfTable1 => snf_table1::run(&run)?,
     };
     summary["experiment"] = serde_json::json!(name);
     summary["budget"] = serde_json::json!(run.budget);

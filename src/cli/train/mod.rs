@@ -233,9 +233,20 @@ fn preset_and_state(
 }
 
 pub fn run(args: TrainArgs) -> Result<Outcome, String> {
+    let (outcome, summary) = train_and_summarise(args)?;
+    if let Some(summary) = summary {
+        println!("{summary}");
+    }
+    Ok(outcome)
+}
+
+/// Runs `train` and returns its JSON summary (none for `--list`, `--dry-run`, the timescaling
+/// figure, or a run stopped by Ctrl-C) instead of printing it: `reproduce snf-table1` trains
+/// presets through it.
+pub fn train_and_summarise(args: TrainArgs) -> Result<(Outcome, Option<serde_json::Value>), String> {
     if args.list {
         list_presets();
-        return Ok(Outcome::Done);
+        return Ok((Outcome::Done, None));
     }
     if args.preset.as_deref() == Some(presets::TIMESCALING) {
         super::timescaling::run(super::timescaling::TimescalingArgs {
@@ -243,7 +254,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome, String> {
             out: args.out.clone(),
             seed: args.seed.unwrap_or(0),
         })?;
-        return Ok(Outcome::Done);
+        return Ok((Outcome::Done, None));
     }
     let out = args
         .out
@@ -266,7 +277,7 @@ pub fn run(args: TrainArgs) -> Result<Outcome, String> {
     config.validate()?;
     if args.dry_run {
         dry_run::run(&p, &config, &train, &device)?;
-        return Ok(Outcome::Done);
+        return Ok((Outcome::Done, None));
     }
 
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
@@ -300,11 +311,10 @@ pub fn run(args: TrainArgs) -> Result<Outcome, String> {
         (args.temperature, args.max_minutes),
     )?;
     if run.train()? == Outcome::Interrupted {
-        return Ok(Outcome::Interrupted);
+        return Ok((Outcome::Interrupted, None));
     }
     let summary = run.summary(args.test_images, args.data_dir.as_deref())?;
-    println!("{summary}");
-    Ok(Outcome::Done)
+    Ok((Outcome::Done, Some(summary)))
 }
 
 /// Starts each named device once (a device named twice is shared: its replicas run side by side).
