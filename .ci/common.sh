@@ -86,7 +86,8 @@ run_e2e() {
   e2e() {
     node tests/e2e/page.test.mjs "$1" "$cli" "$artifacts" &&
       node tests/e2e/images.test.mjs "$1" "$cli" "$artifacts" &&
-      node tests/e2e/conditional.test.mjs "$1" "$cli" "$artifacts"
+      node tests/e2e/conditional.test.mjs "$1" "$cli" "$artifacts" &&
+      node tests/e2e/papers.test.mjs "$1" "$cli" "$artifacts"
   }
   with_page_server e2e
 }

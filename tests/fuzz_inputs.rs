@@ -428,7 +428,7 @@ fn fuzz_the_flow_loader() {
 // ---------- the page's URL ----------
 
 /// Every key `PageConfig::from_url_parts` reads (a test below keeps this list complete).
-const KEYS: [&str; 23] = [
+const KEYS: [&str; 25] = [
     "target",
     "flow",
     "layers",
@@ -452,10 +452,12 @@ const KEYS: [&str; 23] = [
     "problem",
     "y",
     "samples",
+    "energies",
+    "lengths",
 ];
 
 /// Values the keys take by name.
-const NAMES: [&str; 16] = [
+const NAMES: [&str; 18] = [
     "moons",
     "u1",
     "realnvp",
@@ -472,6 +474,8 @@ const NAMES: [&str; 16] = [
     "raw",
     "complexity",
     "ring",
+    "papers",
+    "u3",
 ];
 
 /// Each key in [`KEYS`] changes the configuration the page reads (so a key the parser gains
@@ -480,7 +484,7 @@ const NAMES: [&str; 16] = [
 #[test]
 fn every_fuzzed_url_key_is_read() {
     let (default, _) = PageConfig::from_url_parts("", "");
-    let probes: [(&str, &str); 23] = [
+    let probes: [(&str, &str); 25] = [
         ("target", "u1"),
         ("flow", "maf"),
         ("layers", "3"),
@@ -504,6 +508,8 @@ fn every_fuzzed_url_key_is_read() {
         ("problem", "ring"),
         ("y", "0.5,1.5"),
         ("samples", "1000"),
+        ("energies", "u2,u4"),
+        ("lengths", "4,16"),
     ];
     for ((key, value), listed) in probes.iter().zip(KEYS) {
         assert_eq!(*key, listed);

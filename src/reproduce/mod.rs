@@ -17,7 +17,6 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::evaluate::log_density_grid;
 use crate::flows::{Flow, FlowSpec};
 use crate::targets::Target;
 use crate::train::{
@@ -99,47 +98,102 @@ static INIT: Mutex<()> = Mutex::new(());
 
 /// Trains `cell` on the CPU (one thread) and measures it.
 pub fn fit(cell: &Cell) -> Result<Fitted, TrainError> {
-    let cpu = crate::device::cpu();
-    let how = TargetTraining {
-        data_points: cell.data_points,
-        val_fraction: 0.2,
-        seed: cell.seed,
-        beta0: 0.01,
-        anneal_steps: 2 * cell.steps / 3,
-        regression: false,
-    };
-    let problem =
-        target_problem(cell.target, cell.spec.clone(), &how).map_err(TrainError::Setup)?;
-    let (data, spec) = (problem.data, problem.spec);
-    let settings = TrainSettings {
-        steps: cell.steps,
-        batch: cell.batch,
-        lr: cell.lr,
-        seed: cell.seed,
-        eval_every: (cell.steps / 50).max(1),
-        ..TrainSettings::default()
-    };
-    let elapsed = stopwatch();
-    let mut trainer = {
-        let _one_at_a_time = INIT.lock().unwrap_or_else(|e| e.into_inner());
-        Trainer::new(&spec.config(), problem.objective, settings, &cpu)?
-    };
-    trainer.run_blocking(|_, _| {})?;
-    let figure = figure_of(cell.target, &trainer)?;
-    let model = trainer.inference_model();
-    let log_density = log_density_grid(&model, &cell.target.bounds(), PANEL_RES, &cpu)?;
-    Ok(Fitted {
-        cell: cell.clone(),
-        spec,
-        figure,
-        model,
-        log_density,
-        res: PANEL_RES,
-        history: trainer.history.clone(),
-        data,
-        seconds: elapsed(),
-        nan_events: trainer.history.nan_events.len(),
+    let mut run = CellRun::start(cell)?;
+    pollster::block_on(async {
+        run.advance(usize::MAX).await?;
+        run.finish().await
     })
+}
+
+/// A fit under way, advanced a slice at a time (the page trains a figure's cells this way,
+/// between frames) and finished into its [`Fitted`].
+pub struct CellRun {
+    cell: Cell,
+    spec: FlowSpec,
+    data: Vec<f32>,
+    trainer: Trainer,
+    elapsed: Box<dyn Fn() -> f64>,
+}
+
+impl CellRun {
+    /// Builds the cell's problem and model (seeded by the cell).
+    pub fn start(cell: &Cell) -> Result<Self, TrainError> {
+        let how = TargetTraining {
+            data_points: cell.data_points,
+            val_fraction: 0.2,
+            seed: cell.seed,
+            beta0: 0.01,
+            anneal_steps: 2 * cell.steps / 3,
+            regression: false,
+        };
+        let problem =
+            target_problem(cell.target, cell.spec.clone(), &how).map_err(TrainError::Setup)?;
+        let settings = TrainSettings {
+            steps: cell.steps,
+            batch: cell.batch,
+            lr: cell.lr,
+            seed: cell.seed,
+            eval_every: (cell.steps / 50).max(1),
+            ..TrainSettings::default()
+        };
+        let elapsed = Box::new(stopwatch());
+        let trainer = {
+            let _one_at_a_time = INIT.lock().unwrap_or_else(|e| e.into_inner());
+            let config = problem.spec.config();
+            Trainer::new(&config, problem.objective, settings, &crate::device::cpu())?
+        };
+        Ok(Self {
+            cell: cell.clone(),
+            spec: problem.spec,
+            data: problem.data,
+            trainer,
+            elapsed,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.trainer.step
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.trainer.step >= self.cell.steps
+    }
+
+    /// Up to `n` more steps (the history recorded on schedule, the start included).
+    pub async fn advance(&mut self, n: usize) -> Result<(), TrainError> {
+        if self.trainer.step == 0 && self.trainer.history.points.is_empty() {
+            self.trainer.record_start().await?;
+        }
+        for _ in 0..n {
+            if self.is_done() {
+                break;
+            }
+            self.trainer.step_and_record().await?;
+        }
+        Ok(())
+    }
+
+    /// The figure, the density grid and the cost of the run so far.
+    pub async fn finish(self) -> Result<Fitted, TrainError> {
+        let figure = figure_of(self.cell.target, &self.trainer).await?;
+        let model = self.trainer.inference_model();
+        let grid = self.cell.target.bounds().grid(PANEL_RES);
+        let log_density =
+            crate::evaluate::log_prob_rows(&model, &grid, 2, &crate::device::cpu()).await?;
+        Ok(Fitted {
+            figure,
+            model,
+            log_density,
+            res: PANEL_RES,
+            history: self.trainer.history.clone(),
+            seconds: (self.elapsed)(),
+            nan_events: self.trainer.history.nan_events.len(),
+            cell: self.cell,
+            spec: self.spec,
+            data: self.data,
+        })
+    }
 }
 
 /// Seconds since the call, on the host's clock (`Instant` does not exist in the browser).
@@ -156,14 +210,17 @@ fn stopwatch() -> impl Fn() -> f64 {
     }
 }
 
-fn figure_of(target: Target, trainer: &Trainer) -> Result<Figure, TrainError> {
+async fn figure_of(target: Target, trainer: &Trainer) -> Result<Figure, TrainError> {
     match (target, &trainer.objective) {
         (Target::Energy(_), Objective::ReverseKl { log_normalizer, .. }) => {
-            let loss = pollster::block_on(trainer.reverse_kl_estimate(20_000))?.unwrap_or(f64::NAN);
+            let loss = trainer
+                .reverse_kl_estimate(20_000)
+                .await?
+                .unwrap_or(f64::NAN);
             Ok(Figure::Kl(loss + log_normalizer))
         }
         (Target::Samples(set), Objective::ForwardKl { dim, val, .. }) => {
-            let nll = pollster::block_on(trainer.mean_nll(val, *dim))?;
+            let nll = trainer.mean_nll(val, *dim).await?;
             Ok(match set.entropy() {
                 Some(h) => Figure::NllMinusEntropy(nll - h),
                 None => Figure::ValNll(nll),

@@ -1,11 +1,13 @@
-//! The page: the three modes behind a header of mode buttons (or the compact embed view), the
+//! The page: the four modes behind a header of mode buttons (or the compact embed view), the
 //! page-wide notices and error. Each mode is a wing of its own ([`crate::web::playground`],
-//! [`crate::web::images`], [`crate::web::inverse`]) over the shared [`crate::web::shell`].
+//! [`crate::web::images`], [`crate::web::inverse`], [`crate::web::papers`]) over the shared
+//! [`crate::web::shell`].
 
 use leptos::prelude::*;
 
 use crate::web::images::ImageViews;
 use crate::web::inverse::view::InverseView;
+use crate::web::papers::view::PapersView;
 use crate::web::playground::components::controls::Buttons;
 use crate::web::playground::components::status::{ErrorBanner, Status};
 use crate::web::playground::driver::Command;
@@ -14,12 +16,13 @@ use crate::web::playground::view::PlaygroundView;
 use crate::web::shell::context::{Shell, sync_url_with_config};
 use crate::web::shell::url::View;
 
-/// The page's three modes.
+/// The page's four modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Playground,
     Images,
     Inverse,
+    Papers,
 }
 
 impl Mode {
@@ -28,6 +31,8 @@ impl Mode {
             Self::Images
         } else if view == View::Inverse {
             Self::Inverse
+        } else if view == View::Papers {
+            Self::Papers
         } else {
             Self::Playground
         }
@@ -54,6 +59,11 @@ fn ModeNav() -> impl IntoView {
                     page.send(Command::Pause);
                     page.config.update(|c| c.view = View::Inverse);
                 }>"Inverse problems"</button>
+            <button id="mode-papers" aria-pressed=pressed(Mode::Papers)
+                on:click=move |_| {
+                    page.send(Command::Pause);
+                    page.config.update(|c| c.view = View::Papers);
+                }>"Papers"</button>
         </nav>
     }
 }
@@ -94,6 +104,7 @@ pub fn App() -> impl IntoView {
                 {move || match mode.get() {
                     Mode::Images => view! { <ImageViews /> }.into_any(),
                     Mode::Inverse => view! { <InverseView /> }.into_any(),
+                    Mode::Papers => view! { <PapersView /> }.into_any(),
                     Mode::Playground => view! {
                         <canvas id="density-canvas" width="400" height="400"></canvas>
                         <Buttons />
@@ -107,13 +118,14 @@ pub fn App() -> impl IntoView {
     view! {
         <header>
             <h1>"flowplay"</h1>
-            <p>"Train a normalizing flow in your browser and watch it learn a density, explore pretrained image flows, or solve inverse problems with amortised posteriors."</p>
+            <p>"Train a normalizing flow in your browser and watch it learn a density, explore pretrained image flows, solve inverse problems with amortised posteriors, or re-run a paper's figure."</p>
             <ModeNav />
         </header>
         {notices}
         {move || match mode.get() {
             Mode::Images => view! { <main class="layout images"><ErrorBanner /><ImageViews /></main> }.into_any(),
             Mode::Inverse => view! { <main class="layout inverse"><ErrorBanner /><InverseView /></main> }.into_any(),
+            Mode::Papers => view! { <main class="layout papers"><ErrorBanner /><PapersView /></main> }.into_any(),
             Mode::Playground => view! { <PlaygroundView /> }.into_any(),
         }}
     }

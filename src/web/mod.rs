@@ -1,4 +1,4 @@
-//! The page (Leptos CSR, built by Trunk): three modes, each a wing of its own over a shared
+//! The page (Leptos CSR, built by Trunk): four modes, each a wing of its own over a shared
 //! shell, and the app that puts them behind one header.
 //!
 //! - [`shell`]: what every mode uses — the URL contract ([`shell::url`], one section per mode),
@@ -8,9 +8,10 @@
 //! - [`images`]: the image models — gallery, samples, interpolation, latent arithmetic,
 //!   anomaly detection, classification.
 //! - [`inverse`]: the inverse problems — amortised posteriors drawn as the observation moves.
+//! - [`papers`]: a published figure re-run live (Rezende & Mohamed's Fig. 3).
 //! - `app`: the header, the mode switch and the embed view.
 //!
-//! A wing uses the shell and nothing of another wing; only the app sees all three
+//! A wing uses the shell and nothing of another wing; only the app sees them all
 //! (`tests/layering.rs`). The URL contract and the playground's protocol and live grid are plain
 //! Rust, tested natively; everything that touches the browser is `cfg(wasm32)`.
 
@@ -20,6 +21,8 @@ pub mod app;
 pub mod images;
 #[cfg(target_arch = "wasm32")]
 pub mod inverse;
+#[cfg(target_arch = "wasm32")]
+pub mod papers;
 pub mod playground;
 pub mod shell;
 

@@ -15,9 +15,12 @@ use crate::reproduce::{Figure, Fitted, PANEL_RES};
 use crate::targets::Target;
 
 pub fn run(run: &Run) -> Result<Value, String> {
-    let cells = cells(run.budget, run.seed);
+    let cells = run.select(cells(run.budget, run.seed))?;
     let fitted = run.fit(&cells)?;
-    let targets = Target::all();
+    let targets: Vec<Target> = Target::all()
+        .into_iter()
+        .filter(|t| cells.iter().any(|c| c.target == *t))
+        .collect();
     let per_row = FlowKind::ALL.len();
     draw(run, &targets, &fitted, per_row)?;
     let mut figures = Map::new();

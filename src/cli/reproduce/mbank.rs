@@ -18,7 +18,10 @@ use crate::rng::Rng;
 const SAMPLES: usize = 20_000;
 
 pub fn run(run: &Run) -> Result<Value, String> {
-    let cell = cell(run.budget, run.seed);
+    let cell = run
+        .select(vec![cell(run.budget, run.seed)])?
+        .pop()
+        .ok_or("no fit")?;
     let fitted = run
         .fit(std::slice::from_ref(&cell))?
         .pop()

@@ -46,6 +46,15 @@ pub struct ReproduceArgs {
     /// Fits run in parallel, one CPU thread each (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Every fit trains this many steps instead of the budget's (rezende2015, gallery2d, mbank).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Only these targets' rows, comma-separated (rezende2015: u1–u4; gallery2d: any target).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<crate::targets::Target>,
+    /// rezende2015: only these flow lengths K, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub lengths: Vec<usize>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -54,6 +63,10 @@ pub struct ReproduceArgs {
 /// What every experiment's runner gets.
 pub struct Run {
     pub budget: Budget,
+    /// `--steps`, `--only`, `--lengths`.
+    pub steps: Option<usize>,
+    pub only: Vec<crate::targets::Target>,
+    pub lengths: Vec<usize>,
     pub dir: PathBuf,
     pub seed: u64,
     pub threads: usize,
@@ -71,6 +84,9 @@ pub fn run(a: ReproduceArgs) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let run = Run {
         budget: if a.quick { Budget::Quick } else { Budget::Full },
+        steps: a.steps,
+        only: a.only.clone(),
+        lengths: a.lengths.clone(),
         dir,
         seed: a.seed,
         threads: a
@@ -101,6 +117,26 @@ pub fn run(a: ReproduceArgs) -> Result<(), String> {
 }
 
 impl Run {
+    /// `cells` with `--steps` applied and `--only`'s targets kept; an error when none is left.
+    fn select(&self, cells: Vec<Cell>) -> Result<Vec<Cell>, String> {
+        if self.steps == Some(0) {
+            return Err("--steps must be positive".into());
+        }
+        let kept: Vec<Cell> = cells
+            .into_iter()
+            .filter(|c| self.only.is_empty() || self.only.contains(&c.target))
+            .filter(|c| self.lengths.is_empty() || self.lengths.contains(&c.spec.layers))
+            .map(|c| Cell {
+                steps: self.steps.unwrap_or(c.steps),
+                ..c
+            })
+            .collect();
+        if kept.is_empty() {
+            return Err("--only/--lengths leave no fit of this experiment".into());
+        }
+        Ok(kept)
+    }
+
     /// Fits `cells` with a progress line per finished fit.
     fn fit(&self, cells: &[Cell]) -> Result<Vec<Fitted>, String> {
         let total = cells.len();

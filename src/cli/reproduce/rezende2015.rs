@@ -10,18 +10,25 @@ use crate::model_file::{self, FlowMeta};
 use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
 use crate::reproduce::rezende2015::{ENERGIES, cells, columns};
 use crate::reproduce::{Fitted, PANEL_RES};
-use crate::targets::Target;
+use crate::targets::{Energy, Target};
 
 pub fn run(run: &Run) -> Result<Value, String> {
-    let cells = cells(run.budget, run.seed);
+    let cells = run.select(cells(run.budget, run.seed))?;
     let fitted = run.fit(&cells)?;
-    let cols = columns(run.budget);
+    let cols: Vec<_> = columns(run.budget)
+        .into_iter()
+        .filter(|(_, k)| run.lengths.is_empty() || run.lengths.contains(k))
+        .collect();
+    let energies: Vec<Energy> = ENERGIES
+        .into_iter()
+        .filter(|e| cells.iter().any(|c| c.target == Target::Energy(*e)))
+        .collect();
     let labels: Vec<String> = cols.iter().map(|(k, n)| format!("{k} K={n}")).collect();
-    draw(run, &fitted, cols.len())?;
+    draw(run, &energies, &fitted, cols.len())?;
     save_models(run, &fitted)?;
     let mut kl = Map::new();
     let mut rows = Vec::new();
-    for (energy, row) in ENERGIES.iter().zip(fitted.chunks(cols.len())) {
+    for (energy, row) in energies.iter().zip(fitted.chunks(cols.len())) {
         let per_column: Map<String, Value> = labels
             .iter()
             .zip(row)
@@ -71,8 +78,8 @@ fn save_models(run: &Run, fitted: &[Fitted]) -> Result<(), String> {
     Ok(())
 }
 
-fn draw(run: &Run, fitted: &[Fitted], per_row: usize) -> Result<(), String> {
-    let truth: Vec<Vec<f32>> = ENERGIES
+fn draw(run: &Run, energies: &[Energy], fitted: &[Fitted], per_row: usize) -> Result<(), String> {
+    let truth: Vec<Vec<f32>> = energies
         .iter()
         .map(|e| Target::Energy(*e).log_density_grid(PANEL_RES))
         .collect();
@@ -89,8 +96,8 @@ fn draw(run: &Run, fitted: &[Fitted], per_row: usize) -> Result<(), String> {
             res: f.res,
         }));
     }
-    let row_labels: Vec<String> = ENERGIES.iter().map(|e| e.name().to_uppercase()).collect();
-    let size = panel_grid_size(ENERGIES.len(), per_row + 1, 170);
+    let row_labels: Vec<String> = energies.iter().map(|e| e.name().to_uppercase()).collect();
+    let size = panel_grid_size(energies.len(), per_row + 1, 170);
     write_png(&run.dir.join("rezende2015.png"), size, |root| {
         draw_panel_grid(root, &row_labels, &panels).map_err(String::from)
     })

@@ -25,13 +25,48 @@ struct Row {
 }
 
 const ROWS: [Row; 7] = [
-    Row { preset: "exact_fc_mnist", family: "FC", gradient: "exact", paper_nll: Some(947.6) },
-    Row { preset: "selfnorm_fc_mnist", family: "FC", gradient: "self-normalized", paper_nll: Some(947.1) },
-    Row { preset: "exact_cnn_mnist", family: "CNN", gradient: "exact", paper_nll: Some(637.4) },
-    Row { preset: "selfnorm_cnn_mnist", family: "CNN", gradient: "self-normalized", paper_nll: Some(638.6) },
-    Row { preset: "conv1x1_glow_mnist", family: "Glow", gradient: "exact", paper_nll: Some(575.7) },
-    Row { preset: "selfnorm_glow_mnist", family: "Glow", gradient: "self-normalized", paper_nll: Some(575.4) },
-    Row { preset: "geco_selfnorm_glow_mnist", family: "Glow", gradient: "self-normalized + GECO", paper_nll: None },
+    Row {
+        preset: "exact_fc_mnist",
+        family: "FC",
+        gradient: "exact",
+        paper_nll: Some(947.6),
+    },
+    Row {
+        preset: "selfnorm_fc_mnist",
+        family: "FC",
+        gradient: "self-normalized",
+        paper_nll: Some(947.1),
+    },
+    Row {
+        preset: "exact_cnn_mnist",
+        family: "CNN",
+        gradient: "exact",
+        paper_nll: Some(637.4),
+    },
+    Row {
+        preset: "selfnorm_cnn_mnist",
+        family: "CNN",
+        gradient: "self-normalized",
+        paper_nll: Some(638.6),
+    },
+    Row {
+        preset: "conv1x1_glow_mnist",
+        family: "Glow",
+        gradient: "exact",
+        paper_nll: Some(575.7),
+    },
+    Row {
+        preset: "selfnorm_glow_mnist",
+        family: "Glow",
+        gradient: "self-normalized",
+        paper_nll: Some(575.4),
+    },
+    Row {
+        preset: "geco_selfnorm_glow_mnist",
+        family: "Glow",
+        gradient: "self-normalized + GECO",
+        paper_nll: None,
+    },
 ];
 
 /// Steps per row and test images for a budget: (FC/CNN steps, Glow steps, test images).
@@ -49,7 +84,11 @@ pub fn run(run: &Run) -> Result<Value, String> {
         let glow = row.family == "Glow";
         let steps = if glow { glow_steps } else { small_steps };
         // A Glow's NLL after a handful of steps says nothing: quick times those steps only.
-        let test = if glow && run.budget == Budget::Quick { 0 } else { test_images };
+        let test = if glow && run.budget == Budget::Quick {
+            0
+        } else {
+            test_images
+        };
         if !run.quiet {
             eprintln!("snf-table1: {} ({steps} steps)", row.preset);
         }
@@ -121,7 +160,12 @@ fn speedups(results: &[Value]) -> Value {
 
 fn table(results: &[Value]) -> String {
     let header: Vec<String> = [
-        "flow", "gradient", "paper NLL (nats)", "our NLL (nats)", "ms / step", "steps",
+        "flow",
+        "gradient",
+        "paper NLL (nats)",
+        "our NLL (nats)",
+        "ms / step",
+        "steps",
     ]
     .iter()
     .map(|s| s.to_string())

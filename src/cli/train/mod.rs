@@ -243,7 +243,9 @@ pub fn run(args: TrainArgs) -> Result<Outcome, String> {
 /// Runs `train` and returns its JSON summary (none for `--list`, `--dry-run`, the timescaling
 /// figure, or a run stopped by Ctrl-C) instead of printing it: `reproduce snf-table1` trains
 /// presets through it.
-pub fn train_and_summarise(args: TrainArgs) -> Result<(Outcome, Option<serde_json::Value>), String> {
+pub fn train_and_summarise(
+    args: TrainArgs,
+) -> Result<(Outcome, Option<serde_json::Value>), String> {
     if args.list {
         list_presets();
         return Ok((Outcome::Done, None));

@@ -162,7 +162,7 @@ fn Tabs() -> impl IntoView {
         View::Arithmetic => "Latent arithmetic",
         View::Anomaly => "Anomaly detection",
         View::Classify => "Classify",
-        View::Playground | View::Inverse => "",
+        View::Playground | View::Inverse | View::Papers => "",
     };
     view! {
         <div class="tabs" role="tablist">
@@ -216,7 +216,9 @@ pub fn ImageViews() -> impl IntoView {
         View::Interpolate => view! { <InterpolateView /> }.into_any(),
         View::Arithmetic => view! { <ArithmeticView /> }.into_any(),
         View::Classify => view! { <ClassifyView /> }.into_any(),
-        View::Anomaly | View::Playground | View::Inverse => view! { <AnomalyView /> }.into_any(),
+        View::Anomaly | View::Playground | View::Inverse | View::Papers => {
+            view! { <AnomalyView /> }.into_any()
+        }
     };
     view! {
         <section class="image-views">

@@ -4,21 +4,24 @@
 //! The image views add `view=samples|interpolate|arithmetic|anomaly`, `model=NAME` (a file stem
 //! under `models/`), `temperature`, `a`, `b` (image indices), `to` (a class), `alpha`,
 //! `score=raw|complexity` and `limit`:
-//! `#view=samples&model=mnist-glow-small&temperature=0.9&seed=3`.
+//! `#view=samples&model=mnist-glow-small&temperature=0.9&seed=3`. The inverse problems read
+//! `problem`, `y`, `samples`; the Papers view `energies` and `lengths`.
 //! Unknown or malformed parameters fall back to their defaults and produce a notice.
 //!
 //! One section per mode, each with its settings, limits, parsing and fragment: [`playground`],
-//! [`images`], [`inverse`]; this file holds what they share (the view, the backend, the seed,
+//! [`images`], [`inverse`], [`papers`]; this file holds what they share (the view, the backend, the seed,
 //! `embed`) and composes them into [`PageConfig`]. A link may carry several sections (a page
 //! remembers the playground's settings while it shows an image view), which is why the
 //! contract is one object in the shell rather than three in the modes.
 
 mod images;
 mod inverse;
+mod papers;
 mod playground;
 
 pub use images::{ImageViewConfig, MAX_ALPHA, MAX_IMAGE_INDEX, MAX_TEMPERATURE, ScoreKind};
 pub use inverse::{InverseConfig, MAX_OBSERVATION, MAX_POSTERIOR_SAMPLES};
+pub use papers::{MAX_PAPER_LENGTH, PapersConfig};
 pub use playground::{MAX_BATCH, MAX_HIDDEN, MAX_LAYERS, MAX_LR, MIN_BATCH, MIN_HIDDEN, MIN_LR};
 
 use crate::flows::FlowKind;
@@ -64,6 +67,8 @@ pub enum View {
     Classify,
     /// An inverse problem's amortised posterior: drag the observation, watch q(θ | y).
     Inverse,
+    /// A published figure re-run live (Rezende & Mohamed 2015, Fig. 3).
+    Papers,
 }
 
 impl View {
@@ -84,6 +89,7 @@ impl View {
             Self::Anomaly => "anomaly",
             Self::Classify => "classify",
             Self::Inverse => "inverse",
+            Self::Papers => "papers",
         }
     }
 
@@ -92,7 +98,7 @@ impl View {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Playground, Self::Inverse]
+        [Self::Playground, Self::Inverse, Self::Papers]
             .into_iter()
             .chain(Self::IMAGE_VIEWS)
             .find(|v| v.name() == s)
@@ -119,6 +125,7 @@ pub struct PageConfig {
     pub view: View,
     pub images: ImageViewConfig,
     pub inverse: InverseConfig,
+    pub papers: PapersConfig,
 }
 
 impl Default for PageConfig {
@@ -139,6 +146,7 @@ impl Default for PageConfig {
             view: View::Playground,
             images: ImageViewConfig::default(),
             inverse: InverseConfig::default(),
+            papers: PapersConfig::default(),
         }
     }
 }
@@ -211,6 +219,7 @@ impl PageConfig {
                 .set_playground(key, value)
                 .or_else(|| c.images.set(key, value))
                 .or_else(|| c.inverse.set(key, value))
+                .or_else(|| c.papers.set(key, value))
             {
                 Some(ok) => ok,
                 None => return Err(SetError::Unknown),
@@ -258,6 +267,7 @@ impl PageConfig {
         params.extend(flow_settings);
         params.extend(self.images.params(&d.images));
         params.extend(self.inverse.params(&d.inverse));
+        params.extend(self.papers.params(&d.papers));
         params.push((
             "backend",
             self.backend.name().to_string(),
@@ -282,6 +292,7 @@ impl PageConfig {
             View::Anomaly => &["view", "model", "score", "limit", "backend"],
             View::Classify => &["view", "model", "backend"],
             View::Inverse => &["view", "problem", "y", "samples", "backend"],
+            View::Papers => &["view", "energies", "lengths", "steps", "seed"],
         };
         let params = self.params();
         let value = |key: &str| params.iter().find(|p| p.0 == key).map(|p| p.1.clone());

@@ -141,6 +141,7 @@ fn inverse_and_classify_links_round_trip() {
         "#view=inverse&problem=ring&y=2.25",
         "#view=inverse&problem=linear-gaussian&y=-1,0.75&samples=1000",
         "#view=classify&model=mnist-glow-classifier",
+        "#view=papers&energies=u2,u4&lengths=2,8&steps=300&seed=3",
     ] {
         let (c, notices) = PageConfig::from_url_parts("", link);
         assert!(notices.is_empty(), "{link}: {notices:?}");
@@ -160,6 +161,34 @@ fn inverse_and_classify_links_round_trip() {
         PageConfig::from_url_parts("", "#view=inverse&problem=pendulum&y=1,nan&samples=0");
     assert_eq!(c.inverse, InverseConfig::default());
     assert_eq!(notices.len(), 3, "{notices:?}");
+}
+
+/// The Papers view's rows and columns: energies in the figure's order, lengths sorted; a
+/// repeated, unknown or out-of-range entry refuses the whole list with a notice.
+#[test]
+fn papers_links_pick_rows_and_columns() {
+    let (c, notices) = PageConfig::from_url_parts("", "#view=papers&energies=u4,u1&lengths=32,4");
+    assert!(notices.is_empty(), "{notices:?}");
+    assert_eq!(c.papers.energies, vec![Energy::U1, Energy::U4]);
+    assert_eq!(c.papers.lengths, vec![4, 32]);
+    assert!(
+        c.to_fragment()
+            .starts_with("view=papers&energies=u1,u4&lengths=4,32"),
+        "{}",
+        c.to_fragment()
+    );
+    for bad in [
+        "energies=u1,u1",
+        "energies=twomoons",
+        "lengths=0",
+        "lengths=65",
+        "lengths=2,2",
+        "lengths=1,2,3,4,5,6,7",
+    ] {
+        let (c, notices) = PageConfig::from_url_parts("", &format!("#view=papers&{bad}"));
+        assert_eq!(c.papers, PapersConfig::default(), "{bad}");
+        assert_eq!(notices.len(), 1, "{bad}: {notices:?}");
+    }
 }
 
 #[test]

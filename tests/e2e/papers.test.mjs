@@ -1,0 +1,54 @@
+// End-to-end tests of the Papers view in Debian's Chromium (headless): Rezende & Mohamed's
+// Fig. 3 trained live in the tab, its KLs read from the page and compared with the CLI's for
+// the same cells, seed and steps (`flowplay reproduce rezende2015`); embedding; a bad link.
+// Usage: node papers.test.mjs BASE_URL CLI_BINARY ARTIFACT_DIR
+import { harness, pixelVariance } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const { cli, artifacts, check, open, waitState, finish } = await harness();
+
+// 1. U2's row with K = 2 and 8, 300 steps: the page's KLs against the CLI's.
+{
+  const page = await open('#view=papers&energies=u2&lengths=2,8&steps=300&seed=0');
+  const t0 = Date.now();
+  const s = await waitState(page, ['done', 'error'], 400);
+  const seconds = (Date.now() - t0) / 1000;
+  check('the page trains the four fits of the row', s.state === 'done' && s.cells === '4/4', JSON.stringify(s));
+  const pageKl = JSON.parse(s.kl || '{}');
+  const out = execFileSync(cli, ['reproduce', 'rezende2015', '--quick', '--only', 'u2', '--lengths', '2,8',
+    '--steps', '300', '--seed', '0', '--threads', '1', '--quiet', '--out', join(artifacts, 'papers-cli')]).toString();
+  const cliKl = JSON.parse(out.trim().split('\n').pop()).kl.u2;
+  for (const column of ['planar K=2', 'planar K=8', 'radial K=2', 'radial K=8']) {
+    const [p, c] = [pageKl[`u2 ${column}`], cliKl[column]];
+    // Same cells, seeds and steps; only the float summation order of wasm SIMD and native
+    // kernels differs.
+    check(`${column}: the page's KL matches the CLI's`, Number.isFinite(p) && Math.abs(p - c) < 0.02 + 0.05 * c,
+      `page ${p?.toFixed(4)}, CLI ${c?.toFixed(4)}`);
+  }
+  check('longer flows fit U2 better in the page too', pageKl['u2 planar K=8'] < pageKl['u2 planar K=2'], JSON.stringify(pageKl));
+  const variance = await pixelVariance(page, '#papers-canvas');
+  check('the figure is drawn', variance > 0.01, variance.toFixed(4));
+  const rows = await page.$$eval('#papers-table tbody tr', r => r.length);
+  check('the table lists every fit', rows === 4, String(rows));
+  console.log(`FIGURE papers: U2, K = 2 and 8, 300 steps each: ${seconds.toFixed(1)} s in the page; KL planar K=8 page ${pageKl['u2 planar K=8']?.toFixed(3)} / CLI ${cliKl['planar K=8'].toFixed(3)}`);
+  await page.screenshot({ path: join(artifacts, 'papers-u2.png'), fullPage: true });
+}
+
+// 2. Embedded: the figure only, no table.
+{
+  const page = await open('?embed=1#view=papers&energies=u1&lengths=2&steps=40');
+  const s = await waitState(page, ['done', 'error'], 120);
+  check('the embedded figure trains', s.state === 'done' && s.cells === '2/2', JSON.stringify(s));
+  check('the embed has no table', (await page.$('#papers-table')) === null);
+}
+
+// 3. A bad link: a notice, and the default figure's rows.
+{
+  const page = await open('#view=papers&lengths=0,500&energies=u9&steps=20');
+  await waitState(page, ['training', 'done', 'error'], 60);
+  const notices = await page.$eval('#notices', n => n.textContent).catch(() => '');
+  check('bad rows and columns are named', notices.includes('lengths=0,500') && notices.includes('energies=u9'), notices);
+}
+
+await finish();
