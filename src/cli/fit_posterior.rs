@@ -38,6 +38,11 @@ pub struct FitPosteriorArgs {
     /// Seconds, not minutes: a small network, a short run and a small evaluation.
     #[arg(long)]
     pub quick: bool,
+    /// Observation noise σ of the simulations (default: the problem's). `--noise 0` is the
+    /// noiseless inverse problem: the posterior is the set {θ : f(θ) = y}, judged by the
+    /// re-simulation error and coverage (and the exact point or circle where there is one).
+    #[arg(long, allow_hyphen_values = true)]
+    pub noise: Option<f64>,
     /// Save the trained model here (`.flow`; `flowplay sample --context` draws from it).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -60,6 +65,7 @@ impl FitPosteriorArgs {
             hidden: self.hidden.unwrap_or(base.hidden),
             lr: self.lr.unwrap_or(base.lr),
             seed: self.seed,
+            noise_std: self.noise,
             ..base
         }
     }
@@ -70,6 +76,11 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
     let settings = a.settings();
     if !(settings.lr > 0.0 && settings.lr.is_finite()) {
         return Err(format!("--lr must be positive, got {}", settings.lr));
+    }
+    if let Some(s) = a.noise
+        && !(s >= 0.0 && s.is_finite())
+    {
+        return Err(format!("--noise must be 0 or a positive number, got {s}"));
     }
     let mut fit = PosteriorFit::new(a.problem, a.method, settings.clone(), &device)
         .map_err(|e| e.to_string())?;
@@ -104,10 +115,13 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
     }
     let train_seconds = start.elapsed().as_secs_f64();
     let flow = fit.trained();
-    let eval = if a.quick {
-        EvalSettings::quick()
-    } else {
-        EvalSettings::full()
+    let eval = EvalSettings {
+        noise_std: a.noise,
+        ..if a.quick {
+            EvalSettings::quick()
+        } else {
+            EvalSettings::full()
+        }
     };
     eprintln!(
         "evaluating: coverage over {} test pairs, reference posteriors at {} observations",
@@ -135,6 +149,8 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
         "resim_error": m.resim_error,
         "resim_error_reference": m.resim_error_reference,
         "reference_skipped": m.reference_skipped,
+        "reference": m.reference,
+        "noise_std": a.noise.unwrap_or(a.problem.noise_std()),
     });
     if let Some(out) = &a.out {
         let mut meta = FlowMeta::new(flow.config().clone());

@@ -62,6 +62,10 @@ pub struct FitSettings {
     pub layers: usize,
     pub hidden: usize,
     pub seed: u64,
+    /// Observation noise of the simulated training pairs (`None`: the problem's own; `0`: the
+    /// noiseless inverse problem, as in the flow_models application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_std: Option<f64>,
 }
 
 impl FitSettings {
@@ -75,6 +79,7 @@ impl FitSettings {
             layers: 6,
             hidden: 64,
             seed: 0,
+            noise_std: None,
         }
     }
 
@@ -144,7 +149,8 @@ impl PosteriorFit {
     pub async fn train_step(&mut self) -> Result<Option<f32>, TrainError> {
         let n = self.settings.batch;
         let (d, m) = (self.problem.theta_dim(), self.problem.obs_dim());
-        let (theta, y) = self.problem.sample_joint(n, &mut self.rng);
+        let noise = self.settings.noise_std.unwrap_or(self.problem.noise_std());
+        let (theta, y) = self.problem.sample_joint_with(n, noise, &mut self.rng);
         let theta = tensor(&theta, d, &self.device);
         let y = tensor(&y, m, &self.device);
         let loss = match self.method {

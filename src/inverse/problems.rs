@@ -131,10 +131,22 @@ impl Problem {
 
     /// One noisy observation `y = f(θ) + ε`.
     pub fn simulate(self, theta: &[f64], rng: &mut Rng) -> Vec<f64> {
-        let s = self.noise_std();
+        self.simulate_with(theta, self.noise_std(), rng)
+    }
+
+    /// One observation with noise `σ` instead of the problem's: `σ = 0` observes `f(θ)` itself
+    /// (the posterior is then supported on the manifold `{θ : f(θ) = y}`, and no noise is
+    /// drawn).
+    pub fn simulate_with(self, theta: &[f64], noise_std: f64, rng: &mut Rng) -> Vec<f64> {
         self.forward(theta)
             .into_iter()
-            .map(|v| v + s * rng.normal())
+            .map(|v| {
+                if noise_std > 0.0 {
+                    v + noise_std * rng.normal()
+                } else {
+                    v
+                }
+            })
             .collect()
     }
 
@@ -153,11 +165,21 @@ impl Problem {
 
     /// `n` joint draws `(θ, y)`, flattened `[n, theta_dim]` and `[n, obs_dim]`.
     pub fn sample_joint(self, n: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f64>) {
+        self.sample_joint_with(n, self.noise_std(), rng)
+    }
+
+    /// [`Self::sample_joint`] with observation noise `σ` ([`Self::simulate_with`]).
+    pub fn sample_joint_with(
+        self,
+        n: usize,
+        noise_std: f64,
+        rng: &mut Rng,
+    ) -> (Vec<f64>, Vec<f64>) {
         let mut thetas = Vec::with_capacity(n * self.theta_dim());
         let mut ys = Vec::with_capacity(n * self.obs_dim());
         for _ in 0..n {
             let t = self.sample_prior(rng);
-            ys.extend(self.simulate(&t, rng));
+            ys.extend(self.simulate_with(&t, noise_std, rng));
             thetas.extend(t);
         }
         (thetas, ys)

@@ -30,6 +30,10 @@ pub struct EvalSettings {
     pub reference_samples: usize,
     /// Most prior draws rejection sampling may spend per observation.
     pub max_rejection_tries: usize,
+    /// The observation noise of the test pairs (`None`: the problem's own). With `0` the
+    /// posterior lives on `{θ : f(θ) = y}` and the references change ([`reference_at`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_std: Option<f64>,
 }
 
 impl EvalSettings {
@@ -40,6 +44,7 @@ impl EvalSettings {
             reference_observations: 10,
             reference_samples: 1000,
             max_rejection_tries: 50_000_000,
+            noise_std: None,
         }
     }
 
@@ -50,6 +55,7 @@ impl EvalSettings {
             reference_observations: 2,
             reference_samples: 300,
             max_rejection_tries: 20_000_000,
+            noise_std: None,
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct Metrics {
     /// Reference observations skipped because rejection sampling ran out of tries (too far in
     /// the prior predictive's tails).
     pub reference_skipped: usize,
+    /// What the learned posterior was compared with.
+    pub reference: &'static str,
 }
 
 /// Evaluates a trained `flow` (plain device) of `method` on `problem`.
@@ -97,15 +105,18 @@ pub fn evaluate(
         ..Metrics::default()
     };
     // Against the reference posterior at a few typical observations.
-    let (_, refs) = problem.sample_joint(settings.reference_observations, &mut rng);
+    let noise = settings.noise_std.unwrap_or(problem.noise_std());
+    let (_, refs) = problem.sample_joint_with(settings.reference_observations, noise, &mut rng);
     let n = settings.reference_samples;
     let mut sums = Sums::default();
+    metrics.reference = reference_kind(problem, noise);
     for y in refs.chunks(problem.obs_dim()) {
         // The reference first: an observation rejection cannot sample is skipped.
-        let Some(reference) = reference_at(problem, y, settings, &mut rng) else {
+        let reference = reference_at(problem, y, settings, noise, &mut rng);
+        if matches!(reference, Reference::Unavailable) {
             metrics.reference_skipped += 1;
             continue;
-        };
+        }
         let (learned, _) = posterior_samples(method, flow, problem, y, n, &mut rng, device)
             .map_err(|e| e.to_string())?;
         metrics.resim_error += resimulation_error(problem, y, &learned);
@@ -124,10 +135,26 @@ pub fn evaluate(
                 sums.mmd2_floor += mmd2(&second, &exact, d);
                 exact
             }
+            Reference::Point(point) => {
+                sums.add_point(&point, &Gaussian2::fit(&learned));
+                std::iter::repeat_n(point, n).flatten().collect()
+            }
+            // The noiseless arm: no reference; the draws are judged by re-simulation alone.
+            Reference::None => {
+                sums.unreferenced += 1;
+                continue;
+            }
+            Reference::Unavailable => unreachable!("skipped above"),
         };
         metrics.resim_error_reference += resimulation_error(problem, y, &exact);
     }
     let used = settings.reference_observations - metrics.reference_skipped;
+    if sums.unreferenced > 0 {
+        metrics.resim_error /= sums.unreferenced as f64;
+        // No exact draws to re-simulate (serialised as null).
+        metrics.resim_error_reference = f64::NAN;
+        return Ok(metrics);
+    }
     if used == 0 {
         return Err(format!(
             "rejection sampling ran out of tries ({} prior draws) at every reference observation",
@@ -149,7 +176,8 @@ fn coverage(
     device: &Device,
 ) -> Result<[f64; 3], String> {
     let d = problem.theta_dim();
-    let (thetas, ys) = problem.sample_joint(settings.test_pairs, rng);
+    let noise = settings.noise_std.unwrap_or(problem.noise_std());
+    let (thetas, ys) = problem.sample_joint_with(settings.test_pairs, noise, rng);
     let mut coverage = Coverage::default();
     let chunk = (20_000 / settings.samples_per_pair.max(1)).max(1);
     for (t, y) in thetas
@@ -166,23 +194,67 @@ fn coverage(
     Ok(coverage.fractions())
 }
 
+/// What [`reference_at`] compares with, in words (the summary's `reference`).
+fn reference_kind(problem: Problem, noise: f64) -> &'static str {
+    match (problem, noise > 0.0) {
+        (Problem::LinearGaussian, true) => "the exact Gaussian posterior",
+        (_, true) => "exact rejection samples",
+        (Problem::LinearGaussian, false) => "the single point A⁻¹y (A is invertible)",
+        (Problem::Ring, false) => "the circle ‖θ‖ = y, uniform in angle (the prior is isotropic)",
+        (Problem::Arm, false) => {
+            "none: the arms reaching y form a 2-manifold in 4D; re-simulation error only"
+        }
+    }
+}
+
 /// The reference posterior at `y`: closed form for the linear-Gaussian problem, two
-/// independent rejection samples otherwise (`None` when rejection runs out of tries).
+/// independent rejection samples otherwise ([`Reference::Unavailable`] when rejection runs out
+/// of tries). Without noise (`noise = 0`) the posterior lives on `{θ : f(θ) = y}`: the point
+/// `A⁻¹y`, the circle of radius `y` (exact draws), or for the arm no reference at all.
 fn reference_at(
     problem: Problem,
     y: &[f64],
     settings: &EvalSettings,
+    noise: f64,
     rng: &mut Rng,
-) -> Option<Reference> {
+) -> Reference {
+    let n = settings.reference_samples;
+    if noise <= 0.0 {
+        return match problem {
+            Problem::LinearGaussian => {
+                let [[a, b], [c, d]] = super::problems::LINEAR_A;
+                let det = a * d - b * c;
+                Reference::Point(vec![
+                    (d * y[0] - b * y[1]) / det,
+                    (a * y[1] - c * y[0]) / det,
+                ])
+            }
+            Problem::Ring => {
+                let circle = |rng: &mut Rng| -> Vec<f64> {
+                    (0..n)
+                        .flat_map(|_| {
+                            let phi = rng.uniform() * std::f64::consts::TAU;
+                            [y[0] * phi.cos(), y[0] * phi.sin()]
+                        })
+                        .collect()
+                };
+                Reference::Samples(circle(rng), circle(rng))
+            }
+            Problem::Arm => Reference::None,
+        };
+    }
     match problem {
-        Problem::LinearGaussian => Some(Reference::Exact(linear_gaussian_posterior(y))),
+        Problem::LinearGaussian => Reference::Exact(linear_gaussian_posterior(y)),
         Problem::Arm | Problem::Ring => {
-            let (n, tries) = (settings.reference_samples, settings.max_rejection_tries);
+            let tries = settings.max_rejection_tries;
             // Both drawn before either is judged, so the generator's stream does not depend on
             // which one ran out of tries.
             let a = rejection_posterior(problem, y, n, tries, rng);
             let b = rejection_posterior(problem, y, n, tries, rng);
-            Some(Reference::Samples(a.ok()?, b.ok()?))
+            match (a, b) {
+                (Ok(a), Ok(b)) => Reference::Samples(a, b),
+                _ => Reference::Unavailable,
+            }
         }
     }
 }
@@ -208,11 +280,15 @@ fn log_q_gap(
     Ok(gap / n as f64)
 }
 
-/// The reference posterior at one observation: exact in closed form, or two independent exact
-/// samples (the second for the MMD² floor).
+/// The reference posterior at one observation: exact in closed form, two independent exact
+/// samples (the second for the MMD² floor), a single point (a noiseless invertible problem),
+/// none (the noiseless arm), or unavailable (rejection ran out of tries).
 enum Reference {
     Exact(Gaussian2),
     Samples(Vec<f64>, Vec<f64>),
+    Point(Vec<f64>),
+    None,
+    Unavailable,
 }
 
 #[derive(Default)]
@@ -223,6 +299,10 @@ struct Sums {
     cov_error: f64,
     mmd2: f64,
     mmd2_floor: f64,
+    /// Observations with no reference (the noiseless arm).
+    unreferenced: usize,
+    /// Whether the reference was a point (the noiseless linear problem).
+    point: bool,
 }
 
 impl Sums {
@@ -237,12 +317,28 @@ impl Sums {
             .fold(self.cov_error, f64::max);
     }
 
+    /// The learned draws' moments against a point posterior: the mean's distance and the
+    /// largest covariance entry (the exact one is 0).
+    fn add_point(&mut self, point: &[f64], fitted: &Gaussian2) {
+        self.point = true;
+        self.mean_error = (0..2)
+            .map(|j| (fitted.mean[j] - point[j]).abs())
+            .fold(self.mean_error, f64::max);
+        self.cov_error = (0..4)
+            .map(|k| fitted.cov[k / 2][k % 2].abs())
+            .fold(self.cov_error, f64::max);
+    }
+
     /// The means over `k` reference observations (the largest errors as they are) into
     /// `metrics`, the figures that apply to `problem` and `method`.
     fn average_into(&self, metrics: &mut Metrics, k: f64, problem: Problem, method: Method) {
         metrics.resim_error /= k;
         metrics.resim_error_reference /= k;
         match problem {
+            Problem::LinearGaussian if self.point => {
+                metrics.mean_error = Some(self.mean_error);
+                metrics.cov_error = Some(self.cov_error);
+            }
             Problem::LinearGaussian => {
                 metrics.kl_moments = Some(self.kl_moments / k);
                 metrics.kl_log_q = (method == Method::Cflow).then_some(self.kl_log_q / k);
