@@ -1,11 +1,13 @@
 //! Image data: the IDX reader (MNIST, Fashion-MNIST), the offline fetch + checksum + cache,
-//! CIFAR-10 from a user-supplied directory, and the dequantisation / bits-per-dimension
+//! CIFAR-10 from a user-supplied directory, a folder of the user's own PNG/JPEG images, and the dequantisation / bits-per-dimension
 //! conventions of image flows.
 
 pub mod cifar;
 pub mod dequantize;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fetch;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod folder;
 pub mod idx;
 pub mod labels;
 

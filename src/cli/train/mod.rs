@@ -123,6 +123,14 @@ pub struct TrainArgs {
     /// `--quick` for the timescaling preset.
     #[arg(long)]
     pub quick: bool,
+    /// Train on your own images: every PNG/JPEG in this folder (the last 10 % held out as the
+    /// test set, the validation images before them), converted to the preset's grey or RGB.
+    #[arg(long)]
+    pub image_folder: Option<PathBuf>,
+    /// With --image-folder: scale every image to the preset's size (area averaging) instead of
+    /// refusing images of another size.
+    #[arg(long, requires = "image_folder")]
+    pub resize: bool,
 }
 
 /// The preset with the command line's overrides applied.
@@ -194,6 +202,37 @@ fn load_train_val(
         return Err("no training images left after holding out the validation set".into());
     }
     Ok((train, val))
+}
+
+/// `--image-folder`: the folder's images split into (train, validation) and the held-out
+/// test images (the last 10 %, at least one), in name order.
+fn own_images(
+    p: &Preset,
+    dir: &std::path::Path,
+    resize: bool,
+) -> Result<((ImageSet, ImageSet), Option<run::OwnData>), String> {
+    let all =
+        crate::images::folder::load_folder(dir, p.spec.shape, resize).map_err(|e| e.to_string())?;
+    let n = all.len();
+    if n < 10 {
+        return Err(format!(
+            "{}: {n} images; training needs at least 10 (train, validation and test)",
+            dir.display()
+        ));
+    }
+    let n_test = (n / 10).max(1);
+    let n_val = p.train.val_images.min(n / 10).max(1);
+    let train_end = n - n_test - n_val;
+    let name = dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "images".into());
+    let own = run::OwnData {
+        name,
+        test: all.slice(n - n_test..n),
+    };
+    let train = all.slice(0..p.train.train_images.unwrap_or(train_end).min(train_end));
+    Ok(((train, all.slice(train_end..n - n_test)), Some(own)))
 }
 
 /// `--list`: the presets with their data set and description.
@@ -275,7 +314,10 @@ pub fn train_and_summarise(
         return Err(format!("--max-minutes must be a positive number, got {m}"));
     }
     let config = p.flow_config()?;
-    let (train, val) = load_train_val(&p, args.data_dir.as_deref())?;
+    let ((train, val), own_data) = match &args.image_folder {
+        Some(dir) => own_images(&p, dir, args.resize)?,
+        None => (load_train_val(&p, args.data_dir.as_deref())?, None),
+    };
     config.validate()?;
     if args.dry_run {
         dry_run::run(&p, &config, &train, &device)?;
@@ -312,6 +354,7 @@ pub fn train_and_summarise(
         state.as_ref(),
         (args.temperature, args.max_minutes),
     )?;
+    run.own_data = own_data;
     if run.train()? == Outcome::Interrupted {
         return Ok((Outcome::Interrupted, None));
     }

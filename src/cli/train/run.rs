@@ -54,6 +54,16 @@ pub struct TrainingRun {
     step_count: usize,
     first_step: usize,
     metrics: File,
+    /// `--image-folder`: the folder's name and its held-out test images.
+    pub own_data: Option<OwnData>,
+}
+
+/// Images from a user's folder instead of the preset's data set.
+pub struct OwnData {
+    /// The folder's name (the model's `dataset`).
+    pub name: String,
+    /// The images held out for the final test.
+    pub test: ImageSet,
 }
 
 impl TrainingRun {
@@ -94,6 +104,7 @@ impl TrainingRun {
             step_seconds: 0.0,
             step_count: 0,
             metrics,
+            own_data: None,
         })
     }
 
@@ -246,7 +257,7 @@ impl TrainingRun {
         );
         if val_bpd.is_finite() && self.best.is_none_or(|b| val_bpd < b) {
             self.best = Some(val_bpd);
-            let meta = meta_for(&self.preset, &model, line.clone());
+            let meta = meta_for(&self.preset, self.data_name(), &model, line.clone());
             model_file::save(&self.out.join("model.flow"), &model, &meta)
                 .map_err(|e| e.to_string())?;
         }
@@ -264,7 +275,7 @@ impl TrainingRun {
     fn save_state(&self) -> Result<(), String> {
         let model = self.trainer.inference_model();
         let summary = serde_json::json!({"epoch": self.epoch, "step": self.trainer.step});
-        let meta = meta_for(&self.preset, &model, summary);
+        let meta = meta_for(&self.preset, self.data_name(), &model, summary);
         model_file::save(&self.out.join("last.flow"), &model, &meta).map_err(|e| e.to_string())?;
         let optimizer = self
             .trainer
@@ -312,9 +323,13 @@ impl TrainingRun {
         if test_images > 0 && best_path.is_file() {
             let (best_model, mut meta) =
                 model_file::load(&best_path, &self.device).map_err(|e| e.to_string())?;
-            let test = load(self.preset.dataset, Split::Test, data_dir)
-                .map_err(|e| e.to_string())?
-                .take(test_images);
+            let test = match &self.own_data {
+                Some(own) => own.test.clone(),
+                None => {
+                    load(self.preset.dataset, Split::Test, data_dir).map_err(|e| e.to_string())?
+                }
+            }
+            .take(test_images);
             let bpd = evaluate_bpd(&best_model, &test, EVAL_BATCH, &self.device)
                 .map_err(|e| e.to_string())?;
             summary["test_bpd"] = serde_json::json!(bpd);
@@ -328,14 +343,24 @@ impl TrainingRun {
     }
 }
 
-/// The `.flow` metadata of an image model of preset `p`.
-fn meta_for(p: &Preset, flow: &Flow, summary: serde_json::Value) -> FlowMeta {
+impl TrainingRun {
+    /// What the model was trained on: the preset's data set or the user's folder.
+    fn data_name(&self) -> &str {
+        match &self.own_data {
+            Some(own) => &own.name,
+            None => self.preset.dataset.name(),
+        }
+    }
+}
+
+/// The `.flow` metadata of an image model of preset `p` trained on `data`.
+fn meta_for(p: &Preset, data: &str, flow: &Flow, summary: serde_json::Value) -> FlowMeta {
     let mut meta = FlowMeta::new(flow.config().clone());
-    meta.target = Some(p.dataset.name().to_string());
+    meta.target = Some(data.to_string());
     meta.summary = Some(summary);
     meta.image = Some(ImageMeta {
         shape: p.spec.shape,
-        dataset: Some(p.dataset.name().to_string()),
+        dataset: Some(data.to_string()),
         preset: Some(p.name.clone()),
     });
     meta
