@@ -428,7 +428,7 @@ fn fuzz_the_flow_loader() {
 // ---------- the page's URL ----------
 
 /// Every key `PageConfig::from_url_parts` reads (a test below keeps this list complete).
-const KEYS: [&str; 25] = [
+const KEYS: [&str; 26] = [
     "target",
     "flow",
     "layers",
@@ -454,10 +454,11 @@ const KEYS: [&str; 25] = [
     "samples",
     "energies",
     "lengths",
+    "objective",
 ];
 
 /// Values the keys take by name.
-const NAMES: [&str; 18] = [
+const NAMES: [&str; 19] = [
     "moons",
     "u1",
     "realnvp",
@@ -476,6 +477,7 @@ const NAMES: [&str; 18] = [
     "ring",
     "papers",
     "u3",
+    "regression",
 ];
 
 /// Each key in [`KEYS`] changes the configuration the page reads (so a key the parser gains
@@ -484,7 +486,7 @@ const NAMES: [&str; 18] = [
 #[test]
 fn every_fuzzed_url_key_is_read() {
     let (default, _) = PageConfig::from_url_parts("", "");
-    let probes: [(&str, &str); 25] = [
+    let probes: [(&str, &str); 26] = [
         ("target", "u1"),
         ("flow", "maf"),
         ("layers", "3"),
@@ -510,6 +512,7 @@ fn every_fuzzed_url_key_is_read() {
         ("samples", "1000"),
         ("energies", "u2,u4"),
         ("lengths", "4,16"),
+        ("objective", "regression"),
     ];
     for ((key, value), listed) in probes.iter().zip(KEYS) {
         assert_eq!(*key, listed);

@@ -228,6 +228,25 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   await page.context().close();
 }
 
+// 8b. Regression onto a known log-density (mbank's objective) in the page: U2's log p is
+//     learnt (the squared error falls far below its start); moons, whose density is unknown,
+//     is refused with the reason.
+{
+  const page = await open('#target=u2&flow=realnvp&layers=4&hidden=32&objective=regression&backend=cpu&autostart=1&steps=400');
+  const s = await waitState(page, ['done', 'error'], 180);
+  const loss = Number(s.loss);
+  check('regression onto U2\'s log p trains in the page', s.state === 'done' && loss < 0.5, JSON.stringify(s));
+  check('the objective is a control and in the link', (await page.$eval('#objective', e => e.value)) === 'regression'
+    && page.url().includes('objective=regression'), page.url());
+  await page.context().close();
+  const bad = await open('#target=moons&flow=realnvp&objective=regression&backend=cpu&autostart=1&steps=5');
+  const b = await waitState(bad, ['done', 'error'], 60);
+  const text = await bad.$eval('body', e => e.textContent);
+  check('regression on a target without a known density is refused with the reason', b.state === 'error'
+    && text.includes('the density of moons is not known'), b.state);
+  await bad.context().close();
+}
+
 // 9. Before the first step the heatmap shows the target and the untrained flow (the status
 //    stays idle at step 0); on a phone-width screen the plots come before the controls.
 {

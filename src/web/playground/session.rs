@@ -95,7 +95,7 @@ impl Session {
                     seed: cfg.seed,
                     beta0: 0.01,
                     anneal_steps: 1000,
-                    regression: false,
+                    regression: cfg.regression,
                 };
                 let p = target_problem(cfg.target, spec, &how)?;
                 (p.spec, p.objective, p.data)

@@ -84,6 +84,13 @@ pub fn Controls() -> impl IntoView {
     let mut targets = same(Target::names());
     targets.push(("draw".to_string(), "draw your own".to_string()));
     let flows = same(FlowKind::ALL.iter().map(|k| k.name()));
+    let objectives = vec![
+        ("kl".to_string(), "KL (fit the target)".to_string()),
+        (
+            "regression".to_string(),
+            "regression onto log p".to_string(),
+        ),
+    ];
     let backends = vec![
         ("auto".to_string(), "auto".to_string()),
         ("cpu".to_string(), "CPU".to_string()),
@@ -121,6 +128,9 @@ pub fn Controls() -> impl IntoView {
                 }) />
             <Choice label="Flow" id="flow" options=flows value=num(|c| c.flow.name().to_string())
                 set=Callback::new(move |v: String| if let Ok(f) = v.parse() { page.configure(|c| c.flow = f) }) />
+            <Choice label="Objective" id="objective" options=objectives
+                value=num(|c| if c.regression { "regression" } else { "kl" }.to_string())
+                set=Callback::new(move |v: String| page.configure(|c| c.regression = v == "regression")) />
             <Number label="Layers" id="layers" value=num(|c| c.layers.to_string())
                 set=set_param("layers") />
             <Number label="Hidden" id="hidden" value=num(|c| c.hidden.to_string())

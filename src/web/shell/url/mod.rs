@@ -121,6 +121,9 @@ pub struct PageConfig {
     pub autostart: bool,
     /// Stop after this many steps (none = train until paused).
     pub steps: Option<usize>,
+    /// `objective=regression`: regress `log q` onto the target's known `log p` (mbank's
+    /// objective) instead of the KL that fits it by default.
+    pub regression: bool,
     pub embed: bool,
     pub view: View,
     pub images: ImageViewConfig,
@@ -142,6 +145,7 @@ impl Default for PageConfig {
             seed: 0,
             autostart: false,
             steps: None,
+            regression: false,
             embed: false,
             view: View::Playground,
             images: ImageViewConfig::default(),

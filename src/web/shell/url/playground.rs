@@ -1,5 +1,5 @@
 //! The 2D playground's section of the URL: `target` (or `draw`), `flow`, `layers`, `hidden`,
-//! `lr`, `batch`, and the run's `autostart` and `steps`. Its settings are [`PageConfig`]'s own
+//! `lr`, `batch`, `objective` (`kl` or `regression`), and the run's `autostart` and `steps`. Its settings are [`PageConfig`]'s own
 //! fields (the playground was the page's first mode).
 
 use super::{PageConfig, Param, parse_bool, parse_in};
@@ -45,6 +45,13 @@ impl PageConfig {
                 .map(|v| c.steps = Some(v))
                 .is_some(),
             "autostart" => parse_bool(value).map(|v| c.autostart = v).is_some(),
+            "objective" => match value {
+                "kl" => Some(false),
+                "regression" => Some(true),
+                _ => None,
+            }
+            .map(|r| c.regression = r)
+            .is_some(),
             _ => return None,
         })
     }
@@ -64,6 +71,11 @@ impl PageConfig {
             ("hidden", self.hidden.to_string(), self.hidden == d.hidden),
             ("lr", self.lr.to_string(), self.lr == d.lr),
             ("batch", self.batch.to_string(), self.batch == d.batch),
+            (
+                "objective",
+                if self.regression { "regression" } else { "kl" }.to_string(),
+                self.regression == d.regression,
+            ),
         ];
         let run_settings = vec![
             (

@@ -142,6 +142,7 @@ fn inverse_and_classify_links_round_trip() {
         "#view=inverse&problem=linear-gaussian&y=-1,0.75&samples=1000",
         "#view=classify&model=mnist-glow-classifier",
         "#view=papers&energies=u2,u4&lengths=2,8&steps=300&seed=3",
+        "#target=u2&flow=maf&objective=regression",
     ] {
         let (c, notices) = PageConfig::from_url_parts("", link);
         assert!(notices.is_empty(), "{link}: {notices:?}");
