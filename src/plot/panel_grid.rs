@@ -16,7 +16,7 @@ pub struct Panel<'a> {
 }
 
 /// Width of the row-label column, pixels.
-const LABEL_WIDTH: u32 = 90;
+const LABEL_WIDTH: u32 = 104;
 /// Height of each panel's title, pixels.
 const TITLE_HEIGHT: u32 = 20;
 
