@@ -55,9 +55,53 @@ pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
         .collect()
 }
 
+/// The figure's cells for any rows, lengths and step count (the page's Papers mode): `energies`
+/// × (planar, radial) × `lengths`, each with the quick budget's batch and learning rate,
+/// `steps` steps (default: the quick budget's) and `seed`. For lengths of the quick figure they
+/// are [`cells`]'s own, so the page and `reproduce rezende2015 --quick --only … --lengths …`
+/// fit the same things.
+pub fn figure_cells(
+    energies: &[Energy],
+    lengths: &[usize],
+    steps: Option<usize>,
+    seed: u64,
+) -> Vec<Cell> {
+    let base = &cells(Budget::Quick, seed)[0];
+    energies
+        .iter()
+        .flat_map(|&energy| {
+            [FlowKind::Planar, FlowKind::Radial]
+                .into_iter()
+                .flat_map(move |kind| lengths.iter().map(move |&k| (energy, kind, k)))
+        })
+        .map(|(energy, kind, k)| Cell {
+            label: format!("{kind} K={k}"),
+            target: Target::Energy(energy),
+            spec: FlowSpec::new(kind, 2).with_layers(k),
+            steps: steps.unwrap_or(base.steps),
+            ..base.clone()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page's cells for the quick figure's rows and lengths are the quick figure's.
+    #[test]
+    fn figure_cells_are_the_quick_cells() {
+        let quick = cells(Budget::Quick, 3);
+        let page = figure_cells(&ENERGIES, lengths(Budget::Quick), None, 3);
+        assert_eq!(page.len(), quick.len());
+        for (a, b) in page.iter().zip(&quick) {
+            assert_eq!(
+                (&a.label, a.target, &a.spec, a.steps, a.batch),
+                (&b.label, b.target, &b.spec, b.steps, b.batch)
+            );
+            assert_eq!((a.lr, a.seed), (b.lr, b.seed));
+        }
+    }
 
     /// The grid is energies × (planar, radial) × K, in that order, each cell on its energy.
     #[test]

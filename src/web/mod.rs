@@ -21,7 +21,6 @@ pub mod app;
 pub mod images;
 #[cfg(target_arch = "wasm32")]
 pub mod inverse;
-#[cfg(target_arch = "wasm32")]
 pub mod papers;
 pub mod playground;
 pub mod shell;
@@ -53,7 +52,10 @@ pub fn start() {
     ensure_ctors();
     console_error_panic_hook::set_once();
     if shell::host::in_worker() {
-        return playground::worker::serve();
+        return match shell::host::worker_name().as_deref() {
+            Some(papers::worker::WORKER_NAME) => papers::worker::serve(),
+            _ => playground::worker::serve(),
+        };
     }
     if shell::boot::HAS_WEBGPU {
         return leptos::mount::mount_to_body(app::App);

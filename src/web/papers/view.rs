@@ -2,27 +2,29 @@
 //! (an energy U1–U4 per row; planar, then radial flows of each length K per column) are the
 //! ones `flowplay reproduce rezende2015 --quick` fits ([`crate::reproduce::rezende2015`]), with
 //! the link's `steps` and `seed`, so the page's KL for a cell is the CLI's for the same cell.
-//! Each fit advances a slice of steps between frames (the page stays responsive) and its
-//! panel is painted as it finishes, titled with its `KL(q ‖ p)`.
+//! The fits run in a Web Worker of their own ([`super::link`]; on the page's thread, a slice
+//! of steps between frames, where no worker starts) and each panel is painted as its fit
+//! finishes, titled with its `KL(q ‖ p)`.
 //!
 //! `#view=papers&energies=u2&lengths=2,8&steps=300&seed=0`; `#flow-status` reports
-//! `data-state` (`training`, `done`, `error`), `data-cells` (`done/total`) and `data-kl`
-//! (JSON: `{"u2 planar K=2": 0.91, …}`).
+//! `data-state` (`training`, `done`, `error`), `data-cells` (`done/total`), `data-kl`
+//! (JSON: `{"u2 planar K=2": 0.91, …}`) and `data-trains-in` (`worker` or `page`).
 
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::Clamped;
 
+use std::rc::Rc;
+
+use super::link::PapersLink;
+use super::protocol::{Reply, Request};
 use crate::plot::density::density_rgba;
-use crate::reproduce::rezende2015::cells;
-use crate::reproduce::{Budget, Cell, CellRun, PANEL_RES};
+use crate::reproduce::PANEL_RES;
 use crate::targets::{Energy, Target};
 use crate::web::shell::canvas::canvas_2d;
 use crate::web::shell::context::Shell;
 
-/// Steps per slice between frames.
-const SLICE: usize = 25;
 /// Pixels per panel (each panel is the fit's `PANEL_RES²` grid) and the title band above it.
 const PANEL: f64 = PANEL_RES as f64;
 const TITLE: f64 = 18.0;
@@ -45,8 +47,8 @@ impl Phase {
     }
 }
 
-/// The view's state: the finished cells' KLs (in cell order), the one under way, and a run
-/// number that a new configuration bumps, so an outdated loop stops.
+/// The view's state: the finished cells' KLs (in cell order), the fit under way, the run the
+/// page waits for (replies about older runs are dropped) and its figure's row width.
 #[derive(Clone, Copy)]
 struct PapersPage {
     phase: RwSignal<Phase>,
@@ -54,40 +56,116 @@ struct PapersPage {
     kls: RwSignal<Vec<(String, f64)>>,
     current: RwSignal<String>,
     total: RwSignal<usize>,
+    trains_in: RwSignal<&'static str>,
     run: StoredValue<u64>,
+    per_row: StoredValue<usize>,
+    link: StoredValue<Option<PapersLink>, LocalStorage>,
 }
 
-/// The cells the configuration asks for, row by row.
-fn selected_cells(page: Shell) -> (Vec<Energy>, Vec<usize>, Vec<Cell>) {
-    let (energies, lengths, steps, seed) = page.config.with_untracked(|c| {
-        (
-            c.papers.energies.clone(),
-            c.papers.lengths.clone(),
-            c.steps,
-            c.seed,
-        )
-    });
-    let mut chosen = Vec::new();
-    for e in &energies {
-        for kind in [
-            crate::flows::FlowKind::Planar,
-            crate::flows::FlowKind::Radial,
-        ] {
-            for &k in &lengths {
-                let base = cells(Budget::Quick, seed)
-                    .into_iter()
-                    .find(|c| c.target == Target::Energy(*e))
-                    .expect("the quick figure has every energy");
-                chosen.push(Cell {
-                    label: format!("{kind} K={k}"),
-                    spec: crate::flows::FlowSpec::new(kind, 2).with_layers(k),
-                    steps: steps.unwrap_or(base.steps),
-                    ..base
-                });
-            }
+impl PapersPage {
+    fn new() -> Self {
+        Self {
+            phase: RwSignal::new(Phase::Training),
+            error: RwSignal::new(None),
+            kls: RwSignal::new(Vec::new()),
+            current: RwSignal::new(String::new()),
+            total: RwSignal::new(0),
+            trains_in: RwSignal::new("page"),
+            run: StoredValue::new(0),
+            per_row: StoredValue::new(1),
+            link: StoredValue::new_local(None),
         }
     }
-    (energies, lengths, chosen)
+
+    fn fail(self, e: String) {
+        self.error.set(Some(e));
+        self.phase.set(Phase::Error);
+    }
+
+    /// Asks the loop for the configured figure and paints its frame.
+    fn request(self, page: Shell) {
+        let run = self.run.get_value() + 1;
+        self.run.set_value(run);
+        let (energies, lengths, steps, seed) = page.config.with_untracked(|c| {
+            (
+                c.papers.energies.clone(),
+                c.papers.lengths.clone(),
+                c.steps,
+                c.seed,
+            )
+        });
+        let per_row = 2 * lengths.len();
+        self.per_row.set_value(per_row);
+        self.kls.set(Vec::new());
+        self.total.set(energies.len() * per_row);
+        self.error.set(None);
+        self.current.set(String::new());
+        self.phase.set(Phase::Training);
+        let request = Request::Run {
+            run,
+            energies: energies.iter().map(|e| e.name().to_string()).collect(),
+            lengths,
+            steps,
+            seed,
+        };
+        spawn_local(async move {
+            // Let the canvas mount before painting.
+            TimeoutFuture::new(0).await;
+            if let Err(e) = paint_frame(&energies, per_row) {
+                return self.fail(e);
+            }
+            self.link.with_value(|l| {
+                if let Some(link) = l {
+                    link.send(request);
+                    self.trains_in.set(link.place());
+                }
+            });
+        });
+    }
+
+    /// A reply from the loop, about the run the page waits for.
+    fn on_reply(self, reply: Reply) {
+        if let Some(link) = self.link.with_value(|l| l.as_ref().map(|l| l.place())) {
+            self.trains_in.set(link);
+        }
+        if reply.run().is_some_and(|r| r != self.run.get_value()) {
+            return;
+        }
+        match reply {
+            Reply::Ready => {}
+            Reply::Progress {
+                index,
+                total,
+                name,
+                step,
+                steps,
+                ..
+            } => self.current.set(format!(
+                "fit {} of {total}, {name}: step {step}/{steps}",
+                index + 1
+            )),
+            Reply::Cell {
+                index,
+                name,
+                label,
+                kl,
+                log_density,
+                ..
+            } => {
+                let title = format!("{label}  KL {kl:.2}");
+                let origin = panel_origin(index, self.per_row.get_value());
+                if let Err(e) = paint_panel(origin, &title, &log_density) {
+                    return self.fail(e);
+                }
+                self.kls.update(|k| k.push((name, kl)));
+            }
+            Reply::Done { .. } => {
+                self.current.set(String::new());
+                self.phase.set(Phase::Done);
+            }
+            Reply::Failed { error, .. } => self.fail(error),
+        }
+    }
 }
 
 /// Where cell `i` of a figure with `per_row` fits per row is painted (after the true density).
@@ -138,83 +216,6 @@ fn paint_frame(energies: &[Energy], per_row: usize) -> Result<(), String> {
     Ok(())
 }
 
-impl PapersPage {
-    fn new() -> Self {
-        Self {
-            phase: RwSignal::new(Phase::Training),
-            error: RwSignal::new(None),
-            kls: RwSignal::new(Vec::new()),
-            current: RwSignal::new(String::new()),
-            total: RwSignal::new(0),
-            run: StoredValue::new(0),
-        }
-    }
-
-    fn fail(self, e: String) {
-        self.error.set(Some(e));
-        self.phase.set(Phase::Error);
-    }
-
-    /// Trains every cell of the configuration in turn, painting each as it finishes; stops
-    /// when a newer run starts.
-    async fn train(self, page: Shell) {
-        let run = self.run.get_value() + 1;
-        self.run.set_value(run);
-        let (energies, lengths, cells) = selected_cells(page);
-        let per_row = 2 * lengths.len();
-        self.kls.set(Vec::new());
-        self.total.set(cells.len());
-        self.error.set(None);
-        self.phase.set(Phase::Training);
-        // Let the canvas mount before painting.
-        TimeoutFuture::new(0).await;
-        if let Err(e) = paint_frame(&energies, per_row) {
-            return self.fail(e);
-        }
-        for (i, cell) in cells.iter().enumerate() {
-            let name = format!("{} {}", cell.target.name(), cell.label);
-            let fitted = match self.fit(run, cell, &name).await {
-                Some(Ok(f)) => f,
-                Some(Err(e)) => return self.fail(format!("{name}: {e}")),
-                None => return,
-            };
-            let kl = fitted.figure.value();
-            let title = format!("{}  KL {kl:.2}", cell.label);
-            if let Err(e) = paint_panel(panel_origin(i, per_row), &title, &fitted.log_density) {
-                return self.fail(e);
-            }
-            self.kls.update(|k| k.push((name, kl)));
-        }
-        self.current.set(String::new());
-        self.phase.set(Phase::Done);
-    }
-
-    /// One cell, a slice at a time; `None` when a newer run took over.
-    async fn fit(
-        self,
-        run: u64,
-        cell: &Cell,
-        name: &str,
-    ) -> Option<Result<crate::reproduce::Fitted, String>> {
-        let mut fit = match CellRun::start(cell) {
-            Ok(f) => f,
-            Err(e) => return Some(Err(e.to_string())),
-        };
-        while !fit.is_done() {
-            if let Err(e) = fit.advance(SLICE).await {
-                return Some(Err(e.to_string()));
-            }
-            self.current
-                .set(format!("{name}: step {}/{}", fit.step(), cell.steps));
-            TimeoutFuture::new(0).await;
-            if self.run.get_value() != run {
-                return None;
-            }
-        }
-        Some(fit.finish().await.map_err(|e| e.to_string()))
-    }
-}
-
 /// `{"u2 planar K=2": 0.91, …}`.
 fn kl_json(kls: &[(String, f64)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = kls
@@ -242,6 +243,7 @@ fn PapersStatus(state: PapersPage) -> impl IntoView {
             data-view="papers"
             data-cells=cells
             data-kl=move || state.kls.with(|k| kl_json(k))
+            data-trains-in=move || state.trains_in.get()
             data-backend="cpu">{text}</p>
     }
 }
@@ -266,10 +268,13 @@ fn KlTable(state: PapersPage) -> impl IntoView {
 pub fn PapersView() -> impl IntoView {
     let page = expect_context::<Shell>();
     let state = PapersPage::new();
+    state
+        .link
+        .set_value(Some(PapersLink::open(Rc::new(move |r| state.on_reply(r)))));
     let wanted = Memo::new(move |_| page.config.with(|c| (c.papers.clone(), c.steps, c.seed)));
     Effect::new(move |_| {
         wanted.track();
-        spawn_local(state.train(page));
+        state.request(page);
     });
     let embed = page.config.with_untracked(|c| c.embed);
     view! {

@@ -4,17 +4,14 @@
 //! refuses workers, a worker that fails while starting), the link runs the same
 //! [`TrainLoop`] on the UI thread instead, so the page works either way.
 //!
-//! The worker loads the module from the URL the page itself loaded it from
-//! ([`boot::module_url`](crate::web::shell::boot::module_url)) and is handed the page's compiled
-//! `WebAssembly.Module`, so nothing is downloaded or compiled twice.
+//! The worker is started by [`crate::web::shell::worker::spawn_module_worker`] (the same module,
+//! handed over already compiled).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use wasm_bindgen::prelude::Closure;
-use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
+use web_sys::Worker;
 
 use super::protocol::{Reply, Request};
 use super::train_loop::TrainLoop;
@@ -163,51 +160,17 @@ impl Link {
     }
 
     fn spawn_worker(&self) -> Result<Worker, String> {
-        let module_url = crate::web::shell::boot::module_url()
-            .ok_or("the page names no module script to start a worker from")?;
-        let script = format!(
-            "import init from {};\n\
-             self.onmessage = (e) => {{ self.onmessage = null; init({{ module_or_path: e.data }}); }};\n",
-            serde_json::to_string(&module_url).map_err(|e| e.to_string())?
-        );
-        let parts = js_sys::Array::of1(&JsValue::from_str(&script));
-        let options = web_sys::BlobPropertyBag::new();
-        options.set_type("text/javascript");
-        let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
-            .map_err(|e| format!("{e:?}"))?;
-        let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| format!("{e:?}"))?;
-        let worker_options = WorkerOptions::new();
-        worker_options.set_type(WorkerType::Module);
-        worker_options.set_name("flowplay training");
-        let worker = Worker::new_with_options(&url, &worker_options)
-            .map_err(|e| format!("the browser refused the worker: {e:?}"))?;
-        let _ = web_sys::Url::revoke_object_url(&url);
-
-        let me = self.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |m: MessageEvent| {
-            me.on_message(&m.data().as_string().unwrap_or_default())
-        });
-        let me = self.clone();
-        let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |e: ErrorEvent| {
-            let message = e.message();
-            me.on_error(if message.is_empty() {
-                "the worker failed".into()
-            } else {
-                message
-            })
-        });
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        // The handlers live as long as the page.
-        on_message.forget();
-        on_error.forget();
-        // The worker's first message: the module the page runs, already compiled.
-        worker
-            .post_message(&wasm_bindgen::module())
-            .map_err(|e| format!("could not hand the module to the worker: {e:?}"))?;
-        Ok(worker)
+        let (me, me_too) = (self.clone(), self.clone());
+        crate::web::shell::worker::spawn_module_worker(
+            WORKER_NAME,
+            move |text| me.on_message(&text),
+            move |error| me_too.on_error(error),
+        )
     }
 }
+
+/// The playground's worker's name (what the module serves when it starts in it).
+pub const WORKER_NAME: &str = "flowplay training";
 
 /// The loop on the UI thread. Its replies are delivered from a task of their own, never from
 /// inside the call that sent the request.

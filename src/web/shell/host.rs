@@ -1,5 +1,5 @@
 //! What the module runs in, for the page and its worker alike: the clock (`performance.now()`
-//! of the global scope) and whether this is the training worker.
+//! of the global scope) and whether this is a worker, and which.
 
 use wasm_bindgen::JsCast;
 use web_sys::DedicatedWorkerGlobalScope;
@@ -14,6 +14,14 @@ extern "C" {
 /// Milliseconds since the page (or the worker) started.
 pub fn now_ms() -> f64 {
     performance_now()
+}
+
+/// The name the page gave this worker ([`super::worker::spawn_module_worker`]), inside one.
+pub fn worker_name() -> Option<String> {
+    js_sys::global()
+        .dyn_into::<DedicatedWorkerGlobalScope>()
+        .ok()
+        .map(|w| w.name())
 }
 
 /// True inside a worker (no `window`): the module's start function then serves instead of
