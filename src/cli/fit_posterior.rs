@@ -129,7 +129,7 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
     );
     let eval_start = Instant::now();
     let m = evaluate(a.method, &flow, a.problem, &eval, a.seed, &device)?;
-    let summary = serde_json::json!({
+    let mut summary = serde_json::json!({
         "problem": a.problem.definition(),
         "method": a.method.name(),
         "settings": settings,
@@ -138,20 +138,9 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
         "train_seconds": train_seconds,
         "eval_seconds": eval_start.elapsed().as_secs_f64(),
         "evaluation": eval,
-        "coverage": coverage_json(m.coverage),
-        "test_pairs": m.test_pairs,
-        "kl_moments": m.kl_moments,
-        "kl_log_q": m.kl_log_q,
-        "mean_error": m.mean_error,
-        "cov_error": m.cov_error,
-        "mmd2": m.mmd2,
-        "mmd2_floor": m.mmd2_floor,
-        "resim_error": m.resim_error,
-        "resim_error_reference": m.resim_error_reference,
-        "reference_skipped": m.reference_skipped,
-        "reference": m.reference,
         "noise_std": a.noise.unwrap_or(a.problem.noise_std()),
     });
+    add_metrics(&mut summary, &m)?;
     if let Some(out) = &a.out {
         let mut meta = FlowMeta::new(flow.config().clone());
         meta.summary = Some(summary.clone());
@@ -163,5 +152,22 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
         eprintln!("saved {}", out.display());
     }
     println!("{summary}");
+    Ok(())
+}
+
+/// The evaluation's figures into the summary, under their own names (`coverage` keyed by
+/// level; a figure that does not apply, or is NaN, as null).
+fn add_metrics(
+    summary: &mut serde_json::Value,
+    m: &crate::inverse::report::Metrics,
+) -> Result<(), String> {
+    let serde_json::Value::Object(figures) = serde_json::to_value(m).map_err(|e| e.to_string())?
+    else {
+        return Err("internal: the figures are not a JSON object".into());
+    };
+    for (key, value) in figures {
+        summary[key] = value;
+    }
+    summary["coverage"] = coverage_json(m.coverage);
     Ok(())
 }
