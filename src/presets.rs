@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::flows::FlowConfig;
-use crate::flows::multiscale::{ImageFlowSpec, Mixer, conv_flow, fc_flow, glow};
+use crate::flows::multiscale::{HybridSpec, ImageFlowSpec, Mixer, conv_flow, fc_flow, glow};
 use crate::flows::validate::ArchitectureError;
 use crate::images::Dataset;
 use crate::train::images::{GecoSettings, ImageTrainSettings};
@@ -53,6 +53,10 @@ impl Preset {
 
 /// The preset that runs the timescaling benchmark instead of a training run.
 pub const TIMESCALING: &str = "snf_timescaling";
+
+/// The hybrid presets' `β` (label NLL in nats against bits/dim; Nalisnick et al.'s
+/// `λ = 1/(β D ln 2)`).
+pub const HYBRID_LABEL_WEIGHT: f64 = 1.0;
 
 fn snf_settings(epochs: usize, lr: f64) -> ImageTrainSettings {
     ImageTrainSettings {
@@ -282,6 +286,31 @@ pub fn all() -> Vec<Preset> {
         Arch::Glow,
         classifier(spec(FashionMnist, 2, 10, 320, Mixer::Conv1x1Lu)),
         gpu_classifier,
+    ));
+    // Hybrid classifiers (Nalisnick et al. 2019): the unconditional small Glow with a linear
+    // softmax head on its latent, trained on bits/dim + β·(label NLL).
+    let hybrid = |s: ImageFlowSpec| ImageFlowSpec {
+        hybrid: Some(HybridSpec {
+            classes: 10,
+            label_weight: HYBRID_LABEL_WEIGHT,
+        }),
+        ..s
+    };
+    v.push(preset(
+        "glow_mnist_hybrid_small",
+        "the small Glow with a linear classifier on its latent: a hybrid model (CPU)",
+        Mnist,
+        Arch::Glow,
+        hybrid(spec(Mnist, 2, 4, 48, Mixer::Conv1x1Lu)),
+        small.clone(),
+    ));
+    v.push(preset(
+        "glow_fashion_mnist_hybrid_small",
+        "the same small hybrid model on Fashion-MNIST (CPU)",
+        FashionMnist,
+        Arch::Glow,
+        hybrid(spec(FashionMnist, 2, 4, 48, Mixer::Conv1x1Lu)),
+        small.clone(),
     ));
     v.push(preset(
         "selfnorm_glow_mnist_small",

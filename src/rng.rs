@@ -15,6 +15,16 @@ impl Rng {
         }
     }
 
+    /// The generator's whole state, to continue its stream later ([`Self::from_state`]).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    /// A generator that continues the stream whose [`Self::state`] was `state`.
+    pub fn from_state(state: u64) -> Self {
+        Self { state }
+    }
+
     /// The next raw 64-bit value.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -19,6 +19,9 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/www/data/mnist-sample
 /// The tiny classifier's accuracy floor: it reached 0.59 on 300 test images after 150 steps
 /// (seed 3; label NLL 3.7 nats, ECE 0.35 — confidently wrong at this size), chance is 0.10.
 const ACCURACY_FLOOR: f64 = 0.4;
+/// The tiny hybrid model's floor: 0.90 on the same 300 images after the same 150 steps (label
+/// NLL 0.37 nats, ECE 0.10): the discriminative head learns far faster than Bayes' rule.
+const HYBRID_ACCURACY_FLOOR: f64 = 0.75;
 
 /// Tests that train share the device's random generator: run them one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -114,6 +117,78 @@ fn a_tiny_class_conditional_glow_classifies_digits() {
     );
     assert!(r.accuracy > ACCURACY_FLOOR, "accuracy {:.3}", r.accuracy);
     assert_eq!(r.confusion.iter().flatten().sum::<usize>(), 300);
+}
+
+/// A seeded tiny hybrid model (Nalisnick et al. 2019: an unconditional Glow with a linear
+/// softmax head on its latent) trained on the bundled images: its first step's label NLL is
+/// exactly `ln 10` (the head starts at zero), the reported training bits/dim leave the label
+/// term out (they match the plain Glow's first step), and after training it classifies
+/// held-out images far above chance, through the same code as `eval --task classify`.
+/// Floor from runs: [`HYBRID_ACCURACY_FLOOR`].
+#[test]
+fn a_tiny_hybrid_glow_classifies_digits() {
+    use flowplay::explore::classify::{Classifier, ClassifierScores, class_scores};
+    use flowplay::flows::multiscale::HybridSpec;
+    let _g = serial();
+    let plain = spec(2, 2, 16, Mixer::Conv1x1Lu);
+    let hybrid = ImageFlowSpec {
+        hybrid: Some(HybridSpec {
+            classes: 10,
+            label_weight: 1.0,
+        }),
+        ..plain.clone()
+    };
+    let device = flowplay::device::cpu();
+    let train_set = sample_split(Split::Train);
+    let idx: Vec<usize> = (0..32).collect();
+    let first_step = |s: &ImageFlowSpec| {
+        let mut t =
+            ImageTrainer::new(&glow(s).unwrap(), settings(3e-3), &train_set, &device).unwrap();
+        t.train_step(&train_set, &idx).unwrap()
+    };
+    let (p, h) = (first_step(&plain), first_step(&hybrid));
+    assert_eq!(p.label_nll, None);
+    let nll = h.label_nll.expect("a hybrid step reports its label NLL");
+    assert!((nll - 10f64.ln()).abs() < 1e-5, "first label NLL {nll}");
+    assert!(
+        (p.loss_bpd - h.loss_bpd).abs() < 1e-4,
+        "{} vs {}",
+        p.loss_bpd,
+        h.loss_bpd
+    );
+
+    let config = glow(&hybrid).unwrap();
+    assert_eq!((config.classes(), config.head_classes()), (None, Some(10)));
+    let (_, after, t) = train(&config, settings(3e-3), 150);
+    assert!(after.is_finite());
+    let flow = t.inference_model();
+    let classifier = Classifier::of(&flow).unwrap();
+    assert_eq!(classifier, Classifier::Hybrid { classes: 10 });
+    let test = sample_split(Split::Test).take(300);
+    let mut scores = ClassifierScores::new(test.shape.dim(), 10);
+    let indices: Vec<usize> = (0..test.len()).collect();
+    for batch in indices.chunks(100) {
+        let x = flowplay::images::dequantize_batch(&test, batch, None, &device);
+        let scored = pollster::block_on(class_scores(&flow, classifier, x)).unwrap();
+        for (&i, s) in batch.iter().zip(&scored) {
+            scores.add_scores(test.labels[i] as usize, s);
+        }
+    }
+    let r = scores.report();
+    eprintln!(
+        "tiny hybrid: accuracy {:.3}, label NLL {:.3}, ECE {:.3}, {:.3} bits/dim",
+        r.accuracy, r.label_nll, r.ece, r.bits_per_dim
+    );
+    assert!(
+        r.accuracy > HYBRID_ACCURACY_FLOOR,
+        "accuracy {:.3}",
+        r.accuracy
+    );
+    assert_eq!(r.bits_per_dim, r.bits_per_dim_given_label);
+    let labels = flowplay::train::images::evaluate_labels(&flow, &test, 100, &device)
+        .unwrap()
+        .unwrap();
+    assert!((labels.0 - r.accuracy).abs() < 1e-12 && (labels.1 - r.label_nll).abs() < 1e-4);
 }
 
 /// The self-normalized gradient alone (no exact log-det gradient anywhere) trains a CNN flow,
@@ -342,8 +417,9 @@ fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
     bin().args(tiny_args(dir, extra)).output().unwrap()
 }
 
-/// A run stops after `--max-steps`, `--resume` continues from its state with the step count
-/// and metrics carried on; eval and sample work on the result.
+/// A run stops after `--max-steps`, inside its first epoch (56 steps of 16 images); `--resume`
+/// continues from its state with the step count and metrics carried on; eval and sample work on
+/// the result.
 #[test]
 fn resume_continues_and_the_model_evaluates_and_samples() {
     let _g = serial();
@@ -355,7 +431,11 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["step"], 6);
-    assert_eq!(state["epoch"], 1);
+    assert_eq!(
+        (&state["epoch"], &state["step_in_epoch"]),
+        (&0.into(), &6.into())
+    );
+    assert!(state["rng_state"].as_u64().is_some(), "{state}");
 
     let d = dir.to_str().unwrap();
     let out = run(&[
@@ -386,10 +466,13 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
     assert!(!stderr(&out).contains("start afresh"), "{}", stderr(&out));
     let second = last_json(&out);
     assert_eq!(second["steps"], 12, "{second}");
-    assert_eq!(second["epochs"], 2);
+    assert_eq!(
+        second["epochs"], 0,
+        "still inside the first epoch: {second}"
+    );
     let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 2, "{metrics}");
-    assert!(dir.join("samples-epoch2.png").is_file());
+    assert!(dir.join("samples-step12.png").is_file());
     let test_bpd = second["test_bpd"].as_f64().unwrap();
     assert!(test_bpd.is_finite() && test_bpd > 0.5 && test_bpd < 8.0);
 
@@ -458,6 +541,68 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
         stderr(&out)
     );
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// A run stopped and resumed is the run straight through: 70 steps in one go (past the first
+/// epoch's 56) against 20 steps, a resume to 45 (the stop inside the first epoch and then
+/// inside the second) and a resume to 70 — the same weights bit for bit (data order, noise
+/// generator, Adam's moments and step all continue; CPU, one thread each).
+#[test]
+fn a_run_stopped_and_resumed_equals_the_run_straight_through() {
+    let _g = serial();
+    let (a, b) = (tmp_dir("straight"), tmp_dir("stopped"));
+    let one_thread = |args: Vec<String>| {
+        let out = bin()
+            .env("RAYON_NUM_THREADS", "1")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        out
+    };
+    fn limit(n: &str) -> Vec<&str> {
+        vec!["--epochs", "3", "--max-steps", n]
+    }
+    one_thread(tiny_args(&a, &limit("70")));
+    one_thread(tiny_args(&b, &limit("20")));
+    // (tiny_args tests 50 images at the end; the resumed legs skip it.)
+    let d = b.to_str().unwrap();
+    for n in ["45", "70"] {
+        let mut args = vec![
+            "train",
+            "--resume",
+            "--out",
+            d,
+            "--data-dir",
+            SAMPLE,
+            "--test-images",
+            "0",
+        ];
+        args.extend(limit(n));
+        one_thread(args.into_iter().map(String::from).collect());
+    }
+    let device = flowplay::device::cpu();
+    let weights = |dir: &Path| {
+        let (flow, _) = model_file::load(&dir.join("last.flow"), &device).unwrap();
+        param_values(&flow).unwrap()
+    };
+    let (wa, wb) = (weights(&a), weights(&b));
+    assert_eq!(wa.len(), wb.len());
+    let worst = wa
+        .iter()
+        .zip(&wb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert_eq!(worst, 0.0, "largest weight difference {worst}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("state.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&state["epoch"], &state["step_in_epoch"]),
+        (&1.into(), &14.into()),
+        "{state}"
+    );
+    std::fs::remove_dir_all(a).ok();
+    std::fs::remove_dir_all(b).ok();
 }
 
 /// `--resume` on a damaged run state names the problem instead of crashing: a batch of 0 in
@@ -628,10 +773,42 @@ fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
     assert!(out.status.success(), "{}", stderr(&out));
     let j = last_json(&out);
     assert!(j["steps"].as_u64().is_some_and(|s| s <= 5), "{j}");
-    assert_eq!(j["epochs"], 1, "{j}");
+    assert_eq!(j["epochs"], 0, "the first epoch is unfinished: {j}");
     assert!(j["test_bpd"].as_f64().is_some_and(f64::is_finite), "{j}");
     assert!(dir.join("model.flow").is_file() && dir.join("state.json").is_file());
-    assert!(stderr(&out).contains("--max-minutes"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("out of time"), "{}", stderr(&out));
+
+    // A lease: the whole command must end within 0.4 min (24 s). Evaluating 100 validation and
+    // 50 test images and a grid takes well under a second here, so training stops ≈ 20 s
+    // (the fixed margin) before the lease ends, out of time long before its 1000 epochs.
+    let dir = tmp_dir("lease");
+    let t0 = std::time::Instant::now();
+    let out = tiny_run(&dir, &["--lease-minutes", "0.4", "--epochs", "1000"]);
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains("lease: training stops in") && e.contains("out of time"),
+        "{e}"
+    );
+    let j = last_json(&out);
+    assert!(j["test_bpd"].as_f64().is_some_and(f64::is_finite), "{j}");
+    assert!(
+        j["steps"].as_u64().is_some_and(|s| s > 0 && s < 1000 * 56),
+        "{j}"
+    );
+    println!(
+        "FIGURE lease 24 s: the command took {secs:.1} s, {} steps",
+        j["steps"]
+    );
+    // A lease shorter than the margin is refused before any step.
+    let out = tiny_run(&tmp_dir("lease-short"), &["--lease-minutes", "0.2"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("leaves no time to train"),
+        "{}",
+        stderr(&out)
+    );
 
     let dir = tmp_dir("two-devices");
     let out = tiny_run(&dir, &["--devices", "cpu,cpu", "--max-steps", "3"]);

@@ -1,7 +1,7 @@
 //! `flowplay eval --model m.flow --data mnist-test`: the exact test log-likelihood of an image
 //! model, as one JSON line with `bits_per_dim` and `nll_nats` (SNF's unit: nats per image,
-//! discrete, `= bpd · D · ln 2`). With `--task classify` and a class-conditional model: the
-//! generative classifier's accuracy, NLL of the labels, expected calibration error (15 bins),
+//! discrete, `= bpd · D · ln 2`). With `--task classify` and a class-conditional or hybrid
+//! model: the classifier's accuracy, NLL of the labels, expected calibration error (15 bins),
 //! bits/dim of the marginal `p(x)` and of `p(x | y)`, and the confusion matrix
 //! ([`crate::explore::classify`]).
 
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use serde_json::json;
 
 use super::image_io::{load_image_model, load_split};
 use crate::device::{BackendChoice, inference_device};
@@ -35,9 +36,14 @@ pub struct EvalArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 250)]
     pub batch: usize,
-    /// density (bits/dim) or classify (a class-conditional model's Bayes classifier).
+    /// density (bits/dim) or classify (a class-conditional model's Bayes classifier, or a hybrid
+    /// model's label head).
     #[arg(long, default_value = "density")]
     pub task: Task,
+    /// Write the figures into the model file's summary (`test_bpd`, or `test_accuracy` and
+    /// `test_label_nll`), where `models index` reads them: only for a whole test split.
+    #[arg(long)]
+    pub record: bool,
 }
 
 /// What `eval` measures.
@@ -51,6 +57,13 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     let device = inference_device(a.device)?;
     let (flow, shape) = load_image_model(&a.model, &device)?;
     let set = load_split(&a.data, a.data_dir.as_deref(), a.limit, shape)?;
+    if a.record && (a.limit.is_some() || !a.data.ends_with("-test")) {
+        return Err(format!(
+            "--record writes a test figure into {}: it needs a whole test split (e.g. mnist-test) \
+             and no --limit",
+            a.model.display()
+        ));
+    }
     if a.task == Task::Classify {
         return classify(&a, &flow, &set, &device);
     }
@@ -66,6 +79,10 @@ pub fn run(a: EvalArgs) -> Result<(), String> {
     })
     .map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
+    if a.record {
+        let figures = [("test_bpd", json!(bpd)), ("test_images", json!(set.len()))];
+        record(&a.model, &flow, &figures)?;
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -88,25 +105,29 @@ fn classify(
     set: &crate::images::ImageSet,
     device: &burn::tensor::Device,
 ) -> Result<(), String> {
-    use crate::explore::classify::{ClassifierScores, class_log_likelihoods};
-    let k = flow.config().classes().ok_or_else(|| {
+    use crate::explore::classify::{Classifier, ClassifierScores, class_scores};
+    let classifier = Classifier::of(flow).ok_or_else(|| {
         format!(
-            "{} is not a class-conditional model: --task classify needs one (e.g. `flowplay train \
-             --preset glow_mnist_classifier_small`)",
+            "{} is neither a class-conditional nor a hybrid model: --task classify needs one (e.g. \
+             `flowplay train --preset glow_mnist_hybrid_small`)",
             a.model.display()
         )
     })?;
+    let k = classifier.classes();
     let t0 = Instant::now();
     let mut last = Instant::now();
     let mut scores = ClassifierScores::new(set.shape.dim(), k);
     let indices: Vec<usize> = (0..set.len()).collect();
-    let chunk = (a.batch / k).max(1);
+    let chunk = match classifier {
+        Classifier::Generative { .. } => (a.batch / k).max(1),
+        Classifier::Hybrid { .. } => a.batch.max(1),
+    };
     for batch in indices.chunks(chunk) {
         let x = crate::images::dequantize_batch(set, batch, None, device);
-        let ll =
-            pollster::block_on(class_log_likelihoods(flow, x, k)).map_err(|e| e.to_string())?;
-        for (&i, l) in batch.iter().zip(&ll) {
-            scores.add(set.labels[i] as usize, l);
+        let scored =
+            pollster::block_on(class_scores(flow, classifier, x)).map_err(|e| e.to_string())?;
+        for (&i, s) in batch.iter().zip(&scored) {
+            scores.add_scores(set.labels[i] as usize, s);
         }
         let done = batch.last().map_or(0, |i| i + 1);
         if last.elapsed().as_secs_f64() > 2.0 || done == set.len() {
@@ -121,12 +142,21 @@ fn classify(
         }
     }
     let r = scores.report();
+    if a.record {
+        let figures = [
+            ("test_accuracy", json!(r.accuracy)),
+            ("test_label_nll", json!(r.label_nll)),
+            ("test_images", json!(r.images)),
+        ];
+        record(&a.model, flow, &figures)?;
+    }
     println!(
         "{}",
         serde_json::json!({
             "model": a.model.display().to_string(),
             "data": a.data,
             "task": "classify",
+            "classifier": classifier.name(),
             "images": r.images,
             "accuracy": r.accuracy,
             "label_nll": r.label_nll,
@@ -137,6 +167,31 @@ fn classify(
             "confusion": r.confusion,
             "seconds": t0.elapsed().as_secs_f64(),
         })
+    );
+    Ok(())
+}
+
+/// Writes `figures` into the summary of the model file at `path` (weights unchanged; a
+/// temporary file renamed into place).
+fn record(
+    path: &std::path::Path,
+    flow: &crate::flows::Flow,
+    figures: &[(&str, serde_json::Value)],
+) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut meta = crate::model_file::read_meta(&bytes).map_err(|e| e.to_string())?;
+    let summary = meta.summary.get_or_insert_with(|| serde_json::json!({}));
+    if !summary.is_object() {
+        *summary = serde_json::json!({});
+    }
+    for (key, value) in figures {
+        summary[*key] = value.clone();
+    }
+    crate::model_file::save(path, flow, &meta).map_err(|e| e.to_string())?;
+    eprintln!(
+        "recorded {} in {}",
+        figures.iter().map(|f| f.0).collect::<Vec<_>>().join(", "),
+        path.display()
     );
     Ok(())
 }

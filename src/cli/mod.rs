@@ -53,7 +53,7 @@ pub enum Command {
     /// Fetch and inspect image data sets (MNIST, Fashion-MNIST) offline.
     Data(data::DataArgs),
     /// Train an image flow from a named preset (SNF experiments and small CPU ones).
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Exact test bits/dim and nats of an image model.
     Eval(eval::EvalArgs),
     /// Out-of-distribution detection with an image model: AUROC of the raw and the
@@ -103,7 +103,7 @@ pub fn main() -> ExitCode {
         Command::Plot(a) => done(plot::run(a)),
         Command::Bench(a) => done(bench::run(a)),
         Command::Data(a) => done(data::run(a)),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Eval(a) => done(eval::run(a)),
         Command::Anomaly(a) => done(anomaly::run(a)),
         Command::Interpolate(a) => done(interpolate::run(a)),

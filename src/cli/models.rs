@@ -4,7 +4,8 @@
 //!
 //! `flowplay models check DIR`: recomputes what the index claims of each image model — the
 //! parameters of the built flow, the test bits/dim by `eval`'s own computation on the test
-//! split — and fails when a figure is off by more than the tolerance.
+//! split, a classifier's test accuracy by `eval --task classify`'s — and fails when a figure is
+//! off by more than its tolerance.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,9 @@ pub struct CheckArgs {
     /// The largest accepted |recomputed − indexed| test bits/dim.
     #[arg(long, default_value_t = 0.002)]
     pub tolerance: f64,
+    /// The largest accepted |recomputed − indexed| test accuracy of a classifier.
+    #[arg(long, default_value_t = 0.002)]
+    pub accuracy_tolerance: f64,
     /// Check only these models (file stems; default: every image model in the index).
     #[arg(long)]
     pub only: Vec<String>,
@@ -99,6 +103,8 @@ fn write_index(dir: PathBuf) -> Result<(), String> {
 struct Checked {
     params: usize,
     bpd: f64,
+    /// A classifier's accuracy (when the index claims one).
+    accuracy: Option<f64>,
     images: usize,
 }
 
@@ -132,11 +138,37 @@ fn recompute(
     };
     let bpd =
         crate::train::images::evaluate_bpd(&flow, &set, 250, device).map_err(|e| e.to_string())?;
+    let accuracy = match entry.test_accuracy {
+        Some(_) => Some(accuracy(&flow, &set, device)?),
+        None => None,
+    };
     Ok(Checked {
         params: burn::module::Module::num_params(&flow),
         bpd,
+        accuracy,
         images: set.len(),
     })
+}
+
+/// The accuracy of `flow`'s classifier on `set`, as `eval --task classify` computes it.
+fn accuracy(
+    flow: &crate::flows::Flow,
+    set: &crate::images::ImageSet,
+    device: &burn::tensor::Device,
+) -> Result<f64, String> {
+    use crate::explore::classify::{Classifier, ClassifierScores, class_scores};
+    let c = Classifier::of(flow)
+        .ok_or("the index claims an accuracy of a model that does not classify")?;
+    let mut scores = ClassifierScores::new(set.shape.dim(), c.classes());
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for batch in indices.chunks(25) {
+        let x = crate::images::dequantize_batch(set, batch, None, device);
+        let scored = pollster::block_on(class_scores(flow, c, x)).map_err(|e| e.to_string())?;
+        for (&i, s) in batch.iter().zip(&scored) {
+            scores.add_scores(set.labels[i] as usize, s);
+        }
+    }
+    Ok(scores.report().accuracy)
 }
 
 fn check(a: CheckArgs) -> Result<(), String> {
@@ -163,7 +195,11 @@ fn check(a: CheckArgs) -> Result<(), String> {
         let got = recompute(&a.dir, entry, &a, &device)?;
         let claimed = entry.test_bpd;
         let off = claimed.map(|c| (got.bpd - c).abs());
-        let ok = got.params == entry.params && off.is_some_and(|d| d <= a.tolerance);
+        let accuracy_ok = match (got.accuracy, entry.test_accuracy) {
+            (Some(g), Some(c)) => (g - c).abs() <= a.accuracy_tolerance,
+            _ => true,
+        };
+        let ok = got.params == entry.params && off.is_some_and(|d| d <= a.tolerance) && accuracy_ok;
         println!(
             "{}",
             serde_json::json!({
@@ -172,19 +208,24 @@ fn check(a: CheckArgs) -> Result<(), String> {
                 "indexed_params": entry.params,
                 "test_bpd": got.bpd,
                 "indexed_test_bpd": claimed,
+                "test_accuracy": got.accuracy,
+                "indexed_test_accuracy": entry.test_accuracy,
                 "images": got.images,
                 "ok": ok,
             })
         );
         if !ok {
+            let acc = |a: Option<f64>| a.map_or(String::new(), |a| format!(", accuracy {a:.4}"));
             failures.push(format!(
-                "{}: {} parameters and {:.4} bits/dim on {} test images; the index says {} and {}",
+                "{}: {} parameters and {:.4} bits/dim{} on {} test images; the index says {} and {}{}",
                 entry.file,
                 got.params,
                 got.bpd,
+                acc(got.accuracy),
                 got.images,
                 entry.params,
-                claimed.map_or("no test bits/dim".into(), |c| format!("{c:.4}"))
+                claimed.map_or("no test bits/dim".into(), |c| format!("{c:.4}")),
+                acc(entry.test_accuracy),
             ));
         }
     }

@@ -38,6 +38,7 @@ fn time_layer(layer: LayerConfig, dim: usize, steps: usize) -> f64 {
         layers: vec![layer],
         base: BaseConfig::StandardNormal { dim },
         embedding: None,
+        head: None,
     };
     let mut flow = config.init(&device);
     let mut optim = AdamConfig::new().init();

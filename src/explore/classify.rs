@@ -1,7 +1,11 @@
-//! Generative classification with a class-conditional flow: `p(y | x) ∝ p(x | y) p(y)` (Bayes'
-//! rule with a uniform `p(y) = 1/K`), each `log p(x | y)` exact from the flow with the one-hot
-//! label as its context. Also the marginal `log p(x) = logsumexp_y log p(x | y) − log K` (the
-//! model's bits/dim as an unconditional density) and the usual figures of a classifier:
+//! Classification with a flow, two ways:
+//! - **generative** (a class-conditional flow): `p(y | x) ∝ p(x | y) p(y)` (Bayes' rule with a
+//!   uniform `p(y) = 1/K`), each `log p(x | y)` exact from the flow with the one-hot label as its
+//!   context, and the marginal `log p(x) = logsumexp_y log p(x | y) − log K`;
+//! - **hybrid** (Nalisnick et al. 2019; [`crate::flows::label_head`]): an unconditional flow whose
+//!   linear head reads `p(y | x) = softmax(f(x) W + b)` from the latent, `log p(x)` from the flow.
+//!
+//! Both give the model's bits/dim as an unconditional density and the usual figures of a classifier:
 //! accuracy, the NLL of the true labels `−log p(y | x)`, and the expected calibration error
 //! (Guo et al. 2017, eq. 3: 15 equal-width bins of the top confidence,
 //! `ECE = Σ_b (n_b/n) |acc_b − conf_b|`).
@@ -38,6 +42,100 @@ pub async fn class_log_likelihoods(
         .collect())
 }
 
+/// How a model classifies, if it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Classifier {
+    /// A class-conditional flow (Bayes' rule over `p(x | y)`).
+    Generative { classes: usize },
+    /// An unconditional flow with a label head on its latent.
+    Hybrid { classes: usize },
+}
+
+impl Classifier {
+    /// The model's classifier: `None` for a flow that has neither labels in its base nor a head.
+    pub fn of(flow: &Flow) -> Option<Self> {
+        Self::of_config(flow.config())
+    }
+
+    /// [`Self::of`] from the architecture alone.
+    pub fn of_config(config: &crate::flows::FlowConfig) -> Option<Self> {
+        match (config.classes(), config.head_classes()) {
+            (Some(classes), _) => Some(Self::Generative { classes }),
+            (None, Some(classes)) => Some(Self::Hybrid { classes }),
+            (None, None) => None,
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        match *self {
+            Self::Generative { classes } | Self::Hybrid { classes } => classes,
+        }
+    }
+
+    /// A short name for tables and the page: "generative" or "hybrid".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Generative { .. } => "generative",
+            Self::Hybrid { .. } => "hybrid",
+        }
+    }
+}
+
+/// What a classifier says of one image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassScores {
+    /// `log p(y | x)` up to a constant shared by the classes, `[K]`.
+    pub log_scores: Vec<f64>,
+    /// `log p(x)`.
+    pub log_px: f64,
+    /// `log p(x | y)` for each class where the model has it (generative), else `None`.
+    pub log_px_given: Option<Vec<f64>>,
+}
+
+impl ClassScores {
+    /// A generative classifier's scores from its class log-likelihoods `log p(x | y)`.
+    pub fn generative(log_lik: &[f64]) -> Self {
+        Self {
+            log_scores: log_lik.to_vec(),
+            log_px: marginal_log_likelihood(log_lik),
+            log_px_given: Some(log_lik.to_vec()),
+        }
+    }
+}
+
+/// The scores of every image in `x [n, D]` under the model's classifier `c`: one pass per
+/// class for a generative model ([`class_log_likelihoods`]), one pass in all for a hybrid one.
+pub async fn class_scores(
+    flow: &Flow,
+    c: Classifier,
+    x: Tensor<2>,
+) -> Result<Vec<ClassScores>, ReadbackError> {
+    match c {
+        Classifier::Generative { classes } => Ok(class_log_likelihoods(flow, x, classes)
+            .await?
+            .iter()
+            .map(|l| ClassScores::generative(l))
+            .collect()),
+        Classifier::Hybrid { classes } => {
+            let (log_px, log_py) = flow.log_prob_and_labels(x);
+            let log_px: Vec<f64> = to_host_async(log_px).await?;
+            let log_py: Vec<f64> = match log_py {
+                Some(t) => to_host_async(t).await?,
+                None => vec![f64::NAN; log_px.len() * classes],
+            };
+            Ok(log_px
+                .iter()
+                .zip(log_py.chunks(classes))
+                .map(|(&lp, ly)| ClassScores {
+                    log_scores: ly.to_vec(),
+                    log_px: lp,
+                    log_px_given: None,
+                })
+                .collect())
+        }
+    }
+}
+
 /// `p(y | x)` from the class log-likelihoods of one image (uniform class prior).
 pub fn posterior(log_lik: &[f64]) -> Vec<f64> {
     let z = log_sum_exp(log_lik);
@@ -60,7 +158,7 @@ pub struct ClassifierReport {
     pub ece: f64,
     /// Bits/dim of the marginal `p(x)`.
     pub bits_per_dim: f64,
-    /// Bits/dim of `p(x | y_true)`.
+    /// Bits/dim of `p(x | y_true)` (a hybrid model: of `p(x)`, it has no `p(x | y)`).
     pub bits_per_dim_given_label: f64,
     /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
@@ -95,9 +193,14 @@ impl ClassifierScores {
         }
     }
 
-    /// Adds one image with true label `y` and its class log-likelihoods.
+    /// Adds one image with true label `y` and its class log-likelihoods (a generative model).
     pub fn add(&mut self, y: usize, log_lik: &[f64]) {
-        let p = posterior(log_lik);
+        self.add_scores(y, &ClassScores::generative(log_lik));
+    }
+
+    /// Adds one image with true label `y` and what the classifier said of it.
+    pub fn add_scores(&mut self, y: usize, scores: &ClassScores) {
+        let p = posterior(&scores.log_scores);
         let (pred, conf) =
             p.iter()
                 .copied()
@@ -110,8 +213,12 @@ impl ClassifierScores {
         let hit = pred == y;
         self.correct += usize::from(hit);
         self.label_nll -= p.get(y).copied().unwrap_or(0.0).max(1e-300).ln();
-        self.bpd += bits_per_dim(marginal_log_likelihood(log_lik), self.d);
-        self.bpd_given += bits_per_dim(log_lik.get(y).copied().unwrap_or(f64::NAN), self.d);
+        self.bpd += bits_per_dim(scores.log_px, self.d);
+        let given = match &scores.log_px_given {
+            Some(l) => l.get(y).copied().unwrap_or(f64::NAN),
+            None => scores.log_px,
+        };
+        self.bpd_given += bits_per_dim(given, self.d);
         let b = ((conf * 15.0) as usize).min(14);
         self.bins[b].0 += 1;
         self.bins[b].1 += usize::from(hit);

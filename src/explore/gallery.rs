@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::classify::Classifier;
 use crate::flows::image::ImageShape;
 use crate::model_file::{self, ModelFileError};
 
@@ -23,6 +24,12 @@ pub struct ModelEntry {
     pub params: usize,
     /// Test bits/dim from the training summary, when the run measured it.
     pub test_bpd: Option<f64>,
+    /// How the model classifies: "generative" (class-conditional) or "hybrid" (a label head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<String>,
+    /// Test accuracy from the summary (`flowplay eval --task classify --record`, or training).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
     pub bytes: usize,
 }
 
@@ -49,11 +56,15 @@ impl ModelIndex {
 /// The entry for the `.flow` bytes of file `file` (metadata only; no weights are built).
 pub fn entry(file: &str, bytes: &[u8]) -> Result<ModelEntry, ModelFileError> {
     let (meta, values) = model_file::inspect(bytes)?;
-    let test_bpd = meta
-        .summary
-        .as_ref()
-        .and_then(|s| s.get("test_bpd"))
-        .and_then(|v| v.as_f64());
+    let figure = |key: &str| {
+        meta.summary
+            .as_ref()
+            .and_then(|s| s.get(key))
+            .and_then(|v| v.as_f64())
+    };
+    let test_bpd = figure("test_bpd");
+    let test_accuracy = figure("test_accuracy");
+    let classifier = Classifier::of_config(&meta.config).map(|c| c.name().to_string());
     let (title, dataset, shape) = match &meta.image {
         Some(image) => (
             image.preset.clone().unwrap_or_else(|| file.to_string()),
@@ -82,6 +93,8 @@ pub fn entry(file: &str, bytes: &[u8]) -> Result<ModelEntry, ModelFileError> {
         shape,
         params: values,
         test_bpd,
+        classifier,
+        test_accuracy,
         bytes: bytes.len(),
     })
 }

@@ -230,6 +230,7 @@ impl FlowSpec {
             layers,
             base,
             embedding: None,
+            head: None,
         }
     }
 }

@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::label_head::{LabelHead, LabelHeadConfig, log_softmax};
 use super::validate::ArchitectureError;
 use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
 use crate::fused::mlp::Mlp;
@@ -27,6 +28,9 @@ pub struct FlowConfig {
     /// goes through it once, and every conditional layer and the base read its output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<EmbeddingConfig>,
+    /// A hybrid model's linear classifier on the latent ([`super::label_head`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<LabelHeadConfig>,
 }
 
 /// A small MLP `input → hidden → output` (ReLU) shared by a conditional flow's layers.
@@ -69,6 +73,11 @@ impl FlowConfig {
         self.base.classes()
     }
 
+    /// The class count of a hybrid model's label head, if it has one.
+    pub fn head_classes(&self) -> Option<usize> {
+        self.head.map(|h| h.classes)
+    }
+
     /// Checks every layer's numbers ([`LayerSpec::check`](super::LayerSpec::check)) and that each layer fits
     /// the base's dimension; loading a file and building a trainer call this before any layer
     /// is built.
@@ -95,6 +104,9 @@ impl FlowConfig {
         self.base
             .check()
             .map_err(|e| ArchitectureError::Flow(format!("base distribution: {e}")))?;
+        if let Some(head) = &self.head {
+            head.check(d).map_err(ArchitectureError::Flow)?;
+        }
         let c = self.inner_context();
         if let Some(e) = self.embedding {
             let ok = (1..=super::validate::MAX_CONTEXT).contains(&e.input)
@@ -146,7 +158,9 @@ impl FlowConfig {
         let embedding = self.embedding.map_or(0, |e| {
             super::validate::mlp(e.input as u128, e.hidden as u128, 1, e.output as u128)
         });
+        let head = self.head.map_or(0, |h| h.allocation_bound());
         embedding
+            + head
             + self
                 .layers
                 .iter()
@@ -162,6 +176,7 @@ impl FlowConfig {
             embedding: self
                 .embedding
                 .map(|e| Mlp::new(e.input, e.hidden, 1, e.output, device)),
+            head: self.head.map(|h| h.init(device)),
             config: self.clone(),
         }
     }
@@ -181,6 +196,8 @@ pub struct Flow {
     pub base: Base,
     /// The shared context embedding ([`FlowConfig::embedding`]).
     pub embedding: Option<Mlp>,
+    /// A hybrid model's label head ([`FlowConfig::head`]).
+    pub head: Option<LabelHead>,
     #[module(skip)]
     pub config: FlowConfig,
 }
@@ -261,6 +278,32 @@ impl Flow {
         x: Tensor<2>,
         context: Option<&Tensor<2>>,
     ) -> (Tensor<1>, Option<Tensor<1>>) {
+        let (log_p, recon, _) = self.train_pass(x, context);
+        (log_p, recon)
+    }
+
+    /// A hybrid model's training pass: [`Self::log_prob_train`] and `log p(y | x)` for every
+    /// class, `[batch, K]` (`None` without a label head).
+    pub fn hybrid_train(&self, x: Tensor<2>) -> (Tensor<1>, Option<Tensor<1>>, Option<Tensor<2>>) {
+        let (log_p, recon, z) = self.train_pass(x, None);
+        let labels = self.head.as_ref().map(|h| log_softmax(h.logits(z)));
+        (log_p, recon, labels)
+    }
+
+    /// `(log p(x) | c)` and `log p(y | x)` for every class (`None` without a label head):
+    /// `[batch]`, `[batch, K]`.
+    pub fn log_prob_and_labels(&self, x: Tensor<2>) -> (Tensor<1>, Option<Tensor<2>>) {
+        let (z, ld) = self.forward_embedded(x, None);
+        let labels = self.head.as_ref().map(|h| log_softmax(h.logits(z.clone())));
+        (self.base.log_prob(z) + ld, labels)
+    }
+
+    /// The training pass: `(log p(x), reconstruction, z = f(x))`.
+    fn train_pass(
+        &self,
+        x: Tensor<2>,
+        context: Option<&Tensor<2>>,
+    ) -> (Tensor<1>, Option<Tensor<1>>, Tensor<2>) {
         let c = self.embed(context);
         let context = c.as_ref();
         let mut ld = zeros_like_batch(&x);
@@ -284,7 +327,7 @@ impl Flow {
                 });
             }
         }
-        (self.base.log_prob_given(z, context) + ld, recon)
+        (self.base.log_prob_given(z.clone(), context) + ld, recon, z)
     }
 
     /// `z → (x = f⁻¹(z), Σ_k log|det J_{f_k⁻¹}|)`.

@@ -198,6 +198,7 @@ fn conditional_flow(d: usize, base: BaseConfig) -> FlowConfig {
         layers,
         base,
         embedding: None,
+        head: None,
     }
 }
 

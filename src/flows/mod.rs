@@ -21,6 +21,7 @@ pub mod dense;
 pub mod emerging;
 pub mod glow_coupling;
 pub mod image;
+pub mod label_head;
 pub mod leaky_relu;
 pub mod linear;
 pub mod logit;

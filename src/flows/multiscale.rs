@@ -19,6 +19,7 @@ use super::conv1x1::Conv1x1Config;
 use super::emerging::EmergingConvConfig;
 use super::glow_coupling::GlowCouplingConfig;
 use super::image::ImageShape;
+use super::label_head::LabelHeadConfig;
 use super::leaky_relu::LeakyReluConfig;
 use super::logit::LogitConfig;
 use super::selfnorm::{SelfNormConvConfig, SelfNormLinearConfig};
@@ -94,6 +95,17 @@ pub struct ImageFlowSpec {
     /// the base are one Gaussian per class (the context is a one-hot label).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub classes: usize,
+    /// A hybrid model: an unconditional flow with a linear softmax head on its latent
+    /// ([`super::label_head`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hybrid: Option<HybridSpec>,
+}
+
+/// The label head of a hybrid model: `K` classes and the weight `β` of the label NLL.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HybridSpec {
+    pub classes: usize,
+    pub label_weight: f64,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -123,6 +135,7 @@ impl ImageFlowSpec {
             alpha: 1e-6,
             logit: true,
             classes: 0,
+            hybrid: None,
         }
     }
 }
@@ -174,6 +187,11 @@ fn multiscale(
         layers,
         base,
         embedding: None,
+        head: spec.hybrid.map(|h| LabelHeadConfig {
+            input: dim,
+            classes: h.classes,
+            label_weight: h.label_weight,
+        }),
     })
 }
 
@@ -213,5 +231,6 @@ pub fn fc_flow(spec: &ImageFlowSpec, self_normalized: bool) -> FlowConfig {
         layers,
         base: BaseConfig::StandardNormal { dim: d },
         embedding: None,
+        head: None,
     }
 }

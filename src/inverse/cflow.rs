@@ -46,6 +46,7 @@ pub fn config(problem: Problem, layers: usize, hidden: usize) -> FlowConfig {
             ConditionalGaussianConfig::new(d, m).with_hidden(hidden),
         ),
         embedding: None,
+        head: None,
     }
 }
 

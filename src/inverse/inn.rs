@@ -57,6 +57,7 @@ pub fn config(problem: Problem, layers: usize, hidden: usize) -> FlowConfig {
         layers: list,
         base: BaseConfig::StandardNormal { dim: n },
         embedding: None,
+        head: None,
     }
 }
 

@@ -131,6 +131,8 @@ pub struct ImageStep {
     pub recon: f64,
     /// The reconstruction weight used.
     pub lambda: f64,
+    /// A hybrid model's mean label NLL `−log p(y | x)` in nats (`None` without a label head).
+    pub label_nll: Option<f64>,
     pub rolled_back: bool,
 }
 
@@ -227,9 +229,11 @@ impl ImageTrainer {
     /// Trains data-parallel over `devices` from now on: each batch is split evenly over them
     /// (the first is this trainer's own device; see [`super::data_parallel`]).
     pub fn with_devices(mut self, devices: &[Device]) -> Result<Self, TrainError> {
-        if devices.len() > 1 && self.model.config().classes().is_some() {
+        let config = self.model.config();
+        if devices.len() > 1 && (config.classes().is_some() || config.head.is_some()) {
             return Err(TrainError::Setup(
-                "class-conditional flows train on one device (the replicas do not split the labels)"
+                "class-conditional and hybrid flows train on one device (the replicas do not split \
+                 the labels)"
                     .into(),
             ));
         }
@@ -261,29 +265,31 @@ impl ImageTrainer {
         let d = set.shape.dim() as f64;
         let x = dequantize_batch(set, indices, Some(&mut self.rng), &self.device);
         let lambda = self.lambda;
-        let labels = self
-            .model
-            .config()
+        let config = self.model.config();
+        let labels = config
             .classes()
+            .or(config.head_classes())
             .map(|k| crate::images::labels::one_hot_of(set, indices, k, &self.device));
         let loss_fn = |model: &Flow, x| step_loss(model, x, labels.as_ref(), lambda, d);
-        // (loss value, reconstruction value, what the update needs)
-        let (value, recon_value, update) = match &self.replicas {
+        // (loss value, reconstruction value, label NLL, what the update needs)
+        let (value, recon_value, label_nll, update) = match &self.replicas {
             None => {
-                let ShardLoss { loss, reported } = loss_fn(&self.model, x);
+                let (ShardLoss { loss, reported }, label_nll) = loss_fn(&self.model, x);
                 let recon = reported
                     .into_iter()
                     .next()
                     .map_or(0.0, |r| r.into_scalar::<f32>() as f64);
+                let label_nll = label_nll.map(|t| t.into_scalar::<f32>() as f64);
                 let value = loss.clone().into_scalar::<f32>() as f64;
-                (value, recon, Update::Loss(Box::new(loss)))
+                (value, recon, label_nll, Update::Loss(Box::new(loss)))
             }
             Some(replicas) => {
-                let g = replicas.gradients(&self.model, x, loss_fn)?;
+                let g = replicas.gradients(&self.model, x, |m: &Flow, x| loss_fn(m, x).0)?;
                 let recon = g.reported.first().copied().unwrap_or(0.0);
-                (g.loss, recon, Update::Grads(g.grads))
+                (g.loss, recon, None, Update::Grads(g.grads))
             }
         };
+        let label_weight = config.head.map_or(0.0, |h| h.label_weight);
         if !value.is_finite() {
             let rolled = self.optim.roll_back();
             self.model = self.optim.last_good();
@@ -301,6 +307,7 @@ impl ImageTrainer {
                 loss_bpd: f64::NAN,
                 recon: recon_value,
                 lambda,
+                label_nll,
                 rolled_back: true,
             });
         }
@@ -323,9 +330,13 @@ impl ImageTrainer {
             self.lambda = (self.lambda * (geco.rate * avg).exp()).clamp(1e-6, 1e6);
         }
         Ok(ImageStep {
-            loss_bpd: value - (recon_value * lambda) / (d * std::f64::consts::LN_2) + 8.0,
+            loss_bpd: value
+                - (recon_value * lambda) / (d * std::f64::consts::LN_2)
+                - label_weight * label_nll.unwrap_or(0.0)
+                + 8.0,
             recon: recon_value,
             lambda,
+            label_nll,
             rolled_back: false,
         })
     }
@@ -338,15 +349,26 @@ impl ImageTrainer {
 
 /// A step's loss on a block of images `x` (`[B, D]`): `(−log p(x) + λ·recon) / (D ln 2)`
 /// averaged over the block, reporting the mean reconstruction loss of the self-normalizing
-/// layers when there are any.
+/// layers when there are any. A hybrid model ([`crate::flows::label_head`]) adds
+/// `β·(−log p(y | x))` with `labels` one-hot `[B, K]`, and returns that label NLL's mean too.
 fn step_loss(
     model: &Flow,
     x: burn::tensor::Tensor<2>,
     labels: Option<&burn::tensor::Tensor<2>>,
     lambda: f64,
     d: f64,
-) -> ShardLoss {
-    let (log_p, recon) = model.log_prob_train_given(x, labels);
+) -> (ShardLoss, Option<burn::tensor::Tensor<1>>) {
+    let (log_p, recon, label_nll) = match (&model.config().head, labels) {
+        (Some(_), Some(y)) => {
+            let (log_p, recon, log_py) = model.hybrid_train(x);
+            let nll = log_py.map(|l| (l * y.clone()).sum_dim(1).squeeze_dim::<1>(1).mean().neg());
+            (log_p, recon, nll)
+        }
+        _ => {
+            let (log_p, recon) = model.log_prob_train_given(x, labels);
+            (log_p, recon, None)
+        }
+    };
     let nll = log_p.mean().neg();
     let (loss, reported) = match recon {
         Some(r) => {
@@ -355,10 +377,42 @@ fn step_loss(
         }
         None => (nll, Vec::new()),
     };
-    ShardLoss {
-        loss: loss.div_scalar((d * std::f64::consts::LN_2) as f32),
-        reported,
+    let mut loss = loss.div_scalar((d * std::f64::consts::LN_2) as f32);
+    if let (Some(head), Some(l)) = (&model.config().head, &label_nll) {
+        loss = loss + l.clone().mul_scalar(head.label_weight);
     }
+    (ShardLoss { loss, reported }, label_nll)
+}
+
+/// A hybrid model's labels on `set`: `(accuracy, mean −log p(y | x) in nats)`, pixel centres,
+/// in chunks of `chunk` images (`None` without a label head).
+pub fn evaluate_labels(
+    flow: &Flow,
+    set: &ImageSet,
+    chunk: usize,
+    device: &Device,
+) -> Result<Option<(f64, f64)>, TrainError> {
+    if flow.head.is_none() {
+        return Ok(None);
+    }
+    let (mut correct, mut nll) = (0usize, 0.0);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    for batch in indices.chunks(chunk.max(1)) {
+        let x = dequantize_batch(set, batch, None, device);
+        let Some(log_py) = flow.log_prob_and_labels(x).1 else {
+            return Ok(None);
+        };
+        let k = log_py.dims()[1];
+        let lp = crate::readback::to_host::<f64, 2>(log_py)?;
+        for (row, &i) in lp.chunks(k).zip(batch) {
+            let y = set.labels[i] as usize;
+            let best = (0..k).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+            correct += usize::from(best == y);
+            nll -= row.get(y).copied().unwrap_or(f64::NEG_INFINITY);
+        }
+    }
+    let n = set.len().max(1) as f64;
+    Ok(Some((correct as f64 / n, nll / n)))
 }
 
 /// Exact evaluation: mean bits/dim over `set` (pixel centres + fixed-seed uniform noise),

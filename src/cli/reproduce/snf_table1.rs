@@ -135,7 +135,7 @@ fn train_row(run: &Run, preset: &str, steps: usize, test_images: usize) -> Resul
     else {
         return Err("internal: not a train command".into());
     };
-    match super::super::train::train_and_summarise(args)? {
+    match super::super::train::train_and_summarise(*args)? {
         (Outcome::Done, Some(summary)) => Ok(summary),
         (Outcome::Interrupted, _) => Err(format!("interrupted during {preset}")),
         (_, None) => Err(format!("{preset}: the run gave no summary")),

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 pub use resume::{ResumeState, check_optimizer_state, parse_state};
-use run::TrainingRun;
+use run::{TimeLimits, TrainingRun};
 
 use super::Outcome;
 use crate::device::{BackendChoice, inference_device};
@@ -65,6 +65,10 @@ pub struct TrainArgs {
     /// Use the symmetric reconstruction loss.
     #[arg(long)]
     pub symmetric: bool,
+    /// Hybrid presets: the weight β of the label NLL (nats) against the bits/dim of p(x)
+    /// (Nalisnick et al.'s λ = 1 / (β·D·ln 2)).
+    #[arg(long)]
+    pub label_weight: Option<f64>,
     /// Model the dequantised pixels on the unit cube directly, without the logit transform.
     #[arg(long)]
     pub no_logit: bool,
@@ -116,6 +120,11 @@ pub struct TrainArgs {
     /// under way ends early and is evaluated, checkpointed and tested as the last one.
     #[arg(long)]
     pub max_minutes: Option<f64>,
+    /// The whole command must end within this many minutes (a GPU lease): training stops early
+    /// enough for the validation, the test, a sample grid and the saving to fit (estimated from
+    /// a timed evaluation at the start), and `--resume` continues where it stopped.
+    #[arg(long)]
+    pub lease_minutes: Option<f64>,
     /// Directory with the data files (default: the `flowplay data fetch` cache; CIFAR-10 and
     /// ImageNet32 always need it).
     #[arg(long)]
@@ -166,6 +175,18 @@ pub fn configured_preset(args: &TrainArgs) -> Result<Preset, String> {
         t.max_steps = args.max_steps;
     }
     p.spec.symmetric |= args.symmetric;
+    if let Some(w) = args.label_weight {
+        let Some(h) = p.spec.hybrid.as_mut() else {
+            return Err(format!(
+                "--label-weight needs a hybrid preset (e.g. glow_mnist_hybrid_small); {} has no label head",
+                p.name
+            ));
+        };
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!("--label-weight must be finite and ≥ 0, got {w}"));
+        }
+        h.label_weight = w;
+    }
     p.spec.logit &= !args.no_logit;
     if let Some(a) = args.logit_alpha {
         if !(0.0..0.5).contains(&a) {
@@ -301,6 +322,14 @@ pub fn train_and_summarise(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(args.preset.as_deref().unwrap_or("run")));
+    let limits = TimeLimits {
+        max_minutes: args.max_minutes,
+        lease_end: args
+            .lease_minutes
+            .filter(|m| *m > 0.0 && m.is_finite())
+            .map(|m| std::time::Instant::now() + std::time::Duration::from_secs_f64(m * 60.0)),
+        test_images: args.test_images,
+    };
     let (p, state) = preset_and_state(&args, &out)?;
     let choices = match &args.devices {
         Some(list) => crate::device::parse_device_list(list)?,
@@ -308,10 +337,15 @@ pub fn train_and_summarise(
     };
     let devices = start_devices(&choices)?;
     let device = devices[0].clone();
-    if let Some(m) = args.max_minutes
-        && !(m > 0.0 && m.is_finite())
-    {
-        return Err(format!("--max-minutes must be a positive number, got {m}"));
+    for (name, m) in [
+        ("--max-minutes", args.max_minutes),
+        ("--lease-minutes", args.lease_minutes),
+    ] {
+        if let Some(m) = m
+            && !(m > 0.0 && m.is_finite())
+        {
+            return Err(format!("{name} must be a positive number, got {m}"));
+        }
     }
     let config = p.flow_config()?;
     let ((train, val), own_data) = match &args.image_folder {
@@ -352,7 +386,7 @@ pub fn train_and_summarise(
         device,
         device_names(&choices),
         state.as_ref(),
-        (args.temperature, args.max_minutes),
+        (args.temperature, limits),
     )?;
     run.own_data = own_data;
     if run.train()? == Outcome::Interrupted {

@@ -18,6 +18,14 @@ pub struct ResumeState {
     /// Epochs completed.
     pub epoch: usize,
     pub step: usize,
+    /// Steps done of the epoch under way: `--resume` skips that many batches of its order.
+    #[serde(default)]
+    pub step_in_epoch: usize,
+    /// The dequantisation noise generator where the run stopped (older states: none, and the
+    /// generator restarts from the seed and the epoch).
+    #[serde(default)]
+    pub rng_state: Option<u64>,
+    /// The best validation bits/dim (a hybrid model: bits/dim + β·label NLL, its objective).
     pub best_val_bpd: Option<f64>,
     pub lambda: f64,
     pub seconds: f64,
@@ -126,7 +134,10 @@ pub fn resume_trainer(
     }
     t.step = state.step;
     t.lambda = state.lambda;
-    t.rng = Rng::new(p.train.seed ^ (state.epoch as u64 + 1).wrapping_mul(0x9E37));
+    t.rng = match state.rng_state {
+        Some(s) => Rng::from_state(s),
+        None => Rng::new(p.train.seed ^ (state.epoch as u64 + 1).wrapping_mul(0x9E37)),
+    };
     Ok(t)
 }
 

@@ -17,7 +17,7 @@ use crate::images::{ImageSet, Split, nll_nats_from_bpd};
 use crate::model_file::{self, FlowMeta, ImageMeta};
 use crate::presets::Preset;
 use crate::rng::Rng;
-use crate::train::images::{ImageTrainer, evaluate_bpd};
+use crate::train::images::{ImageTrainer, evaluate_bpd, evaluate_labels};
 
 /// Images per evaluation batch.
 const EVAL_BATCH: usize = 250;
@@ -43,9 +43,11 @@ pub struct TrainingRun {
     /// The devices as the user named them (for the log and the summary).
     pub device_names: String,
     pub temperature: f32,
-    pub max_minutes: Option<f64>,
+    pub limits: TimeLimits,
     /// Epochs completed.
     pub epoch: usize,
+    /// Steps done of the epoch under way (a run stopped mid-epoch resumes after them).
+    pub step_in_epoch: usize,
     pub best: Option<f64>,
     /// Training seconds of the earlier invocations of a resumed run.
     pub prior_seconds: f64,
@@ -56,6 +58,18 @@ pub struct TrainingRun {
     metrics: File,
     /// `--image-folder`: the folder's name and its held-out test images.
     pub own_data: Option<OwnData>,
+}
+
+/// When a run must stop, by the clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimeLimits {
+    /// `--max-minutes`: training stops this long after it started (evaluation comes after).
+    pub max_minutes: Option<f64>,
+    /// `--lease-minutes`: the whole command ends by this instant; training stops early enough
+    /// for the evaluation, the test and the saving to fit before it.
+    pub lease_end: Option<Instant>,
+    /// Test images evaluated after training (part of what the lease must leave time for).
+    pub test_images: usize,
 }
 
 /// Images from a user's folder instead of the preset's data set.
@@ -77,7 +91,7 @@ impl TrainingRun {
         device: burn::tensor::Device,
         device_names: String,
         state: Option<&ResumeState>,
-        (temperature, max_minutes): (f32, Option<f64>),
+        (temperature, limits): (f32, TimeLimits),
     ) -> Result<Self, String> {
         let metrics_path = out.join("metrics.jsonl");
         let metrics = std::fs::OpenOptions::new()
@@ -96,8 +110,9 @@ impl TrainingRun {
             device,
             device_names,
             temperature,
-            max_minutes,
+            limits,
             epoch: state.map_or(0, |s| s.epoch),
+            step_in_epoch: state.map_or(0, |s| s.step_in_epoch),
             best: state.and_then(|s| s.best_val_bpd),
             prior_seconds: state.map_or(0.0, |s| s.seconds),
             started: Instant::now(),
@@ -128,36 +143,41 @@ impl TrainingRun {
     }
 
     /// Trains epoch after epoch until the epochs, the step limit, the time or Ctrl-C end it.
+    /// A run stopped mid-epoch (the clock, Ctrl-C) records how far it got, and `--resume`
+    /// continues that epoch's order where it stopped.
     pub fn train(&mut self) -> Result<Outcome, String> {
-        let deadline = self
-            .max_minutes
-            .map(|m| self.started + Duration::from_secs_f64(m * 60.0));
+        let deadline = self.training_deadline()?;
         while self.epoch < self.preset.train.epochs && self.trainer.step < self.total_steps() {
             let (end, window) = self.one_epoch(deadline)?;
             if let EpochEnd::Interrupted = end {
                 self.save_state()?;
                 eprintln!(
-                    "\ninterrupted: saved {} and state.json at step {} (epoch {} restarts); continue with --resume --out {}",
+                    "\ninterrupted: saved {} and state.json at step {} (epoch {}, step {} of it); continue with --resume --out {}",
                     self.out.join("last.flow").display(),
                     self.trainer.step,
                     self.epoch + 1,
+                    self.step_in_epoch,
                     self.out.display()
                 );
                 return Ok(Outcome::Interrupted);
             }
-            self.epoch += 1;
+            let finished = self.step_in_epoch == 0;
+            if finished {
+                self.epoch += 1;
+            }
             let out_of_time = matches!(end, EpochEnd::OutOfTime);
             let last = self.epoch == self.preset.train.epochs
                 || self.trainer.step >= self.total_steps()
                 || out_of_time;
-            if self.epoch.is_multiple_of(self.preset.train.eval_every) || last {
+            if (finished && self.epoch.is_multiple_of(self.preset.train.eval_every)) || last {
                 self.evaluate_and_checkpoint(window)?;
             }
             if out_of_time {
                 eprintln!(
-                    "--max-minutes {}: stopped after step {} (continue with --resume --out {})",
-                    self.max_minutes.unwrap_or_default(),
+                    "out of time: stopped after step {} (epoch {}, step {} of it); continue with --resume --out {}",
                     self.trainer.step,
+                    self.epoch + 1,
+                    self.step_in_epoch,
                     self.out.display()
                 );
                 break;
@@ -165,6 +185,42 @@ impl TrainingRun {
         }
         self.save_state()?;
         Ok(Outcome::Done)
+    }
+
+    /// When training must stop: `--max-minutes` after the start, and under `--lease-minutes`
+    /// early enough for what follows it — validation, the test images, a sample grid and the
+    /// saving, estimated from a timed evaluation of up to 100 validation images (×1.5, + 20 s).
+    fn training_deadline(&self) -> Result<Option<Instant>, String> {
+        let by_max = self
+            .limits
+            .max_minutes
+            .map(|m| self.started + Duration::from_secs_f64(m * 60.0));
+        let Some(lease_end) = self.limits.lease_end else {
+            return Ok(by_max);
+        };
+        let probe = self.val.take(100);
+        let t0 = Instant::now();
+        let model = self.trainer.inference_model();
+        evaluate_bpd(&model, &probe, EVAL_BATCH, &self.device).map_err(|e| e.to_string())?;
+        let per_image = t0.elapsed().as_secs_f64() / probe.len().max(1) as f64;
+        let after = self.val.len() + self.limits.test_images + 64;
+        let reserve = Duration::from_secs_f64(1.5 * per_image * after as f64 + 20.0);
+        let now = Instant::now();
+        let Some(deadline) = lease_end.checked_sub(reserve).filter(|d| *d > now) else {
+            return Err(format!(
+                "--lease-minutes leaves no time to train: evaluating and saving need about {:.0} s \
+                 ({:.1} ms per image, {} images)",
+                reserve.as_secs_f64(),
+                per_image * 1e3,
+                after
+            ));
+        };
+        eprintln!(
+            "lease: training stops in {:.1} min, {:.1} min kept for evaluation and saving",
+            (deadline - now).as_secs_f64() / 60.0,
+            reserve.as_secs_f64() / 60.0
+        );
+        Ok(Some(by_max.map_or(deadline, |m| m.min(deadline))))
     }
 
     /// The steps of one epoch over a fresh permutation of the training images.
@@ -180,9 +236,13 @@ impl TrainingRun {
         order.truncate(steps_per_epoch * batch);
         let mut window = EpochWindow::default();
         let mut last_print = Instant::now();
-        for (i, indices) in order.chunks(batch).enumerate() {
+        let done = self.step_in_epoch;
+        for (i, indices) in order.chunks(batch).enumerate().skip(done) {
+            // Steps of this epoch done so far: where a stop here resumes.
+            self.step_in_epoch = i;
             if self.trainer.step >= total {
-                break;
+                // The step limit leaves the epoch unfinished, to be continued.
+                return Ok((EpochEnd::Completed, window));
             }
             if crate::cli::stop::requested() {
                 return Ok((EpochEnd::Interrupted, window));
@@ -223,6 +283,7 @@ impl TrainingRun {
         if tty {
             eprintln!();
         }
+        self.step_in_epoch = 0;
         Ok((EpochEnd::Completed, window))
     }
 
@@ -239,6 +300,7 @@ impl TrainingRun {
         let mut line = serde_json::json!({
             "epoch": self.epoch,
             "step": self.trainer.step,
+            "step_in_epoch": self.step_in_epoch,
             "train_bpd": window.mean_bpd(),
             "recon": window.mean_recon(),
             "lambda": self.trainer.lambda,
@@ -255,8 +317,22 @@ impl TrainingRun {
             self.epoch,
             nll_nats_from_bpd(val_bpd, d),
         );
-        if val_bpd.is_finite() && self.best.is_none_or(|b| val_bpd < b) {
-            self.best = Some(val_bpd);
+        // A hybrid model is kept by its training objective on the validation images.
+        let mut objective = val_bpd;
+        if let Some((accuracy, label_nll)) =
+            evaluate_labels(&model, &self.val, EVAL_BATCH, &self.device)
+                .map_err(|e| e.to_string())?
+        {
+            line["val_accuracy"] = serde_json::json!(accuracy);
+            line["val_label_nll"] = serde_json::json!(label_nll);
+            objective += model.config().head.map_or(0.0, |h| h.label_weight) * label_nll;
+            eprintln!(
+                "epoch {}: val accuracy {accuracy:.4}, label NLL {label_nll:.4} nats",
+                self.epoch
+            );
+        }
+        if objective.is_finite() && self.best.is_none_or(|b| objective < b) {
+            self.best = Some(objective);
             let meta = meta_for(&self.preset, self.data_name(), &model, line.clone());
             model_file::save(&self.out.join("model.flow"), &model, &meta)
                 .map_err(|e| e.to_string())?;
@@ -266,7 +342,12 @@ impl TrainingRun {
         let images = sample_images(&model, 32, self.temperature, None, seed, &self.device)?;
         line["sample_ms_per_image"] = serde_json::json!(t0.elapsed().as_secs_f64() * 1e3 / 32.0);
         writeln!(self.metrics, "{line}").map_err(|e| format!("writing metrics: {e}"))?;
-        let grid = self.out.join(format!("samples-epoch{}.png", self.epoch));
+        let grid = match self.step_in_epoch {
+            0 => self.out.join(format!("samples-epoch{}.png", self.epoch)),
+            _ => self
+                .out
+                .join(format!("samples-step{}.png", self.trainer.step)),
+        };
         write_grid_png(&grid, &images, self.train.shape, 8)?;
         self.save_state()
     }
@@ -274,7 +355,11 @@ impl TrainingRun {
     /// `last.flow`, `optimizer.bpk` and `state.json`: everything `--resume` continues from.
     fn save_state(&self) -> Result<(), String> {
         let model = self.trainer.inference_model();
-        let summary = serde_json::json!({"epoch": self.epoch, "step": self.trainer.step});
+        let summary = serde_json::json!({
+            "epoch": self.epoch,
+            "step": self.trainer.step,
+            "step_in_epoch": self.step_in_epoch,
+        });
         let meta = meta_for(&self.preset, self.data_name(), &model, summary);
         model_file::save(&self.out.join("last.flow"), &model, &meta).map_err(|e| e.to_string())?;
         let optimizer = self
@@ -288,6 +373,8 @@ impl TrainingRun {
             preset: self.preset.clone(),
             epoch: self.epoch,
             step: self.trainer.step,
+            step_in_epoch: self.step_in_epoch,
+            rng_state: Some(self.trainer.rng.state()),
             best_val_bpd: self.best,
             lambda: self.trainer.lambda,
             seconds: self.seconds(),
@@ -333,6 +420,13 @@ impl TrainingRun {
             let bpd = evaluate_bpd(&best_model, &test, EVAL_BATCH, &self.device)
                 .map_err(|e| e.to_string())?;
             summary["test_bpd"] = serde_json::json!(bpd);
+            if let Some((accuracy, label_nll)) =
+                evaluate_labels(&best_model, &test, EVAL_BATCH, &self.device)
+                    .map_err(|e| e.to_string())?
+            {
+                summary["test_accuracy"] = serde_json::json!(accuracy);
+                summary["test_label_nll"] = serde_json::json!(label_nll);
+            }
             summary["test_nll_nats"] = serde_json::json!(nll_nats_from_bpd(bpd, test.shape.dim()));
             summary["test_images"] = serde_json::json!(test.len());
             meta.summary = Some(summary.clone());

@@ -10,6 +10,7 @@ use crate::images::ImageSet;
 use crate::images::idx::{Part, gunzip_if_gz, pair_from_bytes};
 use crate::model_file;
 use crate::web::shell::backend;
+use crate::web::shell::context::Shell;
 use crate::web::shell::files::{fetch_bytes, fetch_bytes_with_progress};
 use crate::web::shell::host::now_ms;
 use crate::web::shell::url::BackendPref;
@@ -51,6 +52,14 @@ async fn fetch_subset(name: &str) -> Result<ImageSet, String> {
 }
 
 impl ImagePage {
+    /// The visitor chose model `name` (a file stem of the index): it goes into the address bar
+    /// and is loaded on the page's backend.
+    pub fn choose(self, shell: Shell, name: String) {
+        shell.config.update(|c| c.images.model = name.clone());
+        let pref = shell.config.with_untracked(|c| c.backend);
+        leptos::task::spawn_local(self.load_named(name, pref));
+    }
+
     /// Loads `models/<name>.flow` (if it is not the model already loaded).
     pub async fn load_named(self, name: String, pref: BackendPref) {
         if self.model_name.get_untracked() == name && self.model.with_value(Option::is_some) {

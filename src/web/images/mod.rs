@@ -69,11 +69,7 @@ fn ImageStatus() -> impl IntoView {
 fn Gallery() -> impl IntoView {
     let page = expect_context::<Shell>();
     let images = expect_context::<ImagePage>();
-    let choose = move |name: String| {
-        page.config.update(|c| c.images.model = name.clone());
-        let pref = page.config.with_untracked(|c| c.backend);
-        spawn_local(images.load_named(name, pref));
-    };
+    let choose = move |name: String| images.choose(page, name);
     let load_file = move |file: web_sys::File| {
         let pref = page.config.with_untracked(|c| c.backend);
         spawn_local(async move {
