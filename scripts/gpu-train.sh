@@ -5,7 +5,9 @@
 #
 #   scripts/gpu-train.sh glow_mnist_gpu --max-minutes 7
 #
-# Everything after the preset goes to `flowplay train` (e.g. --max-minutes, --epochs, --batch).
+# Everything after the preset goes to `flowplay train` (e.g. --lease-minutes, --epochs). When
+# OUT_DIR already holds a run (state.json), the run is continued with --resume: the same command
+# on every lease (docs/gpu-leases.md). Settings a resumed run cannot change are refused by name.
 # Environment:
 #   FLOWPLAY_BIN  the flowplay binary (default: the release build in $CARGO_TARGET_DIR or
 #                 ./target; built with `cargo build --release --features wgpu` if missing)
@@ -45,29 +47,8 @@ if [ -z "$bin" ]; then
   bin=$target_dir/release/flowplay
 fi
 
-# The Vulkan loader, from the system or from carried packages.
-if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
-  if compgen -G '.gl/*.deb' >/dev/null; then
-    echo "no Vulkan loader installed: unpacking .gl/*.deb" >&2
-    for f in .gl/*.deb; do dpkg -x "$f" /; done
-    ldconfig
-  else
-    echo "no Vulkan loader (libvulkan.so.1): install Debian's libvulkan1, or put its .deb in .gl/" >&2
-    exit 1
-  fi
-fi
-# NVIDIA's ICD where the driver put it outside the loader's search path.
-if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
-  for icd in /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json \
-    /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; do
-    if [ -f "$icd" ]; then
-      export VK_DRIVER_FILES=$icd
-      echo "Vulkan ICD: $icd" >&2
-      break
-    fi
-  done
-fi
-export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
+# The Vulkan loader and NVIDIA's ICD.
+source scripts/vulkan-env.sh
 
 mkdir -p "$out"
 data_args=()
@@ -90,7 +71,12 @@ trap '[ -n "$monitor" ] && kill "$monitor" 2>/dev/null || true' EXIT
 
 start=$SECONDS
 echo "==> train $preset on $device ($bin)" >&2
-"$bin" train --preset "$preset" --device "$device" --out "$out" "${data_args[@]}" "$@" \
+resume=()
+if [ -f "$out/state.json" ]; then
+  echo "$out/state.json exists: continuing that run (--resume)" >&2
+  resume=(--resume)
+fi
+"$bin" train --preset "$preset" "${resume[@]}" --device "$device" --out "$out" "${data_args[@]}" "$@" \
   2>&1 | tee -a "$out/train.log"
 echo "train took $((SECONDS - start)) s" | tee -a "$out/train.log" >&2
 
@@ -106,6 +92,11 @@ case $preset in
     "$bin" eval --task classify --model "$out/model.flow" --data "$eval_data" --device "$device" \
       "${data_args[@]}" | tee "$out/classify.json"
     n_samples=80
+    ;;
+  *hybrid*)
+    echo "==> classify $eval_data (hybrid: the label head)" >&2
+    "$bin" eval --task classify --model "$out/model.flow" --data "$eval_data" --device "$device" \
+      "${data_args[@]}" | tee "$out/classify.json"
     ;;
 esac
 for t in ${TEMPS:-0.7 0.8 0.9 1.0}; do

@@ -19,6 +19,20 @@ impl From<ReadbackError> for String {
     }
 }
 
+static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many scalars the trainers have read back ([`scalar`]) since the process started: a
+/// GPU step's synchronisations, counted by `flowplay bench image-step`.
+pub fn reads() -> u64 {
+    READS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A one-value tensor's value on the host (synchronous; counted by [`reads`]).
+pub fn scalar(t: Tensor<1>) -> f64 {
+    READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    t.into_scalar::<f32>() as f64
+}
+
 /// The values of `t` in row-major order, as `E` (synchronous).
 pub fn to_host<E: Element, const D: usize>(t: Tensor<D>) -> Result<Vec<E>, ReadbackError> {
     t.into_data()

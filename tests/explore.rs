@@ -85,7 +85,16 @@ fn the_index_figures_are_recomputed_from_the_models() {
     let subset = ["--tolerance", "0.08", "--accuracy-tolerance", "0.08"];
     let out = models_check(Path::new("www/models"), &subset);
     let j = json_line(&out);
-    assert_eq!(j["checked"], 5, "{j}");
+    let index: ModelIndex =
+        serde_json::from_slice(&std::fs::read("www/models/index.json").unwrap()).unwrap();
+    assert_eq!(j["checked"], index.image_models().count(), "{j}");
+    assert!(
+        index
+            .image_models()
+            .filter(|m| m.test_accuracy.is_some())
+            .count()
+            >= 3
+    );
     assert_eq!(j["failed"], 0, "{j}");
 
     for (file, key) in [
@@ -323,8 +332,8 @@ fn sample_grids_draw_in_batches_from_one_generator() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The commands no other test runs, each on the bundled files: `bench` (a few steps, its JSON
-/// line), `data info` and `data subset` (on a cache holding the bundled subset), `models index`
+/// The commands no other test runs, each on the bundled files: `bench` and `bench image-step`
+/// (a few steps, their JSON lines), `data info` and `data subset` (on a cache holding the bundled subset), `models index`
 /// (a copy of the shipped models gives the shipped index), `sample --class` and `eval --task
 /// classify` (the shipped MNIST classifier on the bundled test subset).
 #[test]
@@ -354,6 +363,23 @@ fn the_remaining_commands_run() {
         j["grid_points_per_sec"].as_f64().is_some_and(|v| v > 0.0),
         "{j}"
     );
+
+    // One image step on the CPU: the loss is the only value read back per step, and a hybrid
+    // model's label NLL a second; the parameters are the built model's.
+    for (preset, reads, params) in [
+        ("glow_mnist_small", 1.0, 51_260),
+        ("glow_mnist_hybrid_small", 2.0, 51_260 + 785 * 10),
+    ] {
+        let out = bin()
+            .args(["bench", "image-step", "--preset", preset])
+            .args(["--steps", "2", "--warmup", "0", "--batch", "8"])
+            .output()
+            .unwrap();
+        let j = json_line(&out);
+        assert_eq!(j["readbacks_per_step"], reads, "{j}");
+        assert_eq!(j["params"], params, "{j}");
+        assert!(j["ms_per_step"].as_f64().is_some_and(|v| v > 0.0), "{j}");
+    }
 
     let cache = dir.join("cache");
     let mnist = cache.join("mnist");

@@ -53,11 +53,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub enum BenchCommand {
     /// SNF's time per training step vs D, exact vs self-normalized layers (a figure).
     Timescaling(super::timescaling::TimescalingArgs),
+    /// One training step of an image preset on a device (the twin of benches/pytorch_glow.py).
+    ImageStep(super::bench_image::ImageStepArgs),
 }
 
 pub fn run(a: BenchArgs) -> Result<(), String> {
-    if let Some(BenchCommand::Timescaling(t)) = a.other {
-        return super::timescaling::run(t);
+    match a.other {
+        Some(BenchCommand::Timescaling(t)) => return super::timescaling::run(t),
+        Some(BenchCommand::ImageStep(i)) => return super::bench_image::run(i),
+        None => {}
     }
     let device = crate::device::cpu();
     let threads = a.threads.unwrap_or_else(available_threads).max(1);

@@ -2,6 +2,7 @@
 
 pub mod anomaly;
 pub mod bench;
+pub mod bench_image;
 pub mod choices;
 pub mod csv_rows;
 pub mod data;

@@ -278,9 +278,9 @@ impl ImageTrainer {
                 let recon = reported
                     .into_iter()
                     .next()
-                    .map_or(0.0, |r| r.into_scalar::<f32>() as f64);
-                let label_nll = label_nll.map(|t| t.into_scalar::<f32>() as f64);
-                let value = loss.clone().into_scalar::<f32>() as f64;
+                    .map_or(0.0, crate::readback::scalar);
+                let label_nll = label_nll.map(crate::readback::scalar);
+                let value = crate::readback::scalar(loss.clone());
                 (value, recon, label_nll, Update::Loss(Box::new(loss)))
             }
             Some(replicas) => {

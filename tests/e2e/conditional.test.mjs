@@ -6,6 +6,7 @@
 import { harness, pixelVariance } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 const { cli, artifacts, check, open, status, waitState, finish } = await harness();
 
@@ -129,6 +130,44 @@ async function redrawnAfter(page, before, timeoutS = 60) {
   const v = await pixelVariance(page, '#class-samples-canvas');
   check('samples of each class are drawn', v > 0.005, `pixel variance ${v.toFixed(4)}`);
   await page.screenshot({ path: join(artifacts, 'classify.png'), fullPage: true });
+  await page.context().close();
+}
+
+// 4b. The hybrid classifier (a label head on the flow's latent): accuracy on the bundled test
+// images, a drawn digit, both MNIST classifiers side by side with the index's accuracies, and
+// the table's Load button switching to the generative one.
+{
+  const page = await open('#view=classify&model=mnist-glow-hybrid&backend=cpu');
+  await page.waitForFunction(() => document.querySelector('#classify-accuracy')?.dataset.accuracy
+    && document.querySelector('#flow-status')?.dataset.state !== 'working', null, { timeout: 300000, polling: 250 });
+  const acc = Number(await page.$eval('#classify-accuracy', el => el.dataset.accuracy));
+  check('the hybrid classifier gets the bundled test images right', acc >= 0.9, `accuracy ${acc}`);
+  console.log(`FIGURE classify: hybrid accuracy ${acc} on 100 bundled MNIST test images in the page`);
+  const explain = await page.$eval('#classify-explain', el => el.textContent);
+  check('the view explains the hybrid model', explain.includes('hybrid model'), explain);
+  const index = JSON.parse(readFileSync('www/models/index.json', 'utf8'));
+  const rows = await page.$$eval('#classifier-table tbody tr', els => els.map(e => ({ ...e.dataset })));
+  const want = index.models.filter(m => m.classifier && m.dataset === 'mnist');
+  check('both MNIST classifiers are listed with the accuracy the index gives',
+    want.length >= 2 && want.every(m => rows.some(r => r.model === m.file.replace('.flow', '')
+      && r.classifier === m.classifier && Math.abs(Number(r.accuracy) - m.test_accuracy) < 1e-4)),
+    JSON.stringify(rows));
+  const pad = await page.locator('#digit-pad').boundingBox();
+  await page.mouse.move(pad.x + pad.width * 0.5, pad.y + pad.height * 0.2);
+  await page.mouse.down();
+  for (let k = 1; k <= 20; k++) await page.mouse.move(pad.x + pad.width * 0.5, pad.y + pad.height * (0.2 + 0.03 * k));
+  await page.mouse.up();
+  await page.click('#classify-drawing');
+  await page.waitForFunction(() => document.querySelectorAll('#class-bars .class-bar').length === 10, null, { timeout: 60000 });
+  const p = await page.$$eval('#class-bars .class-bar', els => els.map(e => Number(e.dataset.p)));
+  check('the hybrid model\'s p(y | x) of the drawing sums to 1', Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 0.01, p.join(' '));
+  console.log(`FIGURE classify: hybrid reads the vertical stroke as ${p.indexOf(Math.max(...p))} (${p.map(v => v.toFixed(2)).join(' ')})`);
+  check('a hybrid model draws no samples per class', await page.$eval('#class-samples-canvas', el => el.classList.contains('hidden')));
+  await page.screenshot({ path: join(artifacts, 'classify-hybrid.png'), fullPage: true });
+  await page.click('#classifier-table tr[data-model="mnist-glow-classifier"] button.load-classifier');
+  await page.waitForFunction(() => location.hash.includes('model=mnist-glow-classifier')
+    && document.querySelector('#classify-explain')?.textContent.includes('class-conditional'), null, { timeout: 120000, polling: 250 });
+  check('Load switches the view to the generative classifier', true);
   await page.context().close();
 }
 
