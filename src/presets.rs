@@ -54,9 +54,7 @@ impl Preset {
 /// The preset that runs the timescaling benchmark instead of a training run.
 pub const TIMESCALING: &str = "snf_timescaling";
 
-/// The hybrid presets' `β` (label NLL in nats against bits/dim; Nalisnick et al.'s
-/// `λ = 1/(β D ln 2)`).
-pub const HYBRID_LABEL_WEIGHT: f64 = 1.0;
+
 
 fn snf_settings(epochs: usize, lr: f64) -> ImageTrainSettings {
     ImageTrainSettings {
@@ -288,11 +286,13 @@ pub fn all() -> Vec<Preset> {
         gpu_classifier,
     ));
     // Hybrid classifiers (Nalisnick et al. 2019): the unconditional small Glow with a linear
-    // softmax head on its latent, trained on bits/dim + β·(label NLL).
-    let hybrid = |s: ImageFlowSpec| ImageFlowSpec {
+    // softmax head on its latent, trained on bits/dim + β·(label NLL), Nalisnick's
+    // λ = 1/(β D ln 2). β = 1 on MNIST (0.974 test accuracy after 12 epochs); on Fashion-MNIST
+    // β = 1 stopped at 0.871, β = 10 (classification weighted up) is the shipped recipe.
+    let hybrid = |s: ImageFlowSpec, label_weight: f64| ImageFlowSpec {
         hybrid: Some(HybridSpec {
             classes: 10,
-            label_weight: HYBRID_LABEL_WEIGHT,
+            label_weight,
         }),
         ..s
     };
@@ -301,15 +301,15 @@ pub fn all() -> Vec<Preset> {
         "the small Glow with a linear classifier on its latent: a hybrid model (CPU)",
         Mnist,
         Arch::Glow,
-        hybrid(spec(Mnist, 2, 4, 48, Mixer::Conv1x1Lu)),
+        hybrid(spec(Mnist, 2, 4, 48, Mixer::Conv1x1Lu), 1.0),
         small.clone(),
     ));
     v.push(preset(
         "glow_fashion_mnist_hybrid_small",
-        "the same small hybrid model on Fashion-MNIST (CPU)",
+        "the same small hybrid model on Fashion-MNIST, labels weighted 10× (CPU)",
         FashionMnist,
         Arch::Glow,
-        hybrid(spec(FashionMnist, 2, 4, 48, Mixer::Conv1x1Lu)),
+        hybrid(spec(FashionMnist, 2, 4, 48, Mixer::Conv1x1Lu), 10.0),
         small.clone(),
     ));
     v.push(preset(
