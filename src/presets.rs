@@ -54,8 +54,6 @@ impl Preset {
 /// The preset that runs the timescaling benchmark instead of a training run.
 pub const TIMESCALING: &str = "snf_timescaling";
 
-
-
 fn snf_settings(epochs: usize, lr: f64) -> ImageTrainSettings {
     ImageTrainSettings {
         epochs,
