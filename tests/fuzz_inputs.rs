@@ -373,7 +373,20 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
 #[test]
 fn fuzz_the_flow_loader() {
     let names = shipped_names();
-    assert_eq!(names.len(), 9, "the shipped models: {names:?}");
+    // Every model the page lists is fuzzed: the folder's files are the index's.
+    let index: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/www/models/index.json", env!("CARGO_MANIFEST_DIR")))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut indexed: Vec<String> = index["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["file"].as_str().unwrap().to_string())
+        .collect();
+    indexed.sort();
+    assert_eq!(names, indexed, "the shipped models against www/models/index.json");
     let seeds: Vec<Vec<u8>> = names.iter().map(|s| shipped(s)).collect();
     let tally = Tally::default();
     // The 2.6 M-parameter GPU model takes a few hundred ms to build when a mutation leaves it
