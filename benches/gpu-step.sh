@@ -37,21 +37,10 @@ for start in cold warm; do
     | sed "s/^{/{\"cache\":\"$start\",/" | tee -a "$results"
 done
 
-# 2. Kernel launches per step, from CubeCL's log of every kernel it runs ("Executing …"): two
-#    runs that differ only in their timed steps; the difference of their counts, per step.
-count_kernels() {
-  local dir; dir=$(mktemp -d)
-  printf '[environment]\npath = { directory = "%s" }\n[profiling]\nlogger = { level = "minimal", file = "%s" }\n' \
-    "$PWD/runs/.cubecl" "$dir/kernels.log" >"$dir/cubecl.toml"
-  (cd "$dir" && "$bin" bench image-step --preset "$preset" --device wgpu --steps "$1" --warmup 2 >/dev/null)
-  grep -c '^.*Executing' "$dir/kernels.log" || true
-  gzip -c "$dir/kernels.log" >"$out/kernels-$1-steps.log.gz"
-  rm -rf "$dir"
-}
-k2=$(count_kernels 2)
-k6=$(count_kernels 6)
-echo "{\"bench\":\"flowplay_${preset}_kernels\",\"kernels_2_steps\":$k2,\"kernels_6_steps\":$k6,\"kernel_launches_per_step\":$(( (k6 - k2) / 4 ))}" \
-  | tee -a "$results"
+# 2. Kernel launches and reads per step, from CubeCL's log of every kernel it runs
+#    (benches/kernel-launches.sh: two runs that differ only in their timed steps).
+echo "==> kernel launches per step" >&2
+FLOWPLAY_BIN=$bin OUT=$out benches/kernel-launches.sh "$preset" | tee -a "$results"
 
 # 3. The PyTorch twin, eager and compiled, on the same GPU.
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then

@@ -375,8 +375,11 @@ fn fuzz_the_flow_loader() {
     let names = shipped_names();
     // Every model the page lists is fuzzed: the folder's files are the index's.
     let index: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{}/www/models/index.json", env!("CARGO_MANIFEST_DIR")))
-            .unwrap(),
+        &std::fs::read_to_string(format!(
+            "{}/www/models/index.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
     )
     .unwrap();
     let mut indexed: Vec<String> = index["models"]
@@ -386,7 +389,10 @@ fn fuzz_the_flow_loader() {
         .map(|m| m["file"].as_str().unwrap().to_string())
         .collect();
     indexed.sort();
-    assert_eq!(names, indexed, "the shipped models against www/models/index.json");
+    assert_eq!(
+        names, indexed,
+        "the shipped models against www/models/index.json"
+    );
     let seeds: Vec<Vec<u8>> = names.iter().map(|s| shipped(s)).collect();
     let tally = Tally::default();
     // The 2.6 M-parameter GPU model takes a few hundred ms to build when a mutation leaves it
