@@ -2,9 +2,10 @@
 # Kernel launches and device reads per training step of an image preset on wgpu, counted from
 # CubeCL's own log of every kernel it runs ("Executing …" lines, `[profiling] logger` in a
 # cubecl.toml): two runs of `flowplay bench image-step` that differ only in their timed steps
-# (2 and 6, after the first step and 2 warm-up steps); the difference of their counts ÷ 4 is
-# the launches per step, free of the start-up's autotuning runs. Works on any Vulkan device,
-# Mesa's software lavapipe included, so the figure can be improved without a GPU:
+# (2 and 6, after the first step and 2 warm-up steps, both on a cache a first run filled); the
+# difference of their counts ÷ 4 is the launches per step, with a per-kernel breakdown.
+# Works on any Vulkan device, Mesa's software lavapipe included, so the figure can be improved
+# without a GPU:
 #
 #   VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json \
 #     benches/kernel-launches.sh glow_mnist_gpu --batch 8     # lavapipe: ≈ 2 min per run
@@ -25,31 +26,64 @@ source scripts/vulkan-env.sh
 mkdir -p runs/.cubecl
 cache=$PWD/runs/.cubecl
 
-# Runs the bench with $1 timed steps under a logging cubecl.toml; prints "<launches> <bench JSON>".
+# CubeCL's hardware calibration (launch overhead, compute and memory throughput: kernels named
+# LaunchOverhead, ComputeDirectThroughput, MemoryDirectThroughput) runs at a process's start for a
+# varying number of rounds and is not part of a step: those kernels are left out of the counts.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Runs the bench with $1 timed steps under a logging cubecl.toml; leaves its log in
+# $work/kernels-$1.log and its JSON line in $work/bench-$1.json.
 count_run() {
-  local dir json launches
-  dir=$(mktemp -d)
+  local dir=$work/run-$1
+  mkdir -p "$dir"
   printf '[environment]\npath = { directory = "%s" }\n[profiling]\nlogger = { level = "minimal", file = "%s" }\n' \
-    "$cache" "$dir/kernels.log" >"$dir/cubecl.toml"
-  json=$(cd "$dir" && "$bin" bench image-step --preset "$preset" --device wgpu --steps "$1" --warmup 2 "${@:2}" | tail -1)
-  launches=$(grep -c 'Executing' "$dir/kernels.log" || true)
-  [ -n "${OUT:-}" ] && mkdir -p "$OUT" && gzip -c "$dir/kernels.log" >"$OUT/kernels-$1-steps.log.gz"
-  rm -rf "$dir"
-  echo "$launches $json"
+    "$cache" "$work/kernels-$1.log" >"$dir/cubecl.toml"
+  (cd "$dir" && "$bin" bench image-step --preset "$preset" --device wgpu --steps "$1" --warmup 2 "${@:2}") |
+    tail -1 >"$work/bench-$1.json"
+  if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    gzip -c "$work/kernels-$1.log" >"$OUT/kernels-$1-steps.log.gz"
+  fi
 }
 
-read -r k2 json2 <<<"$(count_run 2 "$@")"
-read -r k6 json6 <<<"$(count_run 6 "$@")"
-python3 - "$preset" "$k2" "$k6" "$json6" "$*" <<'PY'
-import json, sys
-preset, k2, k6, bench, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5]
-if k6 <= k2:
-    sys.exit(f"CubeCL logged {k2} kernels for 2 steps and {k6} for 6: is the logger on? (cubecl.toml)")
+# A first, unlogged run fills the persisted cache (autotune results, compiled kernels), so the
+# two counted runs start alike and neither counts autotuning's candidate runs.
+echo "priming CubeCL's cache in $cache" >&2
+(cd "$work" && printf '[environment]\npath = { directory = "%s" }\n' "$cache" >cubecl.toml &&
+  "$bin" bench image-step --preset "$preset" --device wgpu --steps 1 --warmup 1 "$@" >/dev/null)
+count_run 2 "$@"
+count_run 6 "$@"
+python3 - "$preset" "$work" "$*" <<'PY'
+import collections, json, re, sys
+preset, work, extra = sys.argv[1:4]
+calibration = ("LaunchOverhead", "ComputeDirectThroughput", "MemoryDirectThroughput")
+
+def kernels(steps):
+    """Kernel launches by family (the name without its hash suffixes), calibration left out."""
+    counts = collections.Counter()
+    for line in open(f"{work}/kernels-{steps}.log", errors="replace"):
+        if "Executing" not in line:
+            continue
+        name = re.sub(r"_[0-9a-f]{6,}", "", line.split("Executing", 1)[1].strip())
+        if not name.startswith(calibration):
+            counts[name[:48]] += 1
+    return counts
+
+k2, k6 = kernels(2), kernels(6)
+n2, n6 = sum(k2.values()), sum(k6.values())
+if n6 <= n2:
+    sys.exit(f"CubeCL logged {n2} kernels for 2 steps and {n6} for 6: is the logger on? (cubecl.toml)")
+per_family = {name: (k6[name] - k2[name]) / 4 for name in k6}
+top = sorted(((v, k) for k, v in per_family.items() if v > 0), reverse=True)[:15]
+bench = json.load(open(f"{work}/bench-6.json"))
 print(json.dumps({
     "bench": "kernel_launches", "preset": preset, "options": extra,
-    "kernels_2_steps": k2, "kernels_6_steps": k6,
-    "kernel_launches_per_step": (k6 - k2) / 4,
+    "kernels_2_steps": n2, "kernels_6_steps": n6,
+    "kernel_launches_per_step": (n6 - n2) / 4,
     "readbacks_per_step": bench.get("readbacks_per_step"),
-    "ms_per_step": bench.get("ms_per_step"), "first_step_seconds": bench.get("first_step_seconds"),
+    "ms_per_step": bench.get("ms_per_step"),
+    "first_step_seconds": bench.get("first_step_seconds"),
+        "per_step_by_kernel": {k: v for v, k in top},
 }))
 PY

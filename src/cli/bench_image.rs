@@ -2,8 +2,8 @@
 //! the twin of `benches/pytorch_glow.py` (same layers, same batch): the first step (on a GPU:
 //! shader compilation and autotuning), then the mean of the timed steps after warm-up, and the
 //! device reads per step (values brought back to the host: the loss, and the reconstruction or
-//! label loss where the model has one). Kernel launches are counted by `benches/gpu-step.sh`
-//! from CubeCL's own log. Printed as one JSON line, never asserted.
+//! label loss where the model has one). Kernel launches are counted from CubeCL's own log by
+//! `benches/kernel-launches.sh`. Printed as one JSON line, never asserted.
 
 use std::time::Instant;
 
