@@ -8,7 +8,7 @@
 # without a GPU:
 #
 #   VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json \
-#     benches/kernel-launches.sh glow_mnist_gpu --batch 8     # lavapipe: ≈ 2 min per run
+#     benches/kernel-launches.sh glow_mnist_small --batch 8   # lavapipe: ≈ 3 min, warm cache
 #   benches/kernel-launches.sh glow_mnist_gpu                 # on a lent GPU (benches/gpu-step.sh)
 #
 # Prints one JSON line; with OUT set, also keeps the gzipped logs there. Needs the binary built
@@ -26,19 +26,21 @@ source scripts/vulkan-env.sh
 mkdir -p runs/.cubecl
 cache=$PWD/runs/.cubecl
 
-# CubeCL's hardware calibration (launch overhead, compute and memory throughput: kernels named
-# LaunchOverhead, ComputeDirectThroughput, MemoryDirectThroughput) runs at a process's start for a
-# varying number of rounds and is not part of a step: those kernels are left out of the counts.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# A cubecl.toml in $1 that keeps CubeCL's cache in $cache and, given $2, logs every kernel there.
+write_config() {
+  printf '[environment]\npath = { directory = "%s" }\n' "$cache" >"$1/cubecl.toml"
+  [ -z "${2:-}" ] || printf '[profiling]\nlogger = { level = "minimal", file = "%s" }\n' "$2" >>"$1/cubecl.toml"
+}
 
 # Runs the bench with $1 timed steps under a logging cubecl.toml; leaves its log in
 # $work/kernels-$1.log and its JSON line in $work/bench-$1.json.
 count_run() {
   local dir=$work/run-$1
   mkdir -p "$dir"
-  printf '[environment]\npath = { directory = "%s" }\n[profiling]\nlogger = { level = "minimal", file = "%s" }\n' \
-    "$cache" "$work/kernels-$1.log" >"$dir/cubecl.toml"
+  write_config "$dir" "$work/kernels-$1.log"
   (cd "$dir" && "$bin" bench image-step --preset "$preset" --device wgpu --steps "$1" --warmup 2 "${@:2}") |
     tail -1 >"$work/bench-$1.json"
   if [ -n "${OUT:-}" ]; then
@@ -50,13 +52,15 @@ count_run() {
 # A first, unlogged run fills the persisted cache (autotune results, compiled kernels), so the
 # two counted runs start alike and neither counts autotuning's candidate runs.
 echo "priming CubeCL's cache in $cache" >&2
-(cd "$work" && printf '[environment]\npath = { directory = "%s" }\n' "$cache" >cubecl.toml &&
-  "$bin" bench image-step --preset "$preset" --device wgpu --steps 1 --warmup 1 "$@" >/dev/null)
+write_config "$work"
+(cd "$work" && "$bin" bench image-step --preset "$preset" --device wgpu --steps 1 --warmup 1 "$@" >/dev/null)
 count_run 2 "$@"
 count_run 6 "$@"
 python3 - "$preset" "$work" "$*" <<'PY'
 import collections, json, re, sys
 preset, work, extra = sys.argv[1:4]
+# CubeCL's hardware calibration (launch overhead, compute and memory throughput) runs at a
+# process's start for a varying number of rounds and is not part of a step: left out.
 calibration = ("LaunchOverhead", "ComputeDirectThroughput", "MemoryDirectThroughput")
 
 def kernels(steps):
@@ -84,6 +88,6 @@ print(json.dumps({
     "readbacks_per_step": bench.get("readbacks_per_step"),
     "ms_per_step": bench.get("ms_per_step"),
     "first_step_seconds": bench.get("first_step_seconds"),
-        "per_step_by_kernel": {k: v for v, k in top},
+    "per_step_by_kernel": {k: v for v, k in top},
 }))
 PY

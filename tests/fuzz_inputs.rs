@@ -16,6 +16,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use flowplay::explore::gallery::ModelIndex;
 use flowplay::images::{ImageSet, cifar, idx};
 use flowplay::web::shell::url::PageConfig;
 use proptest::prelude::*;
@@ -374,20 +375,15 @@ fn apply(bytes: Vec<u8>, m: &Mutation) -> Vec<u8> {
 fn fuzz_the_flow_loader() {
     let names = shipped_names();
     // Every model the page lists is fuzzed: the folder's files are the index's.
-    let index: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
+    let index: ModelIndex = serde_json::from_slice(
+        &std::fs::read(format!(
             "{}/www/models/index.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap(),
     )
     .unwrap();
-    let mut indexed: Vec<String> = index["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["file"].as_str().unwrap().to_string())
-        .collect();
+    let mut indexed: Vec<&str> = index.models.iter().map(|m| m.file.as_str()).collect();
     indexed.sort();
     assert_eq!(
         names, indexed,
