@@ -8,6 +8,7 @@ use flowplay::flows::{FlowKind, FlowSpec};
 use flowplay::model_file::{self, FlowMeta, ModelFileError};
 use flowplay::rng::Rng;
 use flowplay::targets::{Energy, SampleSet};
+use flowplay::train::params::param_values;
 use flowplay::train::{Objective, StepOutcome, TrainError, TrainSettings, Trainer};
 
 /// Trainers seed the CPU device's shared random generator; run one at a time so every test's
@@ -300,11 +301,59 @@ fn every_flow_kind_trained_on_moons_integrates_to_one() {
     }
 }
 
-/// Splitting each batch over CPU threads (data-parallel replicas) follows the one-thread run on
-/// the same batches: the same loss at every step and the same model up to float summation
-/// order (measured: losses within 3·10⁻⁶ over 40 steps on 2 cores, 1.7·10⁻⁵ on CI's machine), for both
-/// row objectives (forward KL and regression); a batch the threads cannot split evenly, and
-/// reverse KL, fall back to one thread and still train.
+/// One training step's loss (NaN for a rolled-back step).
+fn step_loss(t: &mut Trainer) -> f32 {
+    match pollster::block_on(t.train_step()).unwrap() {
+        StepOutcome::Updated { loss } => loss,
+        StepOutcome::RolledBack => f32::NAN,
+    }
+}
+
+/// Runs `steps` steps of `one` and `many`, giving `many` the parameters of `one` before each;
+/// asserts that each step's losses agree to 10⁻⁵ and returns the largest difference between
+/// the two updates, relative to the size of `one`'s update (L2 over all parameters).
+fn locked_steps(one: &mut Trainer, many: &mut Trainer, steps: usize) -> f64 {
+    let mut worst = 0.0f64;
+    for k in 0..steps {
+        many.model = one.model.clone();
+        let before = param_values(&one.model).unwrap();
+        let (a, b) = (step_loss(one), step_loss(many));
+        assert!(
+            (a - b).abs() < 1e-5 * a.abs().max(1.0),
+            "{} threads, locked step {k}: loss {a} vs {b}",
+            many.cpu_threads()
+        );
+        let after_1 = param_values(&one.model).unwrap();
+        let after_k = param_values(&many.model).unwrap();
+        let (mut gap, mut size) = (0.0f64, 0.0f64);
+        for ((p0, p1), pk) in before.iter().zip(&after_1).zip(&after_k) {
+            gap += ((p1 - pk) as f64).powi(2);
+            size += ((p1 - p0) as f64).powi(2);
+        }
+        worst = worst.max((gap / size).sqrt());
+    }
+    worst
+}
+
+/// Splitting each batch over CPU threads (data-parallel replicas) computes the one-thread step,
+/// for both row objectives (forward KL and regression):
+/// - **locked step**: before each of 40 steps the threaded trainer is given the one-thread
+///   trainer's parameters; from the same parameters and the same batch its loss must equal the
+///   one-thread loss up to float summation order (10⁻⁵ relative) and its Adam update the
+///   one-thread update within 5 % in L2 (measured 7·10⁻⁶; averaging only the first thread's
+///   gradient gives 0.66);
+/// - **free run**: trained side by side without that, both runs reach the same fit (the mean
+///   loss of the last ten steps within 2 %, log q on 200 held-out points within 0.05 nats on
+///   average).
+///
+/// Free runs are not compared step by step: Adam divides each gradient component by its own
+/// running size, so a component whose gradient is at rounding level moves by ±lr on the sign of
+/// that rounding, and two runs that differ only in summation order drift apart (≤ 3·10⁻⁶ in
+/// loss over 40 steps on one 2-core machine, 6·10⁻⁴ by the fourth step on another).
+/// `k_replicas_follow_one_device_on_the_k_times_batch` (src/train/data_parallel.rs) checks the
+/// averaged gradients themselves, through the parameters after four steps.
+/// A batch the threads cannot split evenly, and reverse KL, fall back to one thread and still
+/// train.
 #[test]
 fn cpu_threads_follow_the_one_thread_run() {
     let _serial = serial();
@@ -317,7 +366,11 @@ fn cpu_threads_follow_the_one_thread_run() {
     let points: Vec<f32> = (0..4000).map(|_| rng.normal() as f32).collect();
     let log_density: Vec<f32> = points
         .chunks(2)
-        .map(|p| -0.5 * (p[0] * p[0] + p[1] * p[1]) - 1.8379)
+        // log N(x; (0.5, −0.5), diag(1.5², 0.8²)): away from the initial flow's density
+        .map(|p| {
+            let (u, v) = ((p[0] - 0.5) / 1.5, (p[1] + 0.5) / 0.8);
+            -0.5 * (u * u + v * v) - 2.0203
+        })
         .collect();
     let objectives = [
         Objective::forward_kl(2, data, 0.2),
@@ -329,8 +382,8 @@ fn cpu_threads_follow_the_one_thread_run() {
     ];
     let probe = SampleSet::Moons.sample(200, &mut Rng::new(9));
     for objective in objectives {
-        let run = |threads: usize| {
-            let mut t = Trainer::new(
+        let trainer = |threads: usize| {
+            let t = Trainer::new(
                 &spec.config(),
                 objective.clone(),
                 settings(40, 256, 3e-3, 4),
@@ -339,34 +392,44 @@ fn cpu_threads_follow_the_one_thread_run() {
             .and_then(|t| t.with_cpu_threads(threads))
             .unwrap();
             assert_eq!(t.cpu_threads(), threads.max(1));
-            let losses: Vec<f32> = (0..40)
-                .map(|_| match pollster::block_on(t.train_step()).unwrap() {
-                    StepOutcome::Updated { loss } => loss,
-                    StepOutcome::RolledBack => f32::NAN,
-                })
-                .collect();
+            t
+        };
+        let free_run = |threads: usize| {
+            let mut t = trainer(threads);
+            let losses: Vec<f32> = (0..40).map(|_| step_loss(&mut t)).collect();
             let lp = log_prob_rows_blocking(&t.inference_model(), &probe, 2, &cpu).unwrap();
             (losses, lp)
         };
-        let (loss_1, lp_1) = run(1);
+        let (loss_1, lp_1) = free_run(1);
+        let last_ten = |losses: &[f32]| losses[30..].iter().sum::<f32>() / 10.0;
         for threads in [2, 4] {
-            let (loss_k, lp_k) = run(threads);
-            // The README's figures: the first step (same parameters, only the summation order
-            // differs) within 10⁻⁵ of one thread's loss, every later step within 10⁻⁴ (Adam
-            // carries the rounding forward: ≤ 3·10⁻⁶ on a 2-core machine, 1.7·10⁻⁵ on CI's).
-            for (step, (a, b)) in loss_1.iter().zip(&loss_k).enumerate() {
-                let tolerance = if step == 0 { 1e-5 } else { 1e-4 };
-                assert!(
-                    (a - b).abs() < tolerance * a.abs().max(1.0),
-                    "{threads} threads, step {step}: loss {a} vs {b}"
-                );
-            }
-            let worst = lp_1
+            let (mut one, mut many) = (trainer(1), trainer(threads));
+            let worst = locked_steps(&mut one, &mut many, 40);
+            assert!(
+                worst < 0.05,
+                "{threads} threads: an Adam update differs from one thread's by {worst} of its size"
+            );
+            let (loss_k, lp_k) = free_run(threads);
+            let (a, b) = (last_ten(&loss_1), last_ten(&loss_k));
+            assert!(
+                (a - b).abs() < 0.02 * a.abs().max(1.0),
+                "{threads} threads, free run: last ten steps' mean loss {a} vs {b}"
+            );
+            assert!(
+                a < 0.95 * loss_1[0],
+                "the one-thread run did not train: {a} after {}",
+                loss_1[0]
+            );
+            let mean_gap = lp_1
                 .iter()
                 .zip(&lp_k)
                 .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
-            assert!(worst < 1e-3, "{threads} threads: log q differs by {worst}");
+                .sum::<f32>()
+                / lp_1.len() as f32;
+            assert!(
+                mean_gap < 0.05,
+                "{threads} threads, free run: log q differs by {mean_gap} nats on average"
+            );
         }
     }
     // 3 threads cannot split a batch of 256: one thread does the step, and it trains.
