@@ -14,7 +14,7 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor, activation::softplus};
+use burn::tensor::{Device, Distribution, Tensor, TensorData, activation::softplus};
 
 use super::Bijection;
 use super::LayerSpec;
@@ -107,16 +107,31 @@ pub struct LuLinear {
     pub bias: Param<Tensor<2>>,
 }
 
+/// `[strictly below the diagonal, strictly above it, the identity]` as 0/1 matrices `[D, D]`,
+/// built on the host and uploaded: one buffer write each. Burn's `tril`, `triu` and `eye` build
+/// theirs on the device from `arange`s, ≈ 25 kernel launches per call on a GPU, which made
+/// [`LuLinear::factors`] most of the `CumulativeKernel`, `FullKernel` and scatter launches of a
+/// Glow training step (`benches/kernel-launches.sh`). Multiplying by a 0/1 mask gives the same
+/// values as `tril`/`triu`'s fill, and the same gradient.
+fn triangle_masks(d: usize, device: &Device) -> [Tensor<2>; 3] {
+    let mask = |keep: fn(usize, usize) -> bool| {
+        let values: Vec<f32> = (0..d * d)
+            .map(|k| if keep(k / d, k % d) { 1.0 } else { 0.0 })
+            .collect();
+        Tensor::from_data(TensorData::new(values, [d, d]), device)
+    };
+    [mask(|i, j| i > j), mask(|i, j| i < j), mask(|i, j| i == j)]
+}
+
 impl LuLinear {
     /// `(L, U, diag U [1, D])`.
     fn factors(&self) -> (Tensor<2>, Tensor<2>, Tensor<2>) {
         let lower = self.lower.val();
         let [d, _] = lower.dims();
-        let device = lower.device();
-        let eye = Tensor::<2>::eye(d, &device);
+        let [below, above, eye] = triangle_masks(d, &lower.device());
         let diag = softplus(self.diag_raw.val(), 1.0).add_scalar(DIAG_EPS);
-        let l = lower.tril(-1) + eye.clone();
-        let u = self.upper.val().triu(1) + eye * diag.clone();
+        let l = lower * below + eye.clone();
+        let u = self.upper.val() * above + eye * diag.clone();
         (l, u, diag)
     }
 
