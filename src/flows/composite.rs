@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::label_head::{LabelHead, LabelHeadConfig, log_softmax};
+use super::prefix_runs::{Run, prefix_runs, through_runs};
 use super::validate::ArchitectureError;
 use super::{Base, BaseConfig, Bijection, Layer, LayerConfig, zeros_like_batch};
 use crate::fused::mlp::Mlp;
@@ -246,10 +247,15 @@ impl Flow {
         context: Option<&Tensor<2>>,
     ) -> (Tensor<2>, Tensor<1>) {
         let ld = zeros_like_batch(&x);
-        self.layers.iter().fold((x, ld), |(z, acc), layer| {
-            let (z, ld) = layer.forward_given(z, context);
+        through_runs(&self.runs(), false, x, ld, |i, z, acc| {
+            let (z, ld) = self.layers[i].forward_given(z, context);
             (z, acc + ld)
         })
+    }
+
+    /// The layers as runs that share one split of the rows ([`super::prefix_runs`]).
+    fn runs(&self) -> Vec<Run> {
+        prefix_runs(&self.config.layers, self.dim())
     }
 
     /// `log p(x)`, `[batch, D] → [batch]`.
@@ -306,27 +312,22 @@ impl Flow {
     ) -> (Tensor<1>, Option<Tensor<1>>, Tensor<2>) {
         let c = self.embed(context);
         let context = c.as_ref();
-        let mut ld = zeros_like_batch(&x);
-        let mut recon: Option<Tensor<1>> = None;
-        let mut z = x;
-        for (layer, config) in self.layers.iter().zip(&self.config.layers) {
+        let start = (zeros_like_batch(&x), None::<Tensor<1>>);
+        let (z, (ld, recon)) = through_runs(&self.runs(), false, x, start, |i, z, (ld, recon)| {
             // Conditional layers train on their exact log-det; only unconditional ones are
             // self-normalizing.
-            let (next, l, r) = if config.context() > 0 {
-                let (next, l) = layer.forward_given(z, context);
+            let (next, l, r) = if self.config.layers[i].context() > 0 {
+                let (next, l) = self.layers[i].forward_given(z, context);
                 (next, l, None)
             } else {
-                layer.forward_train(z)
+                self.layers[i].forward_train(z)
             };
-            z = next;
-            ld = ld + l;
-            if let Some(r) = r {
-                recon = Some(match recon {
-                    Some(acc) => acc + r,
-                    None => r,
-                });
-            }
-        }
+            let recon = match (recon, r) {
+                (Some(acc), Some(r)) => Some(acc + r),
+                (acc, r) => acc.or(r),
+            };
+            (next, (ld + l, recon))
+        });
         (self.base.log_prob_given(z.clone(), context) + ld, recon, z)
     }
 
@@ -350,8 +351,8 @@ impl Flow {
         context: Option<&Tensor<2>>,
     ) -> (Tensor<2>, Tensor<1>) {
         let ld = zeros_like_batch(&z);
-        self.layers.iter().rev().fold((z, ld), |(x, acc), layer| {
-            let (x, ld) = layer.inverse_given(x, context);
+        through_runs(&self.runs(), true, z, ld, |i, x, acc| {
+            let (x, ld) = self.layers[i].inverse_given(x, context);
             (x, acc + ld)
         })
     }

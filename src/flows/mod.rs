@@ -31,6 +31,7 @@ pub mod multiscale;
 pub mod ops;
 pub mod permutation;
 pub mod planar;
+mod prefix_runs;
 #[cfg(test)]
 mod properties;
 pub mod radial;
