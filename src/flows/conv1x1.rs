@@ -14,8 +14,8 @@ use burn::tensor::{Device, Tensor};
 
 use super::Bijection;
 use super::LayerSpec;
-use super::image::{ImageShape, on_image};
-use super::linear::{LuLinear, LuLinearConfig, NaiveLinear, NaiveLinearConfig};
+use super::image::{ImageShape, on_image, per_image};
+use super::linear::{LuLinear, LuLinearConfig, NaiveLinear, NaiveLinearConfig, SharedLogdet};
 use super::validate::shape;
 
 /// Config of [`Conv1x1`].
@@ -49,7 +49,7 @@ pub enum ChannelMixer {
 }
 
 impl ChannelMixer {
-    fn linear(&self) -> &dyn Bijection {
+    fn linear(&self) -> &dyn SharedLogdet {
         match self {
             Self::Plain(l) => l,
             Self::Lu(l) => l,
@@ -66,29 +66,30 @@ pub struct Conv1x1 {
 }
 
 impl Conv1x1 {
-    /// Applies `map` (the linear layer's forward or inverse) to every pixel's channel vector.
+    /// Applies `map` (the linear layer's forward or inverse, with its log-det once) to every
+    /// pixel's channel vector; an image's log-det is `h·w` times the matrix's.
     fn per_pixel(
         &self,
         x: Tensor<2>,
-        map: impl Fn(&dyn Bijection, Tensor<2>) -> (Tensor<2>, Tensor<1>),
+        map: impl Fn(&dyn SharedLogdet, Tensor<2>) -> (Tensor<2>, Tensor<1>),
     ) -> (Tensor<2>, Tensor<1>) {
         on_image(x, self.shape, |img| {
             let [n, c, h, w] = img.dims();
             let pixels = img.permute([0, 2, 3, 1]).reshape([n * h * w, c]);
             let (out, ld) = map(self.mixer.linear(), pixels);
             let out = out.reshape([n, h, w, c]).permute([0, 3, 1, 2]);
-            (out, ld.reshape([n, h * w]).sum_dim(1).reshape([n]))
+            (out, per_image(ld.mul_scalar((h * w) as f32), n))
         })
     }
 }
 
 impl Bijection for Conv1x1 {
     fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.per_pixel(x, |l, p| l.forward(p))
+        self.per_pixel(x, |l, p| l.forward_shared(p))
     }
 
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        self.per_pixel(z, |l, p| l.inverse(p))
+        self.per_pixel(z, |l, p| l.inverse_shared(p))
     }
 }
 

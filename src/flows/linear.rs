@@ -59,21 +59,50 @@ impl NaiveLinear {
     }
 }
 
-impl Bijection for NaiveLinear {
-    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let [n, _] = x.dims();
+impl SharedLogdet for NaiveLinear {
+    fn forward_shared(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let (logdet, _) = self.logdet_and_inverse();
         let z = x.matmul(self.weight.val()) + self.bias.val();
-        (z, logdet.reshape([1]).repeat_dim(0, n))
+        (z, logdet.reshape([1]))
     }
 
-    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let [n, _] = z.dims();
+    fn inverse_shared(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let (logdet, w_inv) = self.logdet_and_inverse();
         let x = (z - self.bias.val()).matmul(w_inv);
-        (x, logdet.reshape([1]).neg().repeat_dim(0, n))
+        (x, logdet.reshape([1]).neg())
     }
 }
+
+/// A linear map's forward and inverse with its log-det once, `[1]`: it is the same for every
+/// row, so a caller that applies it to many rows per sample (the 1×1 convolution, once per
+/// pixel) scales it instead of summing a copy per row.
+pub trait SharedLogdet {
+    /// `(x W + b, log|det W|)`, `x [m, D]`.
+    fn forward_shared(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>);
+    /// `((z − b) W⁻¹, −log|det W|)`, `z [m, D]`.
+    fn inverse_shared(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>);
+}
+
+/// Every [`SharedLogdet`] map is a bijection on rows, its log-det repeated for each.
+macro_rules! bijection_with_shared_logdet {
+    ($($layer:ty),*) => {$(
+        impl Bijection for $layer {
+            fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+                let [n, _] = x.dims();
+                let (z, ld) = self.forward_shared(x);
+                (z, ld.repeat_dim(0, n))
+            }
+
+            fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+                let [n, _] = z.dims();
+                let (x, ld) = self.inverse_shared(z);
+                (x, ld.repeat_dim(0, n))
+            }
+        }
+    )*};
+}
+
+bijection_with_shared_logdet!(NaiveLinear, LuLinear);
 
 /// Config of [`LuLinear`].
 #[derive(Config, Debug, PartialEq)]
@@ -142,17 +171,15 @@ impl LuLinear {
     }
 }
 
-impl Bijection for LuLinear {
-    fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let [n, _] = x.dims();
+impl SharedLogdet for LuLinear {
+    fn forward_shared(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         let (l, u, diag) = self.factors();
         let z = x.matmul(l).matmul(u) + self.bias.val();
-        let ld = diag.log().sum().reshape([1]).repeat_dim(0, n);
-        (z, ld)
+        (z, diag.log().sum().reshape([1]))
     }
 
-    fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
-        let [n, d] = z.dims();
+    fn inverse_shared(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
+        let [_, d] = z.dims();
         let (l, u, diag) = self.factors();
         let r = z - self.bias.val();
         // y U = r, U upper: y_j = (r_j − Σ_{i<j} y_i U_ij) / U_jj, for j = 0..D.
@@ -171,8 +198,7 @@ impl Bijection for LuLinear {
             let later = Tensor::cat(x[j + 1..].to_vec(), 1);
             x[j] = y[j].clone() - later.matmul(l.clone().slice([j + 1..d, j..j + 1]));
         }
-        let ld = diag.log().sum().reshape([1]).neg().repeat_dim(0, n);
-        (Tensor::cat(x, 1), ld)
+        (Tensor::cat(x, 1), diag.log().sum().reshape([1]).neg())
     }
 }
 
