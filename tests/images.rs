@@ -417,6 +417,52 @@ fn tiny_run(dir: &Path, extra: &[&str]) -> Output {
     bin().args(tiny_args(dir, extra)).output().unwrap()
 }
 
+/// A hybrid run's summary keeps the best epoch's validation bits/dim apart from the objective
+/// that chose it (bits/dim + β·label NLL): `best_val_bpd` is the figure the metrics line of
+/// that epoch reports, `best_val_objective` exceeds it by β times that line's label NLL, and
+/// `--resume` carries both.
+#[test]
+fn a_hybrid_run_reports_bits_per_dim_apart_from_its_objective() {
+    let _g = serial();
+    let dir = tmp_dir("hybrid-summary");
+    let mut args = tiny_args(&dir, &["--epochs", "1", "--max-steps", "4"]);
+    args[2] = "glow_mnist_hybrid_small".into();
+    let out = bin().args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let check = |j: &serde_json::Value| {
+        let metrics = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+        let line: serde_json::Value =
+            serde_json::from_str(metrics.lines().next().expect("a metrics line")).unwrap();
+        let (bpd, objective) = (
+            j["best_val_bpd"].as_f64().unwrap(),
+            j["best_val_objective"].as_f64().unwrap(),
+        );
+        assert_eq!(bpd, line["val_bpd"].as_f64().unwrap(), "{j} {line}");
+        let label_nll = line["val_label_nll"].as_f64().unwrap();
+        // glow_mnist_hybrid_small weighs the label NLL by β = 1.
+        assert!(
+            (objective - bpd - label_nll).abs() < 1e-9 && label_nll > 0.0,
+            "{j} {line}"
+        );
+    };
+    check(&last_json(&out));
+    let d = dir.to_str().unwrap();
+    // No steps left to take: the resumed run evaluates the same model again and keeps both
+    // figures from its state.
+    let out = run(&[
+        "train",
+        "--resume",
+        "--out",
+        d,
+        "--data-dir",
+        SAMPLE,
+        "--max-steps",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check(&last_json(&out));
+}
+
 /// A run stops after `--max-steps`, inside its first epoch (56 steps of 16 images); `--resume`
 /// continues from its state with the step count and metrics carried on; eval and sample work on
 /// the result.

@@ -25,8 +25,12 @@ pub struct ResumeState {
     /// generator restarts from the seed and the epoch).
     #[serde(default)]
     pub rng_state: Option<u64>,
-    /// The best validation bits/dim (a hybrid model: bits/dim + β·label NLL, its objective).
+    /// The best validation objective: bits/dim, or for a hybrid model bits/dim + β·label NLL
+    /// (the field keeps its first name so that older states load).
     pub best_val_bpd: Option<f64>,
+    /// The validation bits/dim of the epoch with the best objective (older states: none).
+    #[serde(default)]
+    pub best_epoch_bpd: Option<f64>,
     pub lambda: f64,
     pub seconds: f64,
     /// Parameter ids in visiting order: `optimizer.bpk` (Adam's moments) is keyed by them.

@@ -48,7 +48,10 @@ pub struct TrainingRun {
     pub epoch: usize,
     /// Steps done of the epoch under way (a run stopped mid-epoch resumes after them).
     pub step_in_epoch: usize,
+    /// The best validation objective so far (bits/dim; a hybrid: bits/dim + β·label NLL).
     pub best: Option<f64>,
+    /// The validation bits/dim of the epoch with the best objective.
+    pub best_bpd: Option<f64>,
     /// Training seconds of the earlier invocations of a resumed run.
     pub prior_seconds: f64,
     started: Instant,
@@ -114,6 +117,12 @@ impl TrainingRun {
             epoch: state.map_or(0, |s| s.epoch),
             step_in_epoch: state.map_or(0, |s| s.step_in_epoch),
             best: state.and_then(|s| s.best_val_bpd),
+            // An older state has only the objective, which is bits/dim unless the model is a
+            // hybrid.
+            best_bpd: state.and_then(|s| {
+                s.best_epoch_bpd
+                    .or(s.best_val_bpd.filter(|_| s.preset.spec.hybrid.is_none()))
+            }),
             prior_seconds: state.map_or(0.0, |s| s.seconds),
             started: Instant::now(),
             step_seconds: 0.0,
@@ -333,6 +342,7 @@ impl TrainingRun {
         }
         if objective.is_finite() && self.best.is_none_or(|b| objective < b) {
             self.best = Some(objective);
+            self.best_bpd = Some(val_bpd);
             let meta = meta_for(&self.preset, self.data_name(), &model, line.clone());
             model_file::save(&self.out.join("model.flow"), &model, &meta)
                 .map_err(|e| e.to_string())?;
@@ -376,6 +386,7 @@ impl TrainingRun {
             step_in_epoch: self.step_in_epoch,
             rng_state: Some(self.trainer.rng.state()),
             best_val_bpd: self.best,
+            best_epoch_bpd: self.best_bpd,
             lambda: self.trainer.lambda,
             seconds: self.seconds(),
             param_ids: self.trainer.param_ids(),
@@ -399,7 +410,10 @@ impl TrainingRun {
             "steps": self.trainer.step,
             "seconds": self.seconds(),
             "params": burn::module::Module::num_params(&self.trainer.model),
-            "best_val_bpd": self.best,
+            // The best epoch's validation bits/dim, and the objective that chose it (equal
+            // but for a hybrid model, whose objective adds β·label NLL).
+            "best_val_bpd": self.best_bpd,
+            "best_val_objective": self.best,
             "ms_per_batch": 1e3 * self.seconds_per_step(),
             "device": self.device_names,
             "steps_per_sec": self.step_count as f64 / self.step_seconds.max(1e-9),
