@@ -53,26 +53,27 @@ pub(crate) fn through_runs<S>(
     state: S,
     mut step: impl FnMut(usize, Tensor<2>, S) -> (Tensor<2>, S),
 ) -> (Tensor<2>, S) {
-    let ordered: Vec<&Run> = if reverse {
-        runs.iter().rev().collect()
+    in_order(runs.iter(), reverse)
+        .into_iter()
+        .fold((z, state), |(z, state), run| {
+            let (head, rest) = match run.prefix {
+                Some(k) => split_prefix(z, k),
+                None => (z, None),
+            };
+            let (head, state) = in_order(run.layers.clone(), reverse)
+                .into_iter()
+                .fold((head, state), |(rows, state), i| step(i, rows, state));
+            (join_prefix(head, rest), state)
+        })
+}
+
+/// The items first to last, or last to first when `reverse`.
+fn in_order<I: DoubleEndedIterator>(items: I, reverse: bool) -> Vec<I::Item> {
+    if reverse {
+        items.rev().collect()
     } else {
-        runs.iter().collect()
-    };
-    ordered.into_iter().fold((z, state), |(z, state), run| {
-        let (head, rest) = match run.prefix {
-            Some(k) => split_prefix(z, k),
-            None => (z, None),
-        };
-        let indices: Vec<usize> = if reverse {
-            run.layers.clone().rev().collect()
-        } else {
-            run.layers.clone().collect()
-        };
-        let (head, state) = indices
-            .into_iter()
-            .fold((head, state), |(rows, state), i| step(i, rows, state));
-        (join_prefix(head, rest), state)
-    })
+        items.collect()
+    }
 }
 
 #[cfg(test)]
