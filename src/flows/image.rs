@@ -177,9 +177,21 @@ impl ConvNet {
         }
     }
 
+    /// Fused into one operation on the CPU backend (`crate::fused::conv_net`), Burn's
+    /// convolutions elsewhere (WebGPU, wgpu, or with the fused operations switched off).
+    ///
     /// # Shapes
     /// `[n, in, h, w] → [n, out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match crate::fused::conv_net::conv_net(self, &x) {
+            Some(y) => y,
+            None => self.forward_unfused(x),
+        }
+    }
+
+    /// The conditioner in Burn's own operations: the path off the CPU backend, and the
+    /// reference the fused one is tested against.
+    pub fn forward_unfused(&self, x: Tensor<4>) -> Tensor<4> {
         let h = burn::tensor::activation::relu(self.first.forward(x));
         let h = burn::tensor::activation::relu(self.middle.forward(h));
         self.last.forward(h)

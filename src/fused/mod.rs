@@ -10,6 +10,8 @@
 //!   operation.
 //! - [`mlp`]: the conditioner network built from [`linear`] layers (the couplings' conditioners
 //!   and the context networks of conditional bases).
+//! - [`conv_net`]: Glow's convolutional coupling conditioner (3×3 → 1×1 → 3×3 convs) as one
+//!   operation, channels-last on `gemm` over all pixels of the batch.
 //! - [`adam`]: Adam's update of each parameter (an optimizer, not an operation: its state is
 //!   Burn's, so saved optimizer records do not change).
 //!
@@ -20,6 +22,7 @@
 
 pub mod adam;
 pub mod affine;
+pub mod conv_net;
 pub mod coupling;
 pub mod linear;
 pub mod mlp;

@@ -5,6 +5,8 @@
 //! - [`linear`]: `act(x·W + b)` (a conditioner's layer) and its backward.
 //! - [`affine`]: RealNVP's masked affine coupling transform and its log-determinant.
 //! - [`coupling`]: a whole affine coupling (mask, conditioner, transform) and its backward.
+//! - [`conv_net`]: Glow's convolutional coupling conditioner (3×3 → 1×1 → 3×3 convs) and its
+//!   backward, channels-last on `gemm` ([`par`] splits it over the threads).
 //! - [`adam`]: one Adam update of a parameter and its moments, in place.
 //!
 //! Each entry point runs a variant compiled for the widest vector instructions the CPU has
@@ -66,9 +68,11 @@ macro_rules! widest_simd {
 
 pub mod adam;
 pub mod affine;
+pub mod conv_net;
 pub mod coupling;
 pub mod gradients;
 pub(crate) mod lanes;
 pub mod linear;
 pub(crate) mod narrow;
+pub mod par;
 pub mod testing;

@@ -1,0 +1,239 @@
+//! Work split over the thread pool: row blocks of a buffer, and `gemm` products split by rows
+//! or by their inner dimension, each block a single-threaded `gemm` call. Natively the blocks
+//! run on rayon's pool (as many blocks as it has threads, so `RAYON_NUM_THREADS` sets the
+//! split); in wasm there is one block. A product's result depends on the number of blocks only
+//! through the order of the inner sums of [`product_t`] (one partial per block, added in order).
+
+/// Products below this many multiply-adds run in one block.
+const PARALLEL_MACS: usize = 1 << 20;
+/// Row passes below this many elements run in one block.
+const PARALLEL_ELEMENTS: usize = 1 << 15;
+
+/// Threads of the pool the blocks run on (1 in wasm).
+pub fn threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        rayon::current_num_threads().max(1)
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        1
+    }
+}
+
+/// `[start, end)` of block `b` of `blocks` over `len` items.
+fn block(len: usize, blocks: usize, b: usize) -> (usize, usize) {
+    (len * b / blocks, len * (b + 1) / blocks)
+}
+
+/// Runs `f(first_row, rows)` over blocks of `buf`'s rows (`cols` values each), in parallel when
+/// the buffer is large.
+pub fn rows_mut(buf: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = buf.len().checked_div(cols).unwrap_or(0);
+    let blocks = if buf.len() >= PARALLEL_ELEMENTS {
+        threads().min(rows).max(1)
+    } else {
+        1
+    };
+    if blocks == 1 {
+        f(0, buf);
+        return;
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    rayon::scope(|scope| {
+        let mut rest = buf;
+        for b in 0..blocks {
+            let (r0, r1) = block(rows, blocks, b);
+            let (mine, tail) = rest.split_at_mut((r1 - r0) * cols);
+            rest = tail;
+            let f = &f;
+            scope.spawn(move |_| f(r0, mine));
+        }
+    });
+}
+
+/// `f(first, last)` over blocks of `0..len`, the results in block order; in parallel when
+/// `work` (a size of the whole job) is large.
+pub fn blocks<T: Send>(len: usize, work: usize, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+    let blocks = if work >= PARALLEL_ELEMENTS {
+        threads().min(len).max(1)
+    } else {
+        1
+    };
+    if blocks == 1 {
+        return vec![f(0, len)];
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let mut out: Vec<Option<T>> = (0..blocks).map(|_| None).collect();
+        rayon::scope(|scope| {
+            for (b, slot) in out.iter_mut().enumerate() {
+                let f = &f;
+                scope.spawn(move |_| {
+                    let (s, e) = block(len, blocks, b);
+                    *slot = Some(f(s, e));
+                });
+            }
+        });
+        out.into_iter().map(|t| t.expect("every block ran")).collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    unreachable!("one block in wasm")
+}
+
+/// An operand of a product: its values and `(row stride, column stride)`.
+#[derive(Clone, Copy)]
+pub struct Operand<'a> {
+    pub data: &'a [f32],
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> Operand<'a> {
+    /// A row-major `[rows, cols]` matrix.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major `[rows, cols]` matrix (a `[cols, rows]` view).
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: cols,
+        }
+    }
+
+    /// Panics unless every element of an `[rows, cols]` view lies in the data.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+            assert!(last < self.data.len(), "{what}: operand out of bounds");
+        }
+    }
+}
+
+/// `out[m, n] = a[m, k]·b[k, n]` (row-major `out`, every element written, none read) in one
+/// `gemm` call on this thread.
+///
+/// # Safety
+/// `a` and `b` must hold their `[m, k]` and `[k, n]` views (checked by the callers through
+/// [`Operand::check`]) and `out` must be valid for writing `m·n` values (it may be
+/// uninitialised).
+unsafe fn gemm_into(out: *mut f32, a: Operand, b: Operand, m: usize, n: usize, k: usize) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // SAFETY: `out` is valid for m·n writes.
+        unsafe { std::ptr::write_bytes(out, 0, m * n) };
+        return;
+    }
+    // SAFETY: the caller's contract; with read_dst = false gemm writes every output element
+    // through the raw pointer (no reference to uninitialised memory is made).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out,
+            1,
+            n as isize,
+            false,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `a[m, k]·b[k, n]` as a new row-major `[m, n]` buffer, the rows of `a` split over the
+/// threads.
+pub fn product(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32> {
+    a.check(m, k, "product lhs");
+    b.check(k, n, "product rhs");
+    // Not zero-filled: gemm writes every element (a fresh zeroed buffer of this size is a
+    // page-fault and memset pass of its own).
+    let mut out = Vec::<f32>::with_capacity(m * n);
+    let blocks = if m * n * k >= PARALLEL_MACS {
+        threads().min(m.div_ceil(16)).max(1)
+    } else {
+        1
+    };
+    if blocks == 1 {
+        // SAFETY: operands checked above, `out` has room for m·n values.
+        unsafe { gemm_into(out.as_mut_ptr(), a, b, m, n, k) };
+    } else {
+        #[cfg(not(target_arch = "wasm32"))]
+        rayon::scope(|scope| {
+            let mut rest = &mut out.spare_capacity_mut()[..m * n];
+            for blk in 0..blocks {
+                let (r0, r1) = block(m, blocks, blk);
+                let (mine, tail) = rest.split_at_mut((r1 - r0) * n);
+                rest = tail;
+                let a = Operand {
+                    data: &a.data[r0 * a.row_stride..],
+                    ..a
+                };
+                let mine = mine.as_mut_ptr() as *mut f32;
+                let mine = SendPtr(mine);
+                // SAFETY: rows r0..r1 of the checked view of `a`, offset to r0; `mine` has room
+                // for (r1 − r0)·n values and no other block writes there.
+                scope.spawn(move |_| unsafe { gemm_into(mine.get(), a, b, r1 - r0, n, k) });
+            }
+        });
+    }
+    // SAFETY: every one of the m·n values was written above.
+    unsafe { out.set_len(m * n) };
+    out
+}
+
+/// A raw output pointer handed to one block's thread.
+struct SendPtr(*mut f32);
+
+// SAFETY: each block writes a disjoint part of the output, and the scope joins every block
+// before the buffer is used.
+unsafe impl Send for SendPtr {}
+
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `aᵀ·b` for row-major `a [k, m]` and `b [k, n]` (a weight gradient: `k` is the number of
+/// pixels), as a new row-major `[m, n]` buffer; the `k` rows are split over the threads and
+/// the partial products added in block order.
+pub fn product_t(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
+    assert_eq!(a.len(), k * m, "product_t lhs");
+    assert_eq!(b.len(), k * n, "product_t rhs");
+    let partials = blocks(k, if k * m * n >= PARALLEL_MACS { usize::MAX } else { 0 }, |s, e| {
+        let mut out = vec![0.0f32; m * n];
+        let a = Operand::transposed(&a[s * m..e * m], m);
+        let b = Operand::rows(&b[s * n..e * n], n);
+        // SAFETY: `a` is the [m, e − s] transpose of rows s..e, `b` their [e − s, n] rows.
+        unsafe { gemm_into(out.as_mut_ptr(), a, b, m, n, e - s) };
+        out
+    });
+    let mut iter = partials.into_iter();
+    let mut sum = iter.next().unwrap_or_else(|| vec![0.0; m * n]);
+    for p in iter {
+        for (s, v) in sum.iter_mut().zip(&p) {
+            *s += v;
+        }
+    }
+    sum
+}
