@@ -20,6 +20,8 @@ the device, eager or torch.compile.
 Not part of the test suite (PyTorch is not a dependency of flowplay). Usage:
     python3 benches/pytorch_glow.py [--device cuda] [--steps 50] [--warmup 10] [--compile]
     python3 benches/pytorch_glow.py --check-params          # the parameter count only
+    python3 benches/pytorch_glow.py --depth 4 --hidden 48 --batch 64   # glow_mnist_small
+`flowplay bench image-step --python PY` runs it beside flowplay's step at each thread count.
 """
 import argparse, gzip, json, math, os, time
 
@@ -165,12 +167,15 @@ def main():
     ap.add_argument("--compile", action="store_true", help="torch.compile the loss")
     ap.add_argument("--mnist", help="directory with train-images-idx3-ubyte(.gz)")
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--levels", type=int, default=2, help="scales (glow_mnist_gpu: 2)")
+    ap.add_argument("--depth", type=int, default=10, help="steps per scale (glow_mnist_gpu: 10)")
+    ap.add_argument("--hidden", type=int, default=320, help="coupling width (glow_mnist_gpu: 320)")
     ap.add_argument("--check-params", action="store_true")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = Glow()
+    model = Glow(levels=a.levels, steps=a.depth, hidden=a.hidden)
     params = sum(p.numel() for p in model.parameters())
     if a.check_params:
         print(json.dumps({"params": params}))
@@ -214,7 +219,7 @@ def main():
     sync()
     secs = time.perf_counter() - t0
     print(json.dumps({
-        "bench": "pytorch_glow_mnist_gpu", "mode": "compile" if a.compile else "eager",
+        "bench": f"pytorch_glow_{a.levels}x{a.depth}x{a.hidden}", "threads": torch.get_num_threads(), "mode": "compile" if a.compile else "eager",
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__, "params": params, "batch": a.batch, "steps": a.steps,
         "warmup_seconds": warm, "ms_per_step": 1e3 * secs / a.steps, "steps_per_sec": a.steps / secs,

@@ -84,14 +84,21 @@ pub enum Outcome {
 /// Runs the CLI; errors are printed as `error: …` with exit code 1.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if matches!(
-        cli.command,
-        Command::Fit2d(_)
-            | Command::Fit(_)
-            | Command::Bench(_)
-            | Command::FitPosterior(_)
-            | Command::Reproduce(_)
-    ) {
+    // `bench image-step` times image steps: it sets its own pool (one per thread count).
+    let image_bench = matches!(
+        &cli.command,
+        Command::Bench(b) if matches!(b.other, Some(bench::BenchCommand::ImageStep(_)))
+    );
+    if !image_bench
+        && matches!(
+            cli.command,
+            Command::Fit2d(_)
+                | Command::Fit(_)
+                | Command::Bench(_)
+                | Command::FitPosterior(_)
+                | Command::Reproduce(_)
+        )
+    {
         one_backend_thread();
     }
     let done = |r: Result<(), String>| r.map(|()| Outcome::Done);
