@@ -26,7 +26,8 @@
 //! `x [n, input, h, w]`, `W₁ [hidden, input, k₁, k₁]`, `W₂ [hidden, hidden, 1, 1]`,
 //! `W₃ [output, hidden, k₃, k₃]`, biases `[hidden]`, `[hidden]`, `[output]`; `y [n, output, h, w]`.
 
-use crate::par::{self, Operand, product, product_t};
+use crate::par::{self, Operand, product, product_t, product_transposed};
+use crate::pool;
 
 /// The sizes of one conditioner and its batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,11 +71,18 @@ pub struct ConvNetWeights<'a> {
 }
 
 /// What the forward keeps for the backward: the hidden activations after their ReLU,
-/// channels-last `[P, hidden]`.
+/// channels-last `[P, hidden]`. Their buffers go back to the [`pool`] when dropped.
 #[derive(Clone, Debug)]
 pub struct Saved {
     pub h1: Vec<f32>,
     pub h2: Vec<f32>,
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.h1));
+        pool::give(std::mem::take(&mut self.h2));
+    }
 }
 
 /// The gradients of one conditioner (`x` only when asked for).
@@ -146,7 +154,7 @@ fn gather_taps(s: &ConvNetShape, src: &[f32], c: usize, k: usize, sign: isize) -
     let taps = taps(k);
     let cols = taps.len() * c;
     let (h, w) = (s.height as isize, s.width as isize);
-    let mut out = vec![0.0f32; s.pixels() * cols];
+    let mut out = pool::zeros(s.pixels() * cols);
     par::rows_mut(&mut out, cols, |first, rows| {
         for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
             let p = first + r;
@@ -163,24 +171,33 @@ fn gather_taps(s: &ConvNetShape, src: &[f32], c: usize, k: usize, sign: isize) -
     out
 }
 
-/// `out[p, i] = Σ_t src[p + sign·δ_t, (t, i)]` for `src [P, k²·c]`: the last conv's output
-/// with `sign = 1`, the first conv's `∂x` with `sign = −1`. Result `[P, c]` channels-last.
-fn sum_taps(s: &ConvNetShape, src: &[f32], c: usize, k: usize, sign: isize) -> Vec<f32> {
+/// `out[b, i, p] = Σ_t src[(t, i), b·hw + p + sign·δ_t]` for `src [k²·c, P]` (tap-major rows
+/// over all pixels, the layout of [`product_transposed`]): the last conv's output with
+/// `sign = 1`, the first conv's `∂x` with `sign = −1`. Result channel-major `[n, c, h, w]`;
+/// each tap adds a shifted run of every image row.
+fn sum_taps_t(s: &ConvNetShape, src: &[f32], c: usize, k: usize, sign: isize) -> Vec<f32> {
     let taps = taps(k);
-    let cols = taps.len() * c;
     let (h, w) = (s.height as isize, s.width as isize);
-    let mut out = vec![0.0f32; s.pixels() * c];
-    par::rows_mut(&mut out, c, |first, rows| {
-        for (r, row) in rows.chunks_exact_mut(c).enumerate() {
-            let p = first + r;
-            let (img, y, x) = (p / (s.height * s.width), (p / s.width) % s.height, p % s.width);
-            for (t, &(dy, dx)) in taps.iter().enumerate() {
-                let (yy, xx) = (y as isize + sign * dy, x as isize + sign * dx);
-                if yy >= 0 && yy < h && xx >= 0 && xx < w {
-                    let q = (img * s.height + yy as usize) * s.width + xx as usize;
-                    let from = &src[q * cols + t * c..q * cols + (t + 1) * c];
-                    for (o, v) in row.iter_mut().zip(from) {
-                        *o += v;
+    let (hw, p) = (s.height * s.width, s.pixels());
+    debug_assert_eq!(src.len(), taps.len() * c * p);
+    let mut out = vec![0.0f32; s.n * c * hw];
+    par::rows_mut(&mut out, c * hw, |first, images| {
+        for (r, img) in images.chunks_exact_mut(c * hw).enumerate() {
+            let b = first + r;
+            for (ch, plane) in img.chunks_exact_mut(hw).enumerate() {
+                for (t, &(dy, dx)) in taps.iter().enumerate() {
+                    let (ey, ex) = (sign * dy, sign * dx);
+                    let row = &src[(t * c + ch) * p + b * hw..(t * c + ch) * p + (b + 1) * hw];
+                    let (x0, x1) = ((-ex).max(0), (w - ex).min(w));
+                    if x1 <= x0 {
+                        continue;
+                    }
+                    for y in (-ey).max(0)..(h - ey).min(h) {
+                        let dst = &mut plane[(y * w + x0) as usize..(y * w + x1) as usize];
+                        let from = ((y + ey) * w + x0 + ex) as usize;
+                        for (d, v) in dst.iter_mut().zip(&row[from..]) {
+                            *d += v;
+                        }
                     }
                 }
             }
@@ -290,21 +307,24 @@ pub fn forward(
     );
     bias_relu(&mut h2, w.b2);
     let b3 = input_by_taps(w.w3, s.output, s.hidden, t3);
-    let z = product(
+    let zt = product_transposed(
         Operand::rows(&h2, s.hidden),
         Operand::rows(&b3, t3 * s.output),
         p,
         t3 * s.output,
         s.hidden,
     );
-    let mut yl = sum_taps(s, &z, s.output, s.last_kernel, 1);
-    for row in yl.chunks_exact_mut(s.output) {
-        for (v, b) in row.iter_mut().zip(w.b3) {
+    let mut y = sum_taps_t(s, &zt, s.output, s.last_kernel, 1);
+    pool::give(zt);
+    pool::give(c1);
+    for (plane, b) in y.chunks_exact_mut(hw).zip(w.b3.iter().cycle()) {
+        for v in plane {
             *v += b;
         }
     }
-    let y = to_channel_major(&yl, s.n, s.output, hw);
-    (y, keep.then_some(Saved { h1, h2 }))
+    // Dropped when not kept: the buffers go back to the pool.
+    let saved = Saved { h1, h2 };
+    (y, keep.then_some(saved))
 }
 
 /// The gradients of the conditioner that read `x` and kept `saved`, given `dy = ∂L/∂y`
@@ -346,6 +366,7 @@ pub fn backward(
         s.hidden,
         zcols,
     );
+    pool::give(dz);
     relu_backward(&mut g2, &saved.h2, s.hidden);
     // Middle conv.
     let b2_grad = column_sums(&g2, s.hidden);
@@ -357,35 +378,38 @@ pub fn backward(
         s.hidden,
         s.hidden,
     );
-    drop(g2);
+    pool::give(g2);
     relu_backward(&mut g1, &saved.h1, s.hidden);
     // First conv.
     let b1_grad = column_sums(&g1, s.hidden);
     let c1cols = t1 * s.input;
     let xl = to_channels_last(x, s.n, s.input, hw);
     let c1 = gather_taps(s, &xl, s.input, s.first_kernel, 1);
-    // ∂G₁ᵀ·C₁: [o, (t, i)] → W₁'s [o, i, t].
-    let g1_c1 = product_t(&g1, &c1, s.hidden, c1cols, p);
-    let mut w1_grad = vec![0.0f32; g1_c1.len()];
+    // C₁ᵀ·∂G₁: [(t, i), o] → W₁'s [o, i, t] (this order keeps gemm's tiles on the wide side).
+    let c1_g1 = product_t(&c1, &g1, c1cols, s.hidden, p);
+    let mut w1_grad = vec![0.0f32; c1_g1.len()];
     for o in 0..s.hidden {
         for t in 0..t1 {
             for i in 0..s.input {
-                w1_grad[(o * s.input + i) * t1 + t] = g1_c1[o * c1cols + t * s.input + i];
+                w1_grad[(o * s.input + i) * t1 + t] = c1_g1[(t * s.input + i) * s.hidden + o];
             }
         }
     }
     let x_grad = need_x.then(|| {
         let a1 = taps_by_input(w.w1, s.hidden, s.input, t1);
-        let dc1 = product(
+        let dc1t = product_transposed(
             Operand::rows(&g1, s.hidden),
             Operand::transposed(&a1, s.hidden),
             p,
             c1cols,
             s.hidden,
         );
-        let dxl = sum_taps(s, &dc1, s.input, s.first_kernel, -1);
-        to_channel_major(&dxl, s.n, s.input, hw)
+        let dx = sum_taps_t(s, &dc1t, s.input, s.first_kernel, -1);
+        pool::give(dc1t);
+        dx
     });
+    pool::give(g1);
+    pool::give(c1);
     ConvNetGradients {
         x: x_grad,
         w1: w1_grad,

@@ -75,4 +75,5 @@ pub(crate) mod lanes;
 pub mod linear;
 pub(crate) mod narrow;
 pub mod par;
+pub mod pool;
 pub mod testing;

@@ -125,12 +125,33 @@ impl<'a> Operand<'a> {
 /// [`Operand::check`]) and `out` must be valid for writing `m·n` values (it may be
 /// uninitialised).
 unsafe fn gemm_into(out: *mut f32, a: Operand, b: Operand, m: usize, n: usize, k: usize) {
+    // SAFETY: the caller's contract (row-major output).
+    unsafe { gemm_strided(out, (n, 1), a, b, m, n, k) }
+}
+
+/// [`gemm_into`] with the output's `(row stride, column stride)`.
+///
+/// # Safety
+/// As [`gemm_into`], with `out` valid for writing every `r·rs + c·cs` (`r < m`, `c < n`).
+unsafe fn gemm_strided(
+    out: *mut f32,
+    (out_rs, out_cs): (usize, usize),
+    a: Operand,
+    b: Operand,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        // SAFETY: `out` is valid for m·n writes.
-        unsafe { std::ptr::write_bytes(out, 0, m * n) };
+        for r in 0..m {
+            for c in 0..n {
+                // SAFETY: in bounds by the contract.
+                unsafe { *out.add(r * out_rs + c * out_cs) = 0.0 };
+            }
+        }
         return;
     }
     // SAFETY: the caller's contract; with read_dst = false gemm writes every output element
@@ -141,8 +162,8 @@ unsafe fn gemm_into(out: *mut f32, a: Operand, b: Operand, m: usize, n: usize, k
             n,
             k,
             out,
-            1,
-            n as isize,
+            out_cs as isize,
+            out_rs as isize,
             false,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -167,7 +188,7 @@ pub fn product(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32>
     b.check(k, n, "product rhs");
     // Not zero-filled: gemm writes every element (a fresh zeroed buffer of this size is a
     // page-fault and memset pass of its own).
-    let mut out = Vec::<f32>::with_capacity(m * n);
+    let mut out = crate::pool::take(m * n);
     let blocks = if m * n * k >= PARALLEL_MACS {
         threads().min(m.div_ceil(16)).max(1)
     } else {
@@ -193,6 +214,48 @@ pub fn product(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32>
                 // SAFETY: rows r0..r1 of the checked view of `a`, offset to r0; `mine` has room
                 // for (r1 − r0)·n values and no other block writes there.
                 scope.spawn(move |_| unsafe { gemm_into(mine.get(), a, b, r1 - r0, n, k) });
+            }
+        });
+    }
+    // SAFETY: every one of the m·n values was written above.
+    unsafe { out.set_len(m * n) };
+    out
+}
+
+/// `(a[m, k]·b[k, n])ᵀ` as a new row-major `[n, m]` buffer, the rows of `a` split over the
+/// threads. For a narrow product (`n` a few dozen, `m` the pixels) this is the layout `gemm`
+/// runs fastest: its micro-kernel tiles are 64 output rows of the column-major view, which here
+/// are the `m` pixels rather than `n` mostly-padded columns.
+pub fn product_transposed(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32> {
+    a.check(m, k, "product lhs");
+    b.check(k, n, "product rhs");
+    let mut out = crate::pool::take(m * n);
+    let blocks = if m * n * k >= PARALLEL_MACS {
+        threads().min(m.div_ceil(64)).max(1)
+    } else {
+        1
+    };
+    // The output's address as a number, so that every block's closure can copy it.
+    let base = out.spare_capacity_mut().as_mut_ptr() as usize;
+    let run = |blk: usize, base: usize| {
+        let (r0, r1) = block(m, blocks, blk);
+        let a = Operand {
+            data: &a.data[r0 * a.row_stride..],
+            ..a
+        };
+        // SAFETY: rows r0..r1 of the checked view of `a`; the block writes columns r0..r1 of
+        // the [n, m] output (element (r, c) of the product at c·m + r), which no other block
+        // writes.
+        unsafe { gemm_strided((base as *mut f32).add(r0), (1, m), a, b, r1 - r0, n, k) };
+    };
+    if blocks == 1 {
+        run(0, base);
+    } else {
+        #[cfg(not(target_arch = "wasm32"))]
+        rayon::scope(|scope| {
+            for blk in 0..blocks {
+                let run = &run;
+                scope.spawn(move |_| run(blk, base));
             }
         });
     }
