@@ -107,6 +107,11 @@ pub struct TrainArgs {
     /// Continue the run in `--out` from its `last.flow` and `state.json`.
     #[arg(long)]
     pub resume: bool,
+    /// Start a new run from this model file's weights instead of a fresh initialisation (a
+    /// shipped model trained further, say); it must be the preset's architecture. Adam's
+    /// moments and the warm-up start afresh.
+    #[arg(long, conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
     /// cpu (Burn flex), wgpu or wgpu:N (Vulkan/Metal; feature `wgpu`; the first discrete GPU
     /// unless N names one), cuda or cuda:N (feature `cuda`).
     #[arg(long, default_value = "cpu")]
@@ -344,8 +349,11 @@ pub fn train_and_summarise(
     std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
     let trainer = match &state {
         Some(s) => resume::resume_trainer(&p, s, &out, &device)?,
-        None => ImageTrainer::new(&config, p.train.clone(), &train, &device)
-            .map_err(|e| e.to_string())?,
+        None => match &args.init_from {
+            Some(file) => init_from(file, &config, &p, &device)?,
+            None => ImageTrainer::new(&config, p.train.clone(), &train, &device)
+                .map_err(|e| e.to_string())?,
+        },
     };
     let trainer = trainer.with_devices(&devices).map_err(|e| e.to_string())?;
     eprintln!(
@@ -423,4 +431,30 @@ fn device_names(choices: &[BackendChoice]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// A new run's trainer from a model file's weights, refused unless its parameters have the
+/// shapes of the preset's architecture.
+fn init_from(
+    file: &std::path::Path,
+    config: &crate::flows::FlowConfig,
+    p: &crate::presets::Preset,
+    device: &burn::tensor::Device,
+) -> Result<ImageTrainer, String> {
+    use crate::train::params::param_shapes;
+    let named = |e: String| format!("--init-from {}: {e}", file.display());
+    let (flow, _) = crate::model_file::load(file, device).map_err(|e| named(e.to_string()))?;
+    let shapes = |f: &crate::flows::Flow| -> Vec<Vec<usize>> {
+        param_shapes(f).into_iter().map(|(_, s)| s).collect()
+    };
+    let want = config.init(device);
+    if shapes(&flow) != shapes(&want) {
+        return Err(named(format!(
+            "its layers are not those of preset {} ({} parameters vs {})",
+            p.name,
+            burn::module::Module::num_params(&flow),
+            burn::module::Module::num_params(&want)
+        )));
+    }
+    Ok(ImageTrainer::resume(flow, p.train.clone(), device))
 }
