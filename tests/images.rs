@@ -463,6 +463,57 @@ fn a_hybrid_run_reports_bits_per_dim_apart_from_its_objective() {
     check(&last_json(&out));
 }
 
+/// `--init-from` starts a new run from a model file's weights: with one step at a learning
+/// rate of almost nothing, its test bits/dim are those of the model it started from (within
+/// what one tiny step moves), far from a freshly initialised run's; a file of another
+/// architecture is refused by name.
+#[test]
+fn init_from_starts_a_run_from_a_model_files_weights() {
+    let _g = serial();
+    let trained = tmp_dir("init-from-source");
+    let out = tiny_run(
+        &trained,
+        &["--epochs", "1", "--max-steps", "40", "--lr", "0.003"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let source_bpd = last_json(&out)["test_bpd"].as_f64().unwrap();
+    let model = trained.join("last.flow");
+    let one_step = |dir: &Path, extra: &[&str]| {
+        let mut args = vec!["--epochs", "1", "--max-steps", "1", "--lr", "1e-9"];
+        args.extend_from_slice(extra);
+        let out = tiny_run(dir, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        last_json(&out)["test_bpd"].as_f64().unwrap()
+    };
+    let continued = one_step(
+        &tmp_dir("init-from"),
+        &["--init-from", model.to_str().unwrap()],
+    );
+    let fresh = one_step(&tmp_dir("init-from-fresh"), &[]);
+    assert!(
+        (continued - source_bpd).abs() < 0.01,
+        "started from a model at {source_bpd} bits/dim, got {continued}"
+    );
+    assert!(
+        fresh - continued > 0.2,
+        "a fresh start ({fresh}) is no worse than the loaded model ({continued})"
+    );
+    // Another width: refused, naming the option and the preset.
+    let mut args = tiny_args(
+        &tmp_dir("init-from-refused"),
+        &["--init-from", model.to_str().unwrap()],
+    );
+    let width = args.iter().position(|a| a == "--width").unwrap();
+    args[width + 1] = "12".into();
+    let refused = bin().args(args).output().unwrap();
+    assert!(!refused.status.success());
+    let err = stderr(&refused);
+    assert!(
+        err.contains("--init-from") && err.contains("not those of preset glow_mnist_small"),
+        "{err}"
+    );
+}
+
 /// A run stops after `--max-steps`, inside its first epoch (56 steps of 16 images); `--resume`
 /// continues from its state with the step count and metrics carried on; eval and sample work on
 /// the result.

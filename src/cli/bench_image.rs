@@ -160,7 +160,11 @@ fn child_args(a: &ImageStepArgs, threads: usize, unfused: bool) -> Vec<String> {
     v.extend(["--steps".into(), a.steps.to_string()]);
     v.extend(["--warmup".into(), a.warmup.to_string()]);
     v.extend(["--threads".into(), threads.to_string()]);
-    for (flag, value) in [("--batch", a.batch), ("--width", a.width), ("--depth", a.depth)] {
+    for (flag, value) in [
+        ("--batch", a.batch),
+        ("--width", a.width),
+        ("--depth", a.depth),
+    ] {
         if let Some(v2) = value {
             v.extend([flag.to_string(), v2.to_string()]);
         }
@@ -271,10 +275,12 @@ fn compare_threads(a: &ImageStepArgs) -> Result<(), String> {
         }
         eprintln!(
             "{n} thread(s): flowplay {ms:.0} ms/step{}",
-            row["speed_vs_pytorch"].as_f64().map_or(String::new(), |r| format!(
-                ", PyTorch {:.0} ms/step: {r:.2}× PyTorch's speed",
-                row["pytorch_ms_per_step"].as_f64().unwrap_or(f64::NAN)
-            ))
+            row["speed_vs_pytorch"]
+                .as_f64()
+                .map_or(String::new(), |r| format!(
+                    ", PyTorch {:.0} ms/step: {r:.2}× PyTorch's speed",
+                    row["pytorch_ms_per_step"].as_f64().unwrap_or(f64::NAN)
+                ))
         );
         rows.push(row);
     }

@@ -74,7 +74,11 @@ pub struct FlexSaved {
 
 fn dims<const D: usize>(t: &FlexTensor, what: &str) -> [usize; D] {
     let shape = t.layout().shape();
-    assert_eq!(shape.num_dims(), D, "fused conv net: {what} has the wrong rank");
+    assert_eq!(
+        shape.num_dims(),
+        D,
+        "fused conv net: {what} has the wrong rank"
+    );
     std::array::from_fn(|i| shape[i])
 }
 
@@ -293,7 +297,10 @@ mod tests {
     #[test]
     fn matches_burn_convolutions_and_their_gradients() {
         let (_guard, device) = seeded_autodiff_device(11);
-        assert!(super::super::fused_on(&device), "the test device is the CPU backend");
+        assert!(
+            super::super::fused_on(&device),
+            "the test device is the CPU backend"
+        );
         for (n, c, hw, hidden, out) in [(3, 2, 6, 8, 4), (2, 4, 5, 16, 8), (24, 2, 14, 32, 4)] {
             // The last conv starts at zero in a Glow: perturb it so every gradient is nonzero.
             let net = perturb(ConvNet::new(c, hidden, out, &device), 0.2);
@@ -308,9 +315,18 @@ mod tests {
                     net.forward_unfused(x.clone())
                 };
                 let grads = (y.clone() * weights.clone()).sum().backward();
-                let mut got = vec![host(y.flatten::<1>(0, 3)), host(x.grad(&grads).expect("dx").flatten::<1>(0, 3))];
+                let mut got = vec![
+                    host(y.flatten::<1>(0, 3)),
+                    host(x.grad(&grads).expect("dx").flatten::<1>(0, 3)),
+                ];
                 for conv in [&net.first, &net.middle, &net.last] {
-                    got.push(host(conv.weight.val().grad(&grads).expect("dW").flatten::<1>(0, 3)));
+                    got.push(host(
+                        conv.weight
+                            .val()
+                            .grad(&grads)
+                            .expect("dW")
+                            .flatten::<1>(0, 3),
+                    ));
                     got.push(host(conv.bias.val().grad(&grads).expect("db")));
                 }
                 got
@@ -320,7 +336,11 @@ mod tests {
                 .iter()
                 .zip(fused.iter().zip(&reference))
             {
-                assert_close(f, r, &format!("{what} (n {n}, c {c}, {hw}×{hw}, hidden {hidden})"));
+                assert_close(
+                    f,
+                    r,
+                    &format!("{what} (n {n}, c {c}, {hw}×{hw}, hidden {hidden})"),
+                );
             }
         }
     }

@@ -102,11 +102,19 @@ fn check(s: &ConvNetShape, x: &[f32], w: &ConvNetWeights) {
         "conv net: kernels must be odd"
     );
     assert_eq!(x.len(), s.pixels() * s.input, "conv net: input");
-    assert_eq!(w.w1.len(), s.hidden * s.input * s.taps_first(), "conv net: W1");
+    assert_eq!(
+        w.w1.len(),
+        s.hidden * s.input * s.taps_first(),
+        "conv net: W1"
+    );
     assert_eq!(w.b1.len(), s.hidden, "conv net: b1");
     assert_eq!(w.w2.len(), s.hidden * s.hidden, "conv net: W2");
     assert_eq!(w.b2.len(), s.hidden, "conv net: b2");
-    assert_eq!(w.w3.len(), s.output * s.hidden * s.taps_last(), "conv net: W3");
+    assert_eq!(
+        w.w3.len(),
+        s.output * s.hidden * s.taps_last(),
+        "conv net: W3"
+    );
     assert_eq!(w.b3.len(), s.output, "conv net: b3");
 }
 
@@ -158,7 +166,11 @@ fn gather_taps(s: &ConvNetShape, src: &[f32], c: usize, k: usize, sign: isize) -
     par::rows_mut(&mut out, cols, |first, rows| {
         for (r, row) in rows.chunks_exact_mut(cols).enumerate() {
             let p = first + r;
-            let (img, y, x) = (p / (s.height * s.width), (p / s.width) % s.height, p % s.width);
+            let (img, y, x) = (
+                p / (s.height * s.width),
+                (p / s.width) % s.height,
+                p % s.width,
+            );
             for (t, &(dy, dx)) in taps.iter().enumerate() {
                 let (yy, xx) = (y as isize + sign * dy, x as isize + sign * dx);
                 if yy >= 0 && yy < h && xx >= 0 && xx < w {
@@ -427,7 +439,15 @@ mod tests {
     use crate::testing::{assert_close, values};
 
     /// A direct "same" convolution in f64: `y[n, o, p] = b[o] + Σ_{i,t} W[o, i, t]·x[n, i, p + δ_t]`.
-    fn conv(x: &[f64], w: &[f64], b: &[f64], s: &ConvNetShape, cin: usize, cout: usize, k: usize) -> Vec<f64> {
+    fn conv(
+        x: &[f64],
+        w: &[f64],
+        b: &[f64],
+        s: &ConvNetShape,
+        cin: usize,
+        cout: usize,
+        k: usize,
+    ) -> Vec<f64> {
         let (h, wd) = (s.height as isize, s.width as isize);
         let hw = s.height * s.width;
         let mut y = vec![0.0; s.n * cout * hw];
@@ -455,7 +475,15 @@ mod tests {
 
     /// The backward of [`conv`]: `(∂x, ∂W, ∂b)` given `∂y`.
     #[allow(clippy::type_complexity)]
-    fn conv_back(x: &[f64], w: &[f64], dy: &[f64], s: &ConvNetShape, cin: usize, cout: usize, k: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    fn conv_back(
+        x: &[f64],
+        w: &[f64],
+        dy: &[f64],
+        s: &ConvNetShape,
+        cin: usize,
+        cout: usize,
+        k: usize,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (h, wd) = (s.height as isize, s.width as isize);
         let hw = s.height * s.width;
         let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; cout]);
@@ -496,13 +524,43 @@ mod tests {
     #[test]
     fn matches_direct_convolutions() {
         let cases = [
-            ConvNetShape { n: 3, height: 5, width: 4, input: 2, hidden: 7, output: 4, first_kernel: 3, last_kernel: 3 },
-            ConvNetShape { n: 2, height: 3, width: 6, input: 3, hidden: 5, output: 2, first_kernel: 1, last_kernel: 3 },
-            ConvNetShape { n: 16, height: 14, width: 14, input: 2, hidden: 40, output: 4, first_kernel: 3, last_kernel: 3 },
+            ConvNetShape {
+                n: 3,
+                height: 5,
+                width: 4,
+                input: 2,
+                hidden: 7,
+                output: 4,
+                first_kernel: 3,
+                last_kernel: 3,
+            },
+            ConvNetShape {
+                n: 2,
+                height: 3,
+                width: 6,
+                input: 3,
+                hidden: 5,
+                output: 2,
+                first_kernel: 1,
+                last_kernel: 3,
+            },
+            ConvNetShape {
+                n: 16,
+                height: 14,
+                width: 14,
+                input: 2,
+                hidden: 40,
+                output: 4,
+                first_kernel: 3,
+                last_kernel: 3,
+            },
         ];
         for (c, s) in cases.iter().enumerate() {
             let seed = 10 * c as u32;
-            let (t1, t3) = (s.first_kernel * s.first_kernel, s.last_kernel * s.last_kernel);
+            let (t1, t3) = (
+                s.first_kernel * s.first_kernel,
+                s.last_kernel * s.last_kernel,
+            );
             let hw = s.height * s.width;
             let x = values(s.n * s.input * hw, seed + 1, 1.0);
             let w1 = values(s.hidden * s.input * t1, seed + 2, 0.5);
@@ -512,23 +570,67 @@ mod tests {
             let w3 = values(s.output * s.hidden * t3, seed + 6, 0.3);
             let b3 = values(s.output, seed + 7, 0.2);
             let dy = values(s.n * s.output * hw, seed + 8, 1.0);
-            let w = ConvNetWeights { w1: &w1, b1: &b1, w2: &w2, b2: &b2, w3: &w3, b3: &b3 };
+            let w = ConvNetWeights {
+                w1: &w1,
+                b1: &b1,
+                w2: &w2,
+                b2: &b2,
+                w3: &w3,
+                b3: &b3,
+            };
             let (y, saved) = forward(s, &x, &w, true);
             let saved = saved.expect("kept");
             let g = backward(s, &x, &w, &saved, &dy, true);
 
             let relu = |v: Vec<f64>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<_>>();
-            let h1 = relu(conv(&f64s(&x), &f64s(&w1), &f64s(&b1), s, s.input, s.hidden, s.first_kernel));
+            let h1 = relu(conv(
+                &f64s(&x),
+                &f64s(&w1),
+                &f64s(&b1),
+                s,
+                s.input,
+                s.hidden,
+                s.first_kernel,
+            ));
             let h2 = relu(conv(&h1, &f64s(&w2), &f64s(&b2), s, s.hidden, s.hidden, 1));
-            let want_y = conv(&h2, &f64s(&w3), &f64s(&b3), s, s.hidden, s.output, s.last_kernel);
+            let want_y = conv(
+                &h2,
+                &f64s(&w3),
+                &f64s(&b3),
+                s,
+                s.hidden,
+                s.output,
+                s.last_kernel,
+            );
             assert_close(&y, &f32s(&want_y), &format!("y (case {c})"));
 
-            let (dh2, dw3, db3) = conv_back(&h2, &f64s(&w3), &f64s(&dy), s, s.hidden, s.output, s.last_kernel);
-            let mask = |g: Vec<f64>, h: &[f64]| g.into_iter().zip(h).map(|(g, h)| if *h > 0.0 { g } else { 0.0 }).collect::<Vec<_>>();
+            let (dh2, dw3, db3) = conv_back(
+                &h2,
+                &f64s(&w3),
+                &f64s(&dy),
+                s,
+                s.hidden,
+                s.output,
+                s.last_kernel,
+            );
+            let mask = |g: Vec<f64>, h: &[f64]| {
+                g.into_iter()
+                    .zip(h)
+                    .map(|(g, h)| if *h > 0.0 { g } else { 0.0 })
+                    .collect::<Vec<_>>()
+            };
             let dh2 = mask(dh2, &h2);
             let (dh1, dw2, db2) = conv_back(&h1, &f64s(&w2), &dh2, s, s.hidden, s.hidden, 1);
             let dh1 = mask(dh1, &h1);
-            let (dx, dw1, db1) = conv_back(&f64s(&x), &f64s(&w1), &dh1, s, s.input, s.hidden, s.first_kernel);
+            let (dx, dw1, db1) = conv_back(
+                &f64s(&x),
+                &f64s(&w1),
+                &dh1,
+                s,
+                s.input,
+                s.hidden,
+                s.first_kernel,
+            );
             for (what, got, want) in [
                 ("dx", g.x.as_deref().expect("asked for"), dx),
                 ("dW1", &g.w1[..], dw1),
@@ -549,7 +651,10 @@ mod tests {
     fn layouts_round_trip() {
         let x = values(2 * 3 * 20, 4, 1.0);
         let last = to_channels_last(&x, 2, 3, 20);
-        assert_eq!(last[3], x[1], "pixel 1 of channel 0 is the second row's first value");
+        assert_eq!(
+            last[3], x[1],
+            "pixel 1 of channel 0 is the second row's first value"
+        );
         assert_eq!(to_channel_major(&last, 2, 3, 20), x);
     }
 }

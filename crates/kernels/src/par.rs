@@ -75,7 +75,9 @@ pub fn blocks<T: Send>(len: usize, work: usize, f: impl Fn(usize, usize) -> T + 
                 });
             }
         });
-        out.into_iter().map(|t| t.expect("every block ran")).collect()
+        out.into_iter()
+            .map(|t| t.expect("every block ran"))
+            .collect()
     }
     #[cfg(target_arch = "wasm32")]
     unreachable!("one block in wasm")
@@ -283,14 +285,22 @@ impl SendPtr {
 pub fn product_t(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
     assert_eq!(a.len(), k * m, "product_t lhs");
     assert_eq!(b.len(), k * n, "product_t rhs");
-    let partials = blocks(k, if k * m * n >= PARALLEL_MACS { usize::MAX } else { 0 }, |s, e| {
-        let mut out = vec![0.0f32; m * n];
-        let a = Operand::transposed(&a[s * m..e * m], m);
-        let b = Operand::rows(&b[s * n..e * n], n);
-        // SAFETY: `a` is the [m, e − s] transpose of rows s..e, `b` their [e − s, n] rows.
-        unsafe { gemm_into(out.as_mut_ptr(), a, b, m, n, e - s) };
-        out
-    });
+    let partials = blocks(
+        k,
+        if k * m * n >= PARALLEL_MACS {
+            usize::MAX
+        } else {
+            0
+        },
+        |s, e| {
+            let mut out = vec![0.0f32; m * n];
+            let a = Operand::transposed(&a[s * m..e * m], m);
+            let b = Operand::rows(&b[s * n..e * n], n);
+            // SAFETY: `a` is the [m, e − s] transpose of rows s..e, `b` their [e − s, n] rows.
+            unsafe { gemm_into(out.as_mut_ptr(), a, b, m, n, e - s) };
+            out
+        },
+    );
     let mut iter = partials.into_iter();
     let mut sum = iter.next().unwrap_or_else(|| vec![0.0; m * n]);
     for p in iter {

@@ -74,7 +74,11 @@ mod tests {
         let ptr = v.as_ptr();
         give(v);
         let small = take(len / 3);
-        assert_ne!(small.as_ptr(), ptr, "a buffer over twice the size is not handed out");
+        assert_ne!(
+            small.as_ptr(),
+            ptr,
+            "a buffer over twice the size is not handed out"
+        );
         let again = take(len);
         assert!(again.is_empty() && again.capacity() >= len);
         assert_eq!(again.as_ptr(), ptr, "the idle buffer is reused");
