@@ -183,7 +183,8 @@ impl ConvNet {
     /// # Shapes
     /// `[n, in, h, w] → [n, out, h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        match crate::fused::conv_net::conv_net(self, &x) {
+        let convs = [&self.first, &self.middle, &self.last].map(|c| (c.weight.val(), c.bias.val()));
+        match crate::fused::conv_net::conv_net(&x, convs) {
             Some(y) => y,
             None => self.forward_unfused(x),
         }
@@ -195,5 +196,78 @@ impl ConvNet {
         let h = burn::tensor::activation::relu(self.first.forward(x));
         let h = burn::tensor::activation::relu(self.middle.forward(h));
         self.last.forward(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fused::fused_on;
+    use crate::fused::kernels::testing::assert_close;
+    use crate::testing::{host, perturb, seeded_autodiff_device};
+    use burn::module::Module;
+
+    /// The conditioner (fused on the CPU backend) under autodiff against Burn's own convolutions on the same
+    /// parameters: the output, and the gradients of a weighted sum of it with respect to the
+    /// input and all six parameters, for Glow's shapes at both scales and a batch large enough
+    /// for the products to split over threads.
+    #[test]
+    fn matches_burn_convolutions_and_their_gradients() {
+        let (_guard, device) = seeded_autodiff_device(11);
+        assert!(fused_on(&device), "the test device is the CPU backend");
+        for (n, c, hw, hidden, out) in [(3, 2, 6, 8, 4), (2, 4, 5, 16, 8), (24, 2, 14, 32, 4)] {
+            // The last conv starts at zero in a Glow: perturb it so every gradient is nonzero.
+            let net = perturb(ConvNet::new(c, hidden, out, &device), 0.2);
+            let x = Tensor::<4>::random([n, c, hw, hw], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let weights =
+                Tensor::<4>::random([n, out, hw, hw], Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| {
+                let y = if fused {
+                    net.forward(x.clone())
+                } else {
+                    net.forward_unfused(x.clone())
+                };
+                let grads = (y.clone() * weights.clone()).sum().backward();
+                let mut got = vec![
+                    host(y.flatten::<1>(0, 3)),
+                    host(x.grad(&grads).expect("dx").flatten::<1>(0, 3)),
+                ];
+                for conv in [&net.first, &net.middle, &net.last] {
+                    got.push(host(
+                        conv.weight
+                            .val()
+                            .grad(&grads)
+                            .expect("dW")
+                            .flatten::<1>(0, 3),
+                    ));
+                    got.push(host(conv.bias.val().grad(&grads).expect("db")));
+                }
+                got
+            };
+            let (fused, reference) = (run(true), run(false));
+            for (what, (f, r)) in ["y", "dx", "dW1", "db1", "dW2", "db2", "dW3", "db3"]
+                .iter()
+                .zip(fused.iter().zip(&reference))
+            {
+                assert_close(
+                    f,
+                    r,
+                    &format!("{what} (n {n}, c {c}, {hw}×{hw}, hidden {hidden})"),
+                );
+            }
+        }
+    }
+
+    /// Without autodiff (sampling, evaluation) it runs fused and agrees with Burn's convolutions.
+    #[test]
+    fn runs_without_autodiff() {
+        let (_guard, autodiff) = seeded_autodiff_device(12);
+        let net = perturb(ConvNet::new(2, 12, 4, &autodiff), 0.2).valid();
+        let device = crate::device::cpu();
+        let x = Tensor::<4>::random([3, 2, 7, 7], Distribution::Normal(0.0, 1.0), &device);
+        let want = host(net.forward_unfused(x.clone()).flatten::<1>(0, 3));
+        let got = host(net.forward(x.clone()).flatten::<1>(0, 3));
+        assert_close(&got, &want, "y");
     }
 }

@@ -25,7 +25,6 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::kernels::conv_net::{self, ConvNetShape, ConvNetWeights};
 use super::{contiguous, fusable, values};
-use crate::flows::image::ConvNet;
 
 /// The conditioner's weights and biases, `[W₁, b₁, W₂, b₂, W₃, b₃]`.
 pub type Weights<T> = [T; 6];
@@ -265,95 +264,21 @@ where
 }
 
 /// The conditioner fused when `x` is an `f32` tensor on the CPU backend (`None` otherwise:
-/// the caller runs Burn's convolutions).
-pub fn conv_net(net: &ConvNet, x: &Tensor<4>) -> Option<Tensor<4>> {
+/// the caller runs Burn's convolutions). `convs` are the three convolutions' `(weight, bias)`,
+/// first to last (`flows::image::ConvNet` calls it; its tests compare the two paths).
+pub fn conv_net(x: &Tensor<4>, convs: [(Tensor<4>, Tensor<1>); 3]) -> Option<Tensor<4>> {
     if !fusable(x) {
         return None;
     }
+    let [(w1, b1), (w2, b2), (w3, b3)] = convs;
     let y = <Dispatch as FusedConvNetOps>::fused_conv_net(
         x.clone().into_dispatch(),
-        net.first.weight.val().into_dispatch(),
-        net.first.bias.val().into_dispatch(),
-        net.middle.weight.val().into_dispatch(),
-        net.middle.bias.val().into_dispatch(),
-        net.last.weight.val().into_dispatch(),
-        net.last.bias.val().into_dispatch(),
+        w1.into_dispatch(),
+        b1.into_dispatch(),
+        w2.into_dispatch(),
+        b2.into_dispatch(),
+        w3.into_dispatch(),
+        b3.into_dispatch(),
     );
     Some(Tensor::from_dispatch(y))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fused::kernels::testing::assert_close;
-    use crate::testing::{host, perturb, seeded_autodiff_device};
-    use burn::module::Module;
-    use burn::tensor::Distribution;
-
-    /// The fused conditioner under autodiff against Burn's own convolutions on the same
-    /// parameters: the output, and the gradients of a weighted sum of it with respect to the
-    /// input and all six parameters, for Glow's shapes at both scales and a batch large enough
-    /// for the products to split over threads.
-    #[test]
-    fn matches_burn_convolutions_and_their_gradients() {
-        let (_guard, device) = seeded_autodiff_device(11);
-        assert!(
-            super::super::fused_on(&device),
-            "the test device is the CPU backend"
-        );
-        for (n, c, hw, hidden, out) in [(3, 2, 6, 8, 4), (2, 4, 5, 16, 8), (24, 2, 14, 32, 4)] {
-            // The last conv starts at zero in a Glow: perturb it so every gradient is nonzero.
-            let net = perturb(ConvNet::new(c, hidden, out, &device), 0.2);
-            let x = Tensor::<4>::random([n, c, hw, hw], Distribution::Normal(0.0, 1.0), &device)
-                .require_grad();
-            let weights =
-                Tensor::<4>::random([n, out, hw, hw], Distribution::Normal(0.0, 1.0), &device);
-            let run = |fused: bool| {
-                let y = if fused {
-                    conv_net(&net, &x).expect("fusable")
-                } else {
-                    net.forward_unfused(x.clone())
-                };
-                let grads = (y.clone() * weights.clone()).sum().backward();
-                let mut got = vec![
-                    host(y.flatten::<1>(0, 3)),
-                    host(x.grad(&grads).expect("dx").flatten::<1>(0, 3)),
-                ];
-                for conv in [&net.first, &net.middle, &net.last] {
-                    got.push(host(
-                        conv.weight
-                            .val()
-                            .grad(&grads)
-                            .expect("dW")
-                            .flatten::<1>(0, 3),
-                    ));
-                    got.push(host(conv.bias.val().grad(&grads).expect("db")));
-                }
-                got
-            };
-            let (fused, reference) = (run(true), run(false));
-            for (what, (f, r)) in ["y", "dx", "dW1", "db1", "dW2", "db2", "dW3", "db3"]
-                .iter()
-                .zip(fused.iter().zip(&reference))
-            {
-                assert_close(
-                    f,
-                    r,
-                    &format!("{what} (n {n}, c {c}, {hw}×{hw}, hidden {hidden})"),
-                );
-            }
-        }
-    }
-
-    /// Without autodiff (sampling, evaluation) it runs fused and agrees with Burn's convolutions.
-    #[test]
-    fn runs_without_autodiff() {
-        let (_guard, autodiff) = seeded_autodiff_device(12);
-        let net = perturb(ConvNet::new(2, 12, 4, &autodiff), 0.2).valid();
-        let device = crate::device::cpu();
-        let x = Tensor::<4>::random([3, 2, 7, 7], Distribution::Normal(0.0, 1.0), &device);
-        let want = host(net.forward_unfused(x.clone()).flatten::<1>(0, 3));
-        let got = host(conv_net(&net, &x).expect("fusable").flatten::<1>(0, 3));
-        assert_close(&got, &want, "y");
-    }
 }

@@ -350,39 +350,15 @@ pub fn backward(
     need_x: bool,
 ) -> ConvNetGradients {
     check(s, x, w);
-    let (p, hw) = (s.pixels(), s.height * s.width);
-    let (t1, t3) = (s.taps_first(), s.taps_last());
+    let p = s.pixels();
     assert_eq!(dy.len(), p * s.output, "conv net: output gradient");
     assert_eq!(saved.h1.len(), p * s.hidden, "conv net: saved H1");
     assert_eq!(saved.h2.len(), p * s.hidden, "conv net: saved H2");
-    // Last conv.
-    let dyl = to_channels_last(dy, s.n, s.output, hw);
-    let b3_grad = column_sums(&dyl, s.output);
-    let dz = gather_taps(s, &dyl, s.output, s.last_kernel, -1);
-    let zcols = t3 * s.output;
-    // ∂Zᵀ·H₂: [(t, o), i] → W₃'s [o, i, t].
-    let dz_h2 = product_t(&dz, &saved.h2, zcols, s.hidden, p);
-    let mut w3_grad = vec![0.0f32; dz_h2.len()];
-    for t in 0..t3 {
-        for o in 0..s.output {
-            for i in 0..s.hidden {
-                w3_grad[(o * s.hidden + i) * t3 + t] = dz_h2[(t * s.output + o) * s.hidden + i];
-            }
-        }
-    }
-    let b3 = input_by_taps(w.w3, s.output, s.hidden, t3);
-    let mut g2 = product(
-        Operand::rows(&dz, zcols),
-        Operand::transposed(&b3, zcols),
-        p,
-        s.hidden,
-        zcols,
-    );
-    pool::give(dz);
+    let (w3, b3, mut g2) = last_backward(s, w, &saved.h2, dy);
     relu_backward(&mut g2, &saved.h2, s.hidden);
     // Middle conv.
-    let b2_grad = column_sums(&g2, s.hidden);
-    let w2_grad = product_t(&g2, &saved.h1, s.hidden, s.hidden, p);
+    let b2 = column_sums(&g2, s.hidden);
+    let w2 = product_t(&g2, &saved.h1, s.hidden, s.hidden, p);
     let mut g1 = product(
         Operand::rows(&g2, s.hidden),
         Operand::rows(w.w2, s.hidden),
@@ -392,13 +368,70 @@ pub fn backward(
     );
     pool::give(g2);
     relu_backward(&mut g1, &saved.h1, s.hidden);
-    // First conv.
-    let b1_grad = column_sums(&g1, s.hidden);
+    let (w1, b1, x) = first_backward(s, x, w, &g1, need_x);
+    pool::give(g1);
+    ConvNetGradients {
+        x,
+        w1,
+        b1,
+        w2,
+        b2,
+        w3,
+        b3,
+    }
+}
+
+/// The last conv's `(∂W₃, ∂b₃, ∂H₂)` (the last before its ReLU mask), given `∂y`.
+fn last_backward(
+    s: &ConvNetShape,
+    w: &ConvNetWeights,
+    h2: &[f32],
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (p, t3) = (s.pixels(), s.taps_last());
+    let dyl = to_channels_last(dy, s.n, s.output, s.height * s.width);
+    let b3_grad = column_sums(&dyl, s.output);
+    let dz = gather_taps(s, &dyl, s.output, s.last_kernel, -1);
+    let zcols = t3 * s.output;
+    // ∂Zᵀ·H₂: [(t, o), i] → W₃'s [o, i, t].
+    let dz_h2 = product_t(&dz, h2, zcols, s.hidden, p);
+    let mut w3_grad = vec![0.0f32; dz_h2.len()];
+    for t in 0..t3 {
+        for o in 0..s.output {
+            for i in 0..s.hidden {
+                w3_grad[(o * s.hidden + i) * t3 + t] = dz_h2[(t * s.output + o) * s.hidden + i];
+            }
+        }
+    }
+    let b3 = input_by_taps(w.w3, s.output, s.hidden, t3);
+    let dh2 = product(
+        Operand::rows(&dz, zcols),
+        Operand::transposed(&b3, zcols),
+        p,
+        s.hidden,
+        zcols,
+    );
+    pool::give(dz);
+    (w3_grad, b3_grad, dh2)
+}
+
+/// The first conv's `(∂W₁, ∂b₁, ∂x)` given `g1`, the gradient of its output before the ReLU;
+/// `∂x` channel-major, when asked for.
+fn first_backward(
+    s: &ConvNetShape,
+    x: &[f32],
+    w: &ConvNetWeights,
+    g1: &[f32],
+    need_x: bool,
+) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
+    let (p, t1) = (s.pixels(), s.taps_first());
+    let b1_grad = column_sums(g1, s.hidden);
     let c1cols = t1 * s.input;
-    let xl = to_channels_last(x, s.n, s.input, hw);
+    let xl = to_channels_last(x, s.n, s.input, s.height * s.width);
     let c1 = gather_taps(s, &xl, s.input, s.first_kernel, 1);
     // C₁ᵀ·∂G₁: [(t, i), o] → W₁'s [o, i, t] (this order keeps gemm's tiles on the wide side).
-    let c1_g1 = product_t(&c1, &g1, c1cols, s.hidden, p);
+    let c1_g1 = product_t(&c1, g1, c1cols, s.hidden, p);
+    pool::give(c1);
     let mut w1_grad = vec![0.0f32; c1_g1.len()];
     for o in 0..s.hidden {
         for t in 0..t1 {
@@ -410,7 +443,7 @@ pub fn backward(
     let x_grad = need_x.then(|| {
         let a1 = taps_by_input(w.w1, s.hidden, s.input, t1);
         let dc1t = product_transposed(
-            Operand::rows(&g1, s.hidden),
+            Operand::rows(g1, s.hidden),
             Operand::transposed(&a1, s.hidden),
             p,
             c1cols,
@@ -420,17 +453,7 @@ pub fn backward(
         pool::give(dc1t);
         dx
     });
-    pool::give(g1);
-    pool::give(c1);
-    ConvNetGradients {
-        x: x_grad,
-        w1: w1_grad,
-        b1: b1_grad,
-        w2: w2_grad,
-        b2: b2_grad,
-        w3: w3_grad,
-        b3: b3_grad,
-    }
+    (w1_grad, b1_grad, x_grad)
 }
 
 #[cfg(test)]
@@ -582,68 +605,83 @@ mod tests {
             let saved = saved.expect("kept");
             let g = backward(s, &x, &w, &saved, &dy, true);
 
-            let relu = |v: Vec<f64>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<_>>();
-            let h1 = relu(conv(
-                &f64s(&x),
-                &f64s(&w1),
-                &f64s(&b1),
-                s,
-                s.input,
-                s.hidden,
-                s.first_kernel,
-            ));
-            let h2 = relu(conv(&h1, &f64s(&w2), &f64s(&b2), s, s.hidden, s.hidden, 1));
-            let want_y = conv(
-                &h2,
-                &f64s(&w3),
-                &f64s(&b3),
-                s,
-                s.hidden,
-                s.output,
-                s.last_kernel,
-            );
-            assert_close(&y, &f32s(&want_y), &format!("y (case {c})"));
-
-            let (dh2, dw3, db3) = conv_back(
-                &h2,
-                &f64s(&w3),
-                &f64s(&dy),
-                s,
-                s.hidden,
-                s.output,
-                s.last_kernel,
-            );
-            let mask = |g: Vec<f64>, h: &[f64]| {
-                g.into_iter()
-                    .zip(h)
-                    .map(|(g, h)| if *h > 0.0 { g } else { 0.0 })
-                    .collect::<Vec<_>>()
-            };
-            let dh2 = mask(dh2, &h2);
-            let (dh1, dw2, db2) = conv_back(&h1, &f64s(&w2), &dh2, s, s.hidden, s.hidden, 1);
-            let dh1 = mask(dh1, &h1);
-            let (dx, dw1, db1) = conv_back(
-                &f64s(&x),
-                &f64s(&w1),
-                &dh1,
-                s,
-                s.input,
-                s.hidden,
-                s.first_kernel,
-            );
-            for (what, got, want) in [
-                ("dx", g.x.as_deref().expect("asked for"), dx),
-                ("dW1", &g.w1[..], dw1),
-                ("db1", &g.b1[..], db1),
-                ("dW2", &g.w2[..], dw2),
-                ("db2", &g.b2[..], db2),
-                ("dW3", &g.w3[..], dw3),
-                ("db3", &g.b3[..], db3),
-            ] {
-                assert_close(got, &f32s(&want), &format!("{what} (case {c})"));
+            let want = reference(s, [&x, &w1, &b1, &w2, &b2, &w3, &b3], &dy);
+            assert_close(&y, &want[0], &format!("y (case {c})"));
+            for (what, (got, want)) in ["dx", "dW1", "db1", "dW2", "db2", "dW3", "db3"].iter().zip(
+                [
+                    g.x.as_deref().expect("asked for"),
+                    &g.w1[..],
+                    &g.b1[..],
+                    &g.w2[..],
+                    &g.b2[..],
+                    &g.w3[..],
+                    &g.b3[..],
+                ]
+                .into_iter()
+                .zip(&want[1..]),
+            ) {
+                assert_close(got, want, &format!("{what} (case {c})"));
             }
             assert!(backward(s, &x, &w, &saved, &dy, false).x.is_none());
         }
+    }
+
+    /// The conditioner and its gradients by the direct convolutions in f64:
+    /// `[y, ∂x, ∂W₁, ∂b₁, ∂W₂, ∂b₂, ∂W₃, ∂b₃]` for inputs `[x, W₁, b₁, W₂, b₂, W₃, b₃]`.
+    fn reference(s: &ConvNetShape, inputs: [&[f32]; 7], dy: &[f32]) -> Vec<Vec<f32>> {
+        let [x, w1, b1, w2, b2, w3, b3] = inputs;
+        let relu = |v: Vec<f64>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<_>>();
+        let h1 = relu(conv(
+            &f64s(x),
+            &f64s(w1),
+            &f64s(b1),
+            s,
+            s.input,
+            s.hidden,
+            s.first_kernel,
+        ));
+        let h2 = relu(conv(&h1, &f64s(w2), &f64s(b2), s, s.hidden, s.hidden, 1));
+        let want_y = conv(
+            &h2,
+            &f64s(w3),
+            &f64s(b3),
+            s,
+            s.hidden,
+            s.output,
+            s.last_kernel,
+        );
+
+        let (dh2, dw3, db3) = conv_back(
+            &h2,
+            &f64s(w3),
+            &f64s(dy),
+            s,
+            s.hidden,
+            s.output,
+            s.last_kernel,
+        );
+        let mask = |g: Vec<f64>, h: &[f64]| {
+            g.into_iter()
+                .zip(h)
+                .map(|(g, h)| if *h > 0.0 { g } else { 0.0 })
+                .collect::<Vec<_>>()
+        };
+        let dh2 = mask(dh2, &h2);
+        let (dh1, dw2, db2) = conv_back(&h1, &f64s(w2), &dh2, s, s.hidden, s.hidden, 1);
+        let dh1 = mask(dh1, &h1);
+        let (dx, dw1, db1) = conv_back(
+            &f64s(x),
+            &f64s(w1),
+            &dh1,
+            s,
+            s.input,
+            s.hidden,
+            s.first_kernel,
+        );
+        [want_y, dx, dw1, db1, dw2, db2, dw3, db3]
+            .iter()
+            .map(|v| f32s(v))
+            .collect()
     }
 
     /// Channel-major and channels-last layouts are each other's inverse.
