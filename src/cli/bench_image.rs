@@ -57,9 +57,13 @@ pub struct ImageStepArgs {
     /// Do not run the PyTorch twin.
     #[arg(long)]
     pub no_peer: bool,
-    /// Also time each thread count with the fused CPU operations off (Burn's own operations).
+    /// Also time each thread count once with the fused CPU operations off (Burn's own
+    /// operations).
     #[arg(long)]
     pub unfused: bool,
+    /// Rounds of flowplay then PyTorch per thread count (the ratio of each, and the medians).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Time this process once, on the pool it has (what the CPU comparison runs per thread
     /// count).
     #[arg(long, hide = true)]
@@ -224,7 +228,9 @@ fn twin_args(a: &ImageStepArgs, threads: usize) -> Result<Vec<String>, String> {
     Ok(v)
 }
 
-/// Each thread count in its own process, beside the PyTorch twin on as many threads.
+/// Each thread count in its own process, beside the PyTorch twin on as many threads, the two
+/// alternating for `--rounds` rounds (this VM's neighbours move single runs by 10–30 %): each
+/// round's ratio, and the medians.
 fn compare_threads(a: &ImageStepArgs) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut threads = if a.threads.is_empty() {
@@ -239,15 +245,61 @@ fn compare_threads(a: &ImageStepArgs) -> Result<(), String> {
         .clone()
         .or_else(|| std::env::var("PYTHON").ok())
         .unwrap_or_else(|| "python3".into());
+    let twin = |n: usize| -> Option<serde_json::Value> {
+        if a.no_peer {
+            return None;
+        }
+        let peer = twin_args(a, n).and_then(|args| {
+            json_line(
+                Command::new(&python).args(&args),
+                &format!("PyTorch twin ({python} {})", a.twin),
+            )
+        });
+        match peer {
+            Ok(peer) => {
+                println!("{peer}");
+                Some(peer)
+            }
+            Err(e) => {
+                eprintln!("PyTorch twin skipped: {e}");
+                None
+            }
+        }
+    };
     let mut rows = Vec::new();
     for &n in &threads {
-        let ours = json_line(
-            Command::new(&exe).args(child_args(a, n, false)),
-            &format!("flowplay on {n} threads"),
-        )?;
-        println!("{ours}");
-        let ms = ours["ms_per_step"].as_f64().unwrap_or(f64::NAN);
-        let mut row = json!({"threads": n, "flowplay_ms_per_step": ms});
+        let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        let mut torch = serde_json::Value::Null;
+        for round in 0..a.rounds.max(1) {
+            let mine = json_line(
+                Command::new(&exe).args(child_args(a, n, false)),
+                &format!("flowplay on {n} threads"),
+            )?;
+            println!("{mine}");
+            let ms = mine["ms_per_step"].as_f64().unwrap_or(f64::NAN);
+            ours.push(ms);
+            let mut line = format!("{n} thread(s), round {}: flowplay {ms:.0} ms/step", round + 1);
+            if let Some(peer) = twin(n) {
+                let pms = peer["ms_per_step"].as_f64().unwrap_or(f64::NAN);
+                torch = peer["torch"].clone();
+                theirs.push(pms);
+                ratios.push(pms / ms);
+                line += &format!(", PyTorch {pms:.0} ms/step: {:.2}× its speed", pms / ms);
+            }
+            eprintln!("{line}");
+        }
+        let mut row = json!({
+            "threads": n,
+            "flowplay_ms_per_step": ours,
+            "flowplay_median_ms": median(&ours),
+        });
+        if !ratios.is_empty() {
+            row["pytorch"] = torch;
+            row["pytorch_ms_per_step"] = json!(theirs);
+            row["pytorch_median_ms"] = json!(median(&theirs));
+            row["speed_vs_pytorch"] = json!(ratios);
+            row["median_speed_vs_pytorch"] = json!(median(&ratios));
+        }
         if a.unfused {
             let un = json_line(
                 Command::new(&exe).args(child_args(a, n, true)),
@@ -256,32 +308,6 @@ fn compare_threads(a: &ImageStepArgs) -> Result<(), String> {
             println!("{un}");
             row["unfused_ms_per_step"] = un["ms_per_step"].clone();
         }
-        if !a.no_peer {
-            match twin_args(a, n).and_then(|args| {
-                json_line(
-                    Command::new(&python).args(&args),
-                    &format!("PyTorch twin ({python} {})", a.twin),
-                )
-            }) {
-                Ok(peer) => {
-                    println!("{peer}");
-                    let pms = peer["ms_per_step"].as_f64().unwrap_or(f64::NAN);
-                    row["pytorch_ms_per_step"] = json!(pms);
-                    row["pytorch"] = peer["torch"].clone();
-                    row["speed_vs_pytorch"] = json!(pms / ms);
-                }
-                Err(e) => eprintln!("PyTorch twin skipped: {e}"),
-            }
-        }
-        eprintln!(
-            "{n} thread(s): flowplay {ms:.0} ms/step{}",
-            row["speed_vs_pytorch"]
-                .as_f64()
-                .map_or(String::new(), |r| format!(
-                    ", PyTorch {:.0} ms/step: {r:.2}× PyTorch's speed",
-                    row["pytorch_ms_per_step"].as_f64().unwrap_or(f64::NAN)
-                ))
-        );
         rows.push(row);
     }
     println!(
@@ -289,4 +315,11 @@ fn compare_threads(a: &ImageStepArgs) -> Result<(), String> {
         json!({"bench": "image_step_vs_pytorch", "preset": a.preset, "rows": rows})
     );
     Ok(())
+}
+
+/// The median of a few timings (the upper one of an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
