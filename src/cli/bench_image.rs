@@ -278,7 +278,10 @@ fn compare_threads(a: &ImageStepArgs) -> Result<(), String> {
             println!("{mine}");
             let ms = mine["ms_per_step"].as_f64().unwrap_or(f64::NAN);
             ours.push(ms);
-            let mut line = format!("{n} thread(s), round {}: flowplay {ms:.0} ms/step", round + 1);
+            let mut line = format!(
+                "{n} thread(s), round {}: flowplay {ms:.0} ms/step",
+                round + 1
+            );
             if let Some(peer) = twin(n) {
                 let pms = peer["ms_per_step"].as_f64().unwrap_or(f64::NAN);
                 torch = peer["torch"].clone();

@@ -15,6 +15,7 @@ use super::testing::{
     check_bijection, gaussian_batch, host, jacobians, perturb, seeded_autodiff_device,
 };
 use crate::rng::Rng;
+use burn::tensor::Tensor;
 
 /// Every layer kind, with the tolerance its arithmetic allows and whether it is autoregressive.
 fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
@@ -96,18 +97,80 @@ fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
     ]
 }
 
+/// Every layer on both paths: fused where the CPU backend has a fused operation for it, and
+/// with the fused operations off (the path WebGPU and wgpu train through).
 #[test]
 fn every_layer_is_invertible_with_exact_logdet() {
     let (_lock, device) = seeded_autodiff_device(7);
-    for d in [2, 5] {
-        for (config, tol, triangular) in table(d) {
-            let name = format!("{} (dim {d})", config.name());
-            let layer = perturb(config.init(&device), 0.3);
-            let x = gaussian_batch(16, d, 1.5, 11 + d as u64, &device);
-            let report = check_bijection(&name, &layer, x, tol, triangular);
-            eprintln!("{name}: {report:?}");
+    for fused in [true, false] {
+        let check = || {
+            for d in [2, 5] {
+                for (config, tol, triangular) in table(d) {
+                    let name = format!("{} (dim {d}, fused {fused})", config.name());
+                    let layer = perturb(config.init(&device), 0.3);
+                    let x = gaussian_batch(16, d, 1.5, 11 + d as u64, &device);
+                    let report = check_bijection(&name, &layer, x, tol, triangular);
+                    eprintln!("{name}: {report:?}");
+                }
+            }
+        };
+        if fused {
+            check()
+        } else {
+            crate::fused::unfused_on_this_thread(check)
         }
     }
+}
+
+/// The fused and the unfused path of every layer agree on the same parameters: output, log-det,
+/// and the gradients of `Σ y·w + Σ log|det|` with respect to the input and every parameter.
+#[test]
+fn fused_and_unfused_layers_agree() {
+    let (_lock, device) = seeded_autodiff_device(9);
+    let mut cases: Vec<(LayerConfig, usize)> =
+        table(5).into_iter().map(|(c, _, _)| (c, 5)).collect();
+    cases.extend(
+        image_table()
+            .into_iter()
+            .filter_map(|(c, _)| (c.acts_on_prefix() || c.dim() == 32).then_some((c, 32))),
+    );
+    for (config, d) in cases {
+        let layer = perturb(config.init(&device), 0.2);
+        let x = gaussian_batch(6, d, 1.0, 21 + d as u64, &device).require_grad();
+        let w = gaussian_batch(6, d, 1.0, 22, &device);
+        let run = || layer_and_gradients(&layer, x.clone(), w.clone());
+        let fused = run();
+        let unfused = crate::fused::unfused_on_this_thread(run);
+        assert_eq!(fused.len(), unfused.len());
+        for (i, (f, u)) in fused.iter().zip(&unfused).enumerate() {
+            crate::fused::kernels::testing::assert_close(
+                f,
+                u,
+                &format!("{} (rows of {d}), value {i}", config.name()),
+            );
+        }
+    }
+}
+
+/// `[y, log|det|, ∂x, ∂θ for every parameter θ]` of `Σ y·w + Σ log|det|`.
+fn layer_and_gradients(layer: &super::Layer, x: Tensor<2>, w: Tensor<2>) -> Vec<Vec<f32>> {
+    use super::Bijection;
+    struct Grads<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Grads<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            if let Some(g) = p.val().grad(self.0) {
+                self.1.push(host(g.flatten::<1>(0, D - 1)));
+            }
+        }
+    }
+    let (y, ld) = layer.forward(x.clone());
+    let grads = ((y.clone() * w).sum() + ld.clone().sum()).backward();
+    let mut out = vec![host(y), host(ld)];
+    out.push(x.grad(&grads).map(host).unwrap_or_default());
+    let mut visitor = Grads(&grads, Vec::new());
+    burn::module::Module::visit(layer, &mut visitor);
+    out.extend(visitor.1);
+    out
 }
 
 #[test]
@@ -307,19 +370,29 @@ fn image_table() -> Vec<(LayerConfig, f32)> {
     ]
 }
 
+/// Every image layer on both paths (fused on the CPU backend, and Burn's own operations).
 #[test]
 fn every_image_layer_is_invertible_with_exact_logdet() {
     let (_lock, device) = seeded_autodiff_device(5);
-    for d in [32, 40] {
-        for (config, tol) in image_table() {
-            if !config.acts_on_prefix() && config.dim() != d {
-                continue;
+    for fused in [true, false] {
+        let check = || {
+            for d in [32, 40] {
+                for (config, tol) in image_table() {
+                    if !config.acts_on_prefix() && config.dim() != d {
+                        continue;
+                    }
+                    let name = format!("{} (rows of {d}, fused {fused})", config.name());
+                    let layer = perturb(config.init(&device), 0.1);
+                    let x = gaussian_batch(4, d, 1.0, 3 + d as u64, &device);
+                    let report = check_bijection(&name, &layer, x, tol, false);
+                    eprintln!("{name}: {report:?}");
+                }
             }
-            let name = format!("{} (rows of {d})", config.name());
-            let layer = perturb(config.init(&device), 0.1);
-            let x = gaussian_batch(4, d, 1.0, 3 + d as u64, &device);
-            let report = check_bijection(&name, &layer, x, tol, false);
-            eprintln!("{name}: {report:?}");
+        };
+        if fused {
+            check()
+        } else {
+            crate::fused::unfused_on_this_thread(check)
         }
     }
 }

@@ -80,10 +80,29 @@ pub fn set_enabled(on: bool) {
     DISABLED.store(!on, std::sync::atomic::Ordering::Relaxed);
 }
 
+std::thread_local! {
+    /// Set by [`unfused_on_this_thread`] for the duration of its closure.
+    static UNFUSED_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the fused operations off on this thread only: every layer takes the path
+/// WebGPU and wgpu train through (Burn's own operations), while tests on other threads keep
+/// theirs. The tests run the layer property table and the fused-vs-unfused comparison this way.
+pub fn unfused_on_this_thread<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            UNFUSED_HERE.with(|u| u.set(self.0));
+        }
+    }
+    let _restore = Restore(UNFUSED_HERE.with(|u| u.replace(true)));
+    f()
+}
+
 /// Whether the fused operations run for tensors on `device` (Burn's CPU backend, with or without
 /// autodiff).
 pub fn fused_on(device: &Device) -> bool {
-    if DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
+    if DISABLED.load(std::sync::atomic::Ordering::Relaxed) || UNFUSED_HERE.with(|u| u.get()) {
         return false;
     }
     match device.as_dispatch() {
