@@ -203,7 +203,7 @@ impl ConvNet {
 mod tests {
     use super::*;
     use crate::fused::fused_on;
-    use crate::fused::kernels::testing::assert_close;
+    use crate::fused::kernels::testing::assert_within;
     use crate::testing::{host, perturb, seeded_autodiff_device};
     use burn::module::Module;
 
@@ -250,9 +250,17 @@ mod tests {
                 .iter()
                 .zip(fused.iter().zip(&reference))
             {
-                assert_close(
+                // The output and the input gradient to 1e-5; a weight gradient sums over every
+                // pixel of the batch (4 704 here), whose f32 order differs between the paths.
+                let tol = if what.starts_with('d') && *what != "dx" {
+                    1e-4
+                } else {
+                    1e-5
+                };
+                assert_within(
                     f,
                     r,
+                    tol,
                     &format!("{what} (n {n}, c {c}, {hw}×{hw}, hidden {hidden})"),
                 );
             }
@@ -268,6 +276,6 @@ mod tests {
         let x = Tensor::<4>::random([3, 2, 7, 7], Distribution::Normal(0.0, 1.0), &device);
         let want = host(net.forward_unfused(x.clone()).flatten::<1>(0, 3));
         let got = host(net.forward(x.clone()).flatten::<1>(0, 3));
-        assert_close(&got, &want, "y");
+        assert_within(&got, &want, 1e-5, "y");
     }
 }

@@ -17,10 +17,16 @@ pub fn values(len: usize, seed: u32, scale: f32) -> Vec<f32> {
 /// Panics naming `what` and the first index where `got` and `want` differ by more than
 /// `1e-4·(1 + |want|)`.
 pub fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_within(got, want, 1e-4, what);
+}
+
+/// Panics naming `what` and the first index where `got` and `want` differ by more than
+/// `tol·(1 + |want|)`.
+pub fn assert_within(got: &[f32], want: &[f32], tol: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
-            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            (g - w).abs() <= tol * (1.0 + w.abs()),
             "{what}[{i}]: {g} vs {w}"
         );
     }
