@@ -37,19 +37,19 @@ pub fn rows_mut(buf: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sy
     };
     if blocks == 1 {
         f(0, buf);
-        return;
+    } else {
+        #[cfg(not(target_arch = "wasm32"))]
+        rayon::scope(|scope| {
+            let mut rest = buf;
+            for b in 0..blocks {
+                let (r0, r1) = block(rows, blocks, b);
+                let (mine, tail) = rest.split_at_mut((r1 - r0) * cols);
+                rest = tail;
+                let f = &f;
+                scope.spawn(move |_| f(r0, mine));
+            }
+        });
     }
-    #[cfg(not(target_arch = "wasm32"))]
-    rayon::scope(|scope| {
-        let mut rest = buf;
-        for b in 0..blocks {
-            let (r0, r1) = block(rows, blocks, b);
-            let (mine, tail) = rest.split_at_mut((r1 - r0) * cols);
-            rest = tail;
-            let f = &f;
-            scope.spawn(move |_| f(r0, mine));
-        }
-    });
 }
 
 /// `f(first, last)` over blocks of `0..len`, the results in block order; in parallel when
@@ -211,11 +211,11 @@ pub fn product(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32>
                     data: &a.data[r0 * a.row_stride..],
                     ..a
                 };
-                let mine = mine.as_mut_ptr() as *mut f32;
-                let mine = SendPtr(mine);
+                // The block's output address as a number, so that its closure can be sent.
+                let mine = mine.as_mut_ptr() as usize;
                 // SAFETY: rows r0..r1 of the checked view of `a`, offset to r0; `mine` has room
                 // for (r1 − r0)·n values and no other block writes there.
-                scope.spawn(move |_| unsafe { gemm_into(mine.get(), a, b, r1 - r0, n, k) });
+                scope.spawn(move |_| unsafe { gemm_into(mine as *mut f32, a, b, r1 - r0, n, k) });
             }
         });
     }
@@ -264,19 +264,6 @@ pub fn product_transposed(a: Operand, b: Operand, m: usize, n: usize, k: usize) 
     // SAFETY: every one of the m·n values was written above.
     unsafe { out.set_len(m * n) };
     out
-}
-
-/// A raw output pointer handed to one block's thread.
-struct SendPtr(*mut f32);
-
-// SAFETY: each block writes a disjoint part of the output, and the scope joins every block
-// before the buffer is used.
-unsafe impl Send for SendPtr {}
-
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// `aᵀ·b` for row-major `a [k, m]` and `b [k, n]` (a weight gradient: `k` is the number of
