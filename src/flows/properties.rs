@@ -97,29 +97,29 @@ fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
     ]
 }
 
+/// Runs `check(fused)` with the fused operations on, then with them off on this thread (the
+/// path WebGPU and wgpu train through).
+fn on_both_paths(check: impl Fn(bool)) {
+    check(true);
+    crate::fused::unfused_on_this_thread(|| check(false));
+}
+
 /// Every layer on both paths: fused where the CPU backend has a fused operation for it, and
 /// with the fused operations off (the path WebGPU and wgpu train through).
 #[test]
 fn every_layer_is_invertible_with_exact_logdet() {
     let (_lock, device) = seeded_autodiff_device(7);
-    for fused in [true, false] {
-        let check = || {
-            for d in [2, 5] {
-                for (config, tol, triangular) in table(d) {
-                    let name = format!("{} (dim {d}, fused {fused})", config.name());
-                    let layer = perturb(config.init(&device), 0.3);
-                    let x = gaussian_batch(16, d, 1.5, 11 + d as u64, &device);
-                    let report = check_bijection(&name, &layer, x, tol, triangular);
-                    eprintln!("{name}: {report:?}");
-                }
+    on_both_paths(|fused| {
+        for d in [2, 5] {
+            for (config, tol, triangular) in table(d) {
+                let name = format!("{} (dim {d}, fused {fused})", config.name());
+                let layer = perturb(config.init(&device), 0.3);
+                let x = gaussian_batch(16, d, 1.5, 11 + d as u64, &device);
+                let report = check_bijection(&name, &layer, x, tol, triangular);
+                eprintln!("{name}: {report:?}");
             }
-        };
-        if fused {
-            check()
-        } else {
-            crate::fused::unfused_on_this_thread(check)
         }
-    }
+    });
 }
 
 /// The fused and the unfused path of every layer agree on the same parameters: output, log-det,
@@ -374,27 +374,20 @@ fn image_table() -> Vec<(LayerConfig, f32)> {
 #[test]
 fn every_image_layer_is_invertible_with_exact_logdet() {
     let (_lock, device) = seeded_autodiff_device(5);
-    for fused in [true, false] {
-        let check = || {
-            for d in [32, 40] {
-                for (config, tol) in image_table() {
-                    if !config.acts_on_prefix() && config.dim() != d {
-                        continue;
-                    }
-                    let name = format!("{} (rows of {d}, fused {fused})", config.name());
-                    let layer = perturb(config.init(&device), 0.1);
-                    let x = gaussian_batch(4, d, 1.0, 3 + d as u64, &device);
-                    let report = check_bijection(&name, &layer, x, tol, false);
-                    eprintln!("{name}: {report:?}");
+    on_both_paths(|fused| {
+        for d in [32, 40] {
+            for (config, tol) in image_table() {
+                if !config.acts_on_prefix() && config.dim() != d {
+                    continue;
                 }
+                let name = format!("{} (rows of {d}, fused {fused})", config.name());
+                let layer = perturb(config.init(&device), 0.1);
+                let x = gaussian_batch(4, d, 1.0, 3 + d as u64, &device);
+                let report = check_bijection(&name, &layer, x, tol, false);
+                eprintln!("{name}: {report:?}");
             }
-        };
-        if fused {
-            check()
-        } else {
-            crate::fused::unfused_on_this_thread(check)
         }
-    }
+    });
 }
 
 #[test]
