@@ -370,15 +370,35 @@ fn the_remaining_commands_run() {
         ("glow_mnist_small", 1.0, 51_260),
         ("glow_mnist_hybrid_small", 2.0, 51_260 + 785 * 10),
     ] {
+        // Each thread count runs in a child process whose line comes first; the summary last.
         let out = bin()
             .args(["bench", "image-step", "--preset", preset])
             .args(["--steps", "2", "--warmup", "0", "--batch", "8"])
+            .args(["--threads", "1,2", "--rounds", "1", "--no-peer"])
             .output()
             .unwrap();
-        let j = json_line(&out);
-        assert_eq!(j["readbacks_per_step"], reads, "{j}");
-        assert_eq!(j["params"], params, "{j}");
-        assert!(j["ms_per_step"].as_f64().is_some_and(|v| v > 0.0), "{j}");
+        let summary = json_line(&out);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let children: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|j| j["bench"] == format!("flowplay_{preset}"))
+            .collect();
+        assert_eq!(children.len(), 2, "one line per thread count: {text}");
+        for (j, threads) in children.iter().zip([1, 2]) {
+            assert_eq!(
+                j["threads"], threads,
+                "each child runs on its own pool: {j}"
+            );
+            assert_eq!(j["readbacks_per_step"], reads, "{j}");
+            assert_eq!(j["params"], params, "{j}");
+            assert!(j["ms_per_step"].as_f64().is_some_and(|v| v > 0.0), "{j}");
+        }
+        assert_eq!(summary["rows"][1]["threads"], 2, "{summary}");
+        assert_eq!(
+            summary["rows"][0]["flowplay_median_ms"], children[0]["ms_per_step"],
+            "{summary}"
+        );
     }
 
     let cache = dir.join("cache");
