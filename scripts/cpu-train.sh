@@ -24,7 +24,8 @@ if [[ "${1:-}" == "save" ]]; then
   cp "$run/last.flow" "$kept/last.flow.tmp" && mv "$kept/last.flow.tmp" "$kept/last.flow"
   cp "$run/state.json" "$kept/state.json"
   [[ -f "$run/metrics.jsonl" ]] && cp "$run/metrics.jsonl" "$kept/metrics.jsonl"
-  echo "saved $run to $kept: $(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(f"step {s[\"step\"]}, epoch {s[\"epoch\"]}, best val {s[\"best_val_bpd\"]} bits/dim")' "$kept/state.json")"
+  summary='import json, sys; s = json.load(open(sys.argv[1])); print("step", s["step"], "· epoch", s["epoch"], "· best validation", s["best_val_bpd"], "bits/dim")'
+  echo "saved $run to $kept: $(python3 -c "$summary" "$kept/state.json")"
   exit 0
 fi
 
