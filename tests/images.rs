@@ -514,6 +514,37 @@ fn init_from_starts_a_run_from_a_model_files_weights() {
     );
 }
 
+/// A run resumed without Adam's moments (a state kept without `optimizer.bpk`, as
+/// `scripts/cpu-train.sh save` keeps it) warms its learning rate up again from the step it
+/// resumes at, and says so.
+#[test]
+fn resume_without_adams_moments_warms_up_again() {
+    let _g = serial();
+    let dir = tmp_dir("resume-no-moments");
+    let out = tiny_run(&dir, &["--epochs", "1", "--max-steps", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_file(dir.join("optimizer.bpk")).unwrap();
+    let d = dir.to_str().unwrap();
+    let out = run(&[
+        "train",
+        "--resume",
+        "--out",
+        d,
+        "--data-dir",
+        SAMPLE,
+        "--max-steps",
+        "4",
+        "--test-images",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("start afresh") && err.contains("warms up again over 200 steps"),
+        "{err}"
+    );
+}
+
 /// A run stops after `--max-steps`, inside its first epoch (56 steps of 16 images); `--resume`
 /// continues from its state with the step count and metrics carried on; eval and sample work on
 /// the result.
@@ -558,9 +589,10 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
         "{}",
         stderr(&out2)
     );
-    // Adam's moments came back too (keyed by the saved parameter ids).
+    // Adam's moments came back too (keyed by the saved parameter ids), so no second warm-up.
     assert!(dir.join("optimizer.bpk").is_file());
     assert!(!stderr(&out).contains("start afresh"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warms up again"), "{}", stderr(&out));
     let second = last_json(&out);
     assert_eq!(second["steps"], 12, "{second}");
     assert_eq!(

@@ -144,6 +144,10 @@ pub struct ImageTrainer {
     device: Device,
     pub rng: Rng,
     pub step: usize,
+    /// The step the learning rate's warm-up counts from: 0, or the step a run resumed at
+    /// without Adam's moments (fresh moments at the full rate would throw the model off its
+    /// optimum: +0.24 bits/dim in 8 steps of a resumed `glow_mnist_gpu`).
+    pub warmup_start: usize,
     pub lambda: f64,
     geco_average: Option<f64>,
     /// Replicas on further devices (data parallel), if any.
@@ -200,6 +204,7 @@ impl ImageTrainer {
             device,
             rng,
             step: 0,
+            warmup_start: 0,
             geco_average: None,
             replicas: None,
         }
@@ -221,9 +226,10 @@ impl ImageTrainer {
         super::params::param_ids(&self.model)
     }
 
-    /// The learning rate at the current step (linear warm-up).
+    /// The learning rate at the current step (linear warm-up from [`Self::warmup_start`]).
     pub fn lr(&self) -> f64 {
-        super::optim::warmup_lr(self.settings.lr, self.settings.warmup_steps, self.step)
+        let since = self.step.saturating_sub(self.warmup_start);
+        super::optim::warmup_lr(self.settings.lr, self.settings.warmup_steps, since)
     }
 
     /// Trains data-parallel over `devices` from now on: each batch is split evenly over them

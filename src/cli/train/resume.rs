@@ -133,10 +133,17 @@ pub fn resume_trainer(
         (flow, Some(record))
     };
     let mut t = ImageTrainer::resume(flow, p.train.clone(), device);
-    if let Some(r) = record {
-        t.load_optimizer(r);
-    }
     t.step = state.step;
+    match record {
+        Some(r) => t.load_optimizer(r),
+        None => {
+            t.warmup_start = state.step;
+            eprintln!(
+                "--resume: the learning rate warms up again over {} steps",
+                p.train.warmup_steps
+            );
+        }
+    }
     t.lambda = state.lambda;
     t.rng = match state.rng_state {
         Some(s) => Rng::from_state(s),
