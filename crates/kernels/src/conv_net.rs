@@ -270,7 +270,7 @@ fn relu_backward(g: &mut [f32], h: &[f32], cols: usize) {
 /// Column sums of a row-major `[rows, cols]` matrix.
 fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
     let rows = g.len() / cols;
-    let partials = par::blocks(rows, g.len(), |s, e| {
+    par::sum_blocks(rows, cols, par::parallel_pass(g.len()), |s, e| {
         let mut sum = vec![0.0f32; cols];
         for row in g[s * cols..e * cols].chunks_exact(cols) {
             for (a, v) in sum.iter_mut().zip(row) {
@@ -278,15 +278,7 @@ fn column_sums(g: &[f32], cols: usize) -> Vec<f32> {
             }
         }
         sum
-    });
-    let mut iter = partials.into_iter();
-    let mut sum = iter.next().unwrap_or_else(|| vec![0.0; cols]);
-    for p in iter {
-        for (a, v) in sum.iter_mut().zip(&p) {
-            *a += v;
-        }
-    }
-    sum
+    })
 }
 
 /// `y [n, output, h, w]`, and the hidden activations when `keep` (for the backward).

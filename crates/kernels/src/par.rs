@@ -30,7 +30,7 @@ fn block(len: usize, blocks: usize, b: usize) -> (usize, usize) {
 /// the buffer is large.
 pub fn rows_mut(buf: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     let rows = buf.len().checked_div(cols).unwrap_or(0);
-    let blocks = if buf.len() >= PARALLEL_ELEMENTS {
+    let blocks = if parallel_pass(buf.len()) {
         threads().min(rows).max(1)
     } else {
         1
@@ -52,10 +52,10 @@ pub fn rows_mut(buf: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sy
     }
 }
 
-/// `f(first, last)` over blocks of `0..len`, the results in block order; in parallel when
-/// `work` (a size of the whole job) is large.
-pub fn blocks<T: Send>(len: usize, work: usize, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
-    let blocks = if work >= PARALLEL_ELEMENTS {
+/// `f(first, last)` over blocks of `0..len`, the results in block order; one block per thread
+/// when `parallel`, else one.
+fn blocks<T: Send>(len: usize, parallel: bool, f: impl Fn(usize, usize) -> T + Sync) -> Vec<T> {
+    let blocks = if parallel {
         threads().min(len).max(1)
     } else {
         1
@@ -81,6 +81,29 @@ pub fn blocks<T: Send>(len: usize, work: usize, f: impl Fn(usize, usize) -> T + 
     }
     #[cfg(target_arch = "wasm32")]
     unreachable!("one block in wasm")
+}
+
+/// `f(first, last)` over blocks of `0..len` as in [`blocks`], each giving `width` partial sums,
+/// added in block order: the result is the same for a given number of threads.
+pub fn sum_blocks(
+    len: usize,
+    width: usize,
+    parallel: bool,
+    f: impl Fn(usize, usize) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let mut partials = blocks(len, parallel, f).into_iter();
+    let mut sum = partials.next().unwrap_or_else(|| vec![0.0; width]);
+    for p in partials {
+        for (s, v) in sum.iter_mut().zip(&p) {
+            *s += v;
+        }
+    }
+    sum
+}
+
+/// Whether a pass over `elements` values is worth splitting over the threads.
+pub fn parallel_pass(elements: usize) -> bool {
+    elements >= PARALLEL_ELEMENTS
 }
 
 /// An operand of a product: its values and `(row stride, column stride)`.
@@ -119,22 +142,13 @@ impl<'a> Operand<'a> {
     }
 }
 
-/// `out[m, n] = a[m, k]·b[k, n]` (row-major `out`, every element written, none read) in one
-/// `gemm` call on this thread.
+/// `out[m, n] = a[m, k]·b[k, n]` in one `gemm` call on this thread, the output at
+/// `(row stride, column stride)`: every element written, none read.
 ///
 /// # Safety
 /// `a` and `b` must hold their `[m, k]` and `[k, n]` views (checked by the callers through
-/// [`Operand::check`]) and `out` must be valid for writing `m·n` values (it may be
-/// uninitialised).
-unsafe fn gemm_into(out: *mut f32, a: Operand, b: Operand, m: usize, n: usize, k: usize) {
-    // SAFETY: the caller's contract (row-major output).
-    unsafe { gemm_strided(out, (n, 1), a, b, m, n, k) }
-}
-
-/// [`gemm_into`] with the output's `(row stride, column stride)`.
-///
-/// # Safety
-/// As [`gemm_into`], with `out` valid for writing every `r·rs + c·cs` (`r < m`, `c < n`).
+/// [`Operand::check`]) and `out` must be valid for writing every `r·rs + c·cs` (`r < m`,
+/// `c < n`; it may be uninitialised).
 unsafe fn gemm_strided(
     out: *mut f32,
     (out_rs, out_cs): (usize, usize),
@@ -186,42 +200,7 @@ unsafe fn gemm_strided(
 /// `a[m, k]·b[k, n]` as a new row-major `[m, n]` buffer, the rows of `a` split over the
 /// threads.
 pub fn product(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32> {
-    a.check(m, k, "product lhs");
-    b.check(k, n, "product rhs");
-    // Not zero-filled: gemm writes every element (a fresh zeroed buffer of this size is a
-    // page-fault and memset pass of its own).
-    let mut out = crate::pool::take(m * n);
-    let blocks = if m * n * k >= PARALLEL_MACS {
-        threads().min(m.div_ceil(16)).max(1)
-    } else {
-        1
-    };
-    if blocks == 1 {
-        // SAFETY: operands checked above, `out` has room for m·n values.
-        unsafe { gemm_into(out.as_mut_ptr(), a, b, m, n, k) };
-    } else {
-        #[cfg(not(target_arch = "wasm32"))]
-        rayon::scope(|scope| {
-            let mut rest = &mut out.spare_capacity_mut()[..m * n];
-            for blk in 0..blocks {
-                let (r0, r1) = block(m, blocks, blk);
-                let (mine, tail) = rest.split_at_mut((r1 - r0) * n);
-                rest = tail;
-                let a = Operand {
-                    data: &a.data[r0 * a.row_stride..],
-                    ..a
-                };
-                // The block's output address as a number, so that its closure can be sent.
-                let mine = mine.as_mut_ptr() as usize;
-                // SAFETY: rows r0..r1 of the checked view of `a`, offset to r0; `mine` has room
-                // for (r1 − r0)·n values and no other block writes there.
-                scope.spawn(move |_| unsafe { gemm_into(mine as *mut f32, a, b, r1 - r0, n, k) });
-            }
-        });
-    }
-    // SAFETY: every one of the m·n values was written above.
-    unsafe { out.set_len(m * n) };
-    out
+    product_into(a, b, m, n, k, (n, 1), 16)
 }
 
 /// `(a[m, k]·b[k, n])ᵀ` as a new row-major `[n, m]` buffer, the rows of `a` split over the
@@ -229,11 +208,27 @@ pub fn product(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32>
 /// runs fastest: its micro-kernel tiles are 64 output rows of the column-major view, which here
 /// are the `m` pixels rather than `n` mostly-padded columns.
 pub fn product_transposed(a: Operand, b: Operand, m: usize, n: usize, k: usize) -> Vec<f32> {
+    product_into(a, b, m, n, k, (1, m), 64)
+}
+
+/// `a[m, k]·b[k, n]` into a new buffer of `m·n` values at `(row stride, column stride)`
+/// `out_strides`; the rows of `a` split over the threads in blocks of at least `min_rows`.
+fn product_into(
+    a: Operand,
+    b: Operand,
+    m: usize,
+    n: usize,
+    k: usize,
+    (rs, cs): (usize, usize),
+    min_rows: usize,
+) -> Vec<f32> {
     a.check(m, k, "product lhs");
     b.check(k, n, "product rhs");
+    // Not zero-filled: gemm writes every element (a fresh zeroed buffer of this size is a
+    // page-fault and memset pass of its own).
     let mut out = crate::pool::take(m * n);
     let blocks = if m * n * k >= PARALLEL_MACS {
-        threads().min(m.div_ceil(64)).max(1)
+        threads().min(m.div_ceil(min_rows)).max(1)
     } else {
         1
     };
@@ -245,10 +240,19 @@ pub fn product_transposed(a: Operand, b: Operand, m: usize, n: usize, k: usize) 
             data: &a.data[r0 * a.row_stride..],
             ..a
         };
-        // SAFETY: rows r0..r1 of the checked view of `a`; the block writes columns r0..r1 of
-        // the [n, m] output (element (r, c) of the product at c·m + r), which no other block
-        // writes.
-        unsafe { gemm_strided((base as *mut f32).add(r0), (1, m), a, b, r1 - r0, n, k) };
+        // SAFETY: rows r0..r1 of the checked view of `a`; the block writes the output's rows
+        // r0..r1 (from r0·rs on, within the m·n values), which no other block writes.
+        unsafe {
+            gemm_strided(
+                (base as *mut f32).add(r0 * rs),
+                (rs, cs),
+                a,
+                b,
+                r1 - r0,
+                n,
+                k,
+            )
+        };
     };
     if blocks == 1 {
         run(0, base);
@@ -272,28 +276,13 @@ pub fn product_transposed(a: Operand, b: Operand, m: usize, n: usize, k: usize) 
 pub fn product_t(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
     assert_eq!(a.len(), k * m, "product_t lhs");
     assert_eq!(b.len(), k * n, "product_t rhs");
-    let partials = blocks(
-        k,
-        if k * m * n >= PARALLEL_MACS {
-            usize::MAX
-        } else {
-            0
-        },
-        |s, e| {
-            let mut out = vec![0.0f32; m * n];
-            let a = Operand::transposed(&a[s * m..e * m], m);
-            let b = Operand::rows(&b[s * n..e * n], n);
-            // SAFETY: `a` is the [m, e − s] transpose of rows s..e, `b` their [e − s, n] rows.
-            unsafe { gemm_into(out.as_mut_ptr(), a, b, m, n, e - s) };
-            out
-        },
-    );
-    let mut iter = partials.into_iter();
-    let mut sum = iter.next().unwrap_or_else(|| vec![0.0; m * n]);
-    for p in iter {
-        for (s, v) in sum.iter_mut().zip(&p) {
-            *s += v;
-        }
-    }
-    sum
+    sum_blocks(k, m * n, k * m * n >= PARALLEL_MACS, |s, e| {
+        let mut out = vec![0.0f32; m * n];
+        let a = Operand::transposed(&a[s * m..e * m], m);
+        let b = Operand::rows(&b[s * n..e * n], n);
+        // SAFETY: `a` is the [m, e − s] transpose of rows s..e, `b` their [e − s, n] rows, and
+        // `out` holds m·n values.
+        unsafe { gemm_strided(out.as_mut_ptr(), (n, 1), a, b, m, n, e - s) };
+        out
+    })
 }
