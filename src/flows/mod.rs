@@ -19,6 +19,8 @@ pub mod conv_exp;
 pub mod coupling;
 pub mod dense;
 pub mod emerging;
+#[cfg(test)]
+mod fused_paths;
 pub mod glow_coupling;
 pub mod image;
 pub mod label_head;
