@@ -14,20 +14,16 @@
 //! `x [n, in, h, w]`, `W₁ [hidden, in, k₁, k₁]`, `b₁ [hidden]`, `W₂ [hidden, hidden, 1, 1]`,
 //! `b₂ [hidden]`, `W₃ [out, hidden, k₃, k₃]`, `b₃ [out]` → `[n, out, h, w]`.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
 use super::kernels::conv_net::{self, ConvNetShape, ConvNetWeights};
+use super::step::{InputAndWeights, InputAndWeightsStep, Weights};
 use super::{contiguous, fusable, values};
-
-/// The conditioner's weights and biases, `[W₁, b₁, W₂, b₂, W₃, b₃]`.
-pub type Weights<T> = [T; 6];
 
 /// The conditioner as a backend operation; see the module documentation for shapes.
 #[backend_extension(Flex, Autodiff)]
@@ -196,21 +192,15 @@ impl FusedConvNetBackward for Flex {
 #[derive(Debug)]
 struct FusedConvNetStep;
 
-impl<B: Backend + FusedConvNetBackward> Backward<B, 7> for FusedConvNetStep {
-    type State = B::Saved;
+impl<B: Backend + FusedConvNetBackward> InputAndWeights<B> for FusedConvNetStep {
+    type Saved = B::Saved;
 
-    fn backward(self, ops: Ops<Self::State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, rest @ ..] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (dx, dweights) = B::fused_conv_net_backward(ops.state, grad, node_x.is_some());
-        if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<B>(node.id, dx);
-        }
-        for (node, g) in rest.into_iter().zip(dweights) {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, g);
-            }
-        }
+    fn backward(
+        saved: B::Saved,
+        grad: FloatTensor<B>,
+        need_input: bool,
+    ) -> (Option<FloatTensor<B>>, Weights<FloatTensor<B>>) {
+        B::fused_conv_net_backward(saved, grad, need_input)
     }
 }
 
@@ -238,7 +228,7 @@ where
             b3.node(),
         ];
         let inner = [w1, b1, w2, b2, w3, b3].map(|w| w.into_primitive());
-        match FusedConvNetStep
+        match InputAndWeightsStep(FusedConvNetStep)
             .prepare::<C>(parents)
             .compute_bound()
             .stateful()

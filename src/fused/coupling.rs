@@ -12,10 +12,8 @@
 //! `v [batch, d]`, `mask [d]` (0/1), `W₁ [d, h]`, `b₁ [h]`, `W₂ [h, h]`, `b₂ [h]`,
 //! `W₃ [h, 2d]`, `b₃ [2d]` (Burn's `Linear` layout) → `[y | log|det|]`, `[batch, d + 1]`.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
@@ -27,10 +25,8 @@ use super::kernels::{
     coupling::{self, Layer},
 };
 use super::mlp::Mlp;
+use super::step::{InputAndWeights, InputAndWeightsStep, Weights};
 use super::{contiguous, dims2, fusable, split_coupling_output, values};
-
-/// The conditioner's weights and biases, `[W₁, b₁, W₂, b₂, W₃, b₃]`.
-pub type Weights<T> = [T; 6];
 
 /// The coupling as a backend operation; see the module documentation for shapes (the
 /// extension macro dispatches each tensor argument on its own, hence six of them).
@@ -202,21 +198,15 @@ impl FusedCouplingBackward for Flex {
 #[derive(Debug)]
 struct FusedCouplingStep;
 
-impl<B: Backend + FusedCouplingBackward> Backward<B, 7> for FusedCouplingStep {
-    type State = B::Saved;
+impl<B: Backend + FusedCouplingBackward> InputAndWeights<B> for FusedCouplingStep {
+    type Saved = B::Saved;
 
-    fn backward(self, ops: Ops<Self::State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_v, rest @ ..] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (dv, dweights) = B::fused_coupling_backward(ops.state, grad, node_v.is_some());
-        if let (Some(node), Some(dv)) = (node_v, dv) {
-            grads.register::<B>(node.id, dv);
-        }
-        for (node, g) in rest.into_iter().zip(dweights) {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, g);
-            }
-        }
+    fn backward(
+        saved: B::Saved,
+        grad: FloatTensor<B>,
+        need_input: bool,
+    ) -> (Option<FloatTensor<B>>, Weights<FloatTensor<B>>) {
+        B::fused_coupling_backward(saved, grad, need_input)
     }
 }
 
@@ -248,7 +238,7 @@ where
             b3.node(),
         ];
         let inner = [w1, b1, w2, b2, w3, b3].map(|w| w.into_primitive());
-        match FusedCouplingStep
+        match InputAndWeightsStep(FusedCouplingStep)
             .prepare::<C>(parents)
             .compute_bound()
             .stateful()

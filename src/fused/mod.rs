@@ -12,6 +12,7 @@
 //!   and the context networks of conditional bases).
 //! - [`conv_net`]: Glow's convolutional coupling conditioner (3×3 → 1×1 → 3×3 convs) as one
 //!   operation, channels-last on `gemm` over all pixels of the batch.
+//! - [`step`]: the autodiff step of [`coupling`] and [`conv_net`] (one input, six weights).
 //! - [`adam`]: Adam's update of each parameter (an optimizer, not an operation: its state is
 //!   Burn's, so saved optimizer records do not change).
 //!
@@ -26,6 +27,7 @@ pub mod conv_net;
 pub mod coupling;
 pub mod linear;
 pub mod mlp;
+pub mod step;
 
 pub use flowplay_kernels as kernels;
 
