@@ -69,6 +69,14 @@ pub struct ImageMeta {
 }
 
 impl FlowMeta {
+    /// For an amortised posterior: the observation noise `σ` its training simulations had
+    /// (`fit-posterior --noise`, written in its summary; the problem's own when not written).
+    pub fn posterior_noise(&self) -> Option<f64> {
+        let p = self.posterior.as_ref()?;
+        let written = self.summary.as_ref().and_then(|s| s["noise_std"].as_f64());
+        Some(written.unwrap_or(p.problem.noise_std()))
+    }
+
     pub fn new(config: FlowConfig) -> Self {
         Self {
             format_version: FORMAT_VERSION,

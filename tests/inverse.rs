@@ -109,6 +109,32 @@ fn every_problem_and_method_fits_quickly_and_saves_a_model_that_samples() {
                 assert!(v[..dim].iter().all(|x| x.is_finite()), "{name}: {row}");
                 assert_eq!(v[dim].is_nan(), method == "inn", "{name}: log q in {row}");
             }
+            // Simulation-based calibration is in the summary, one test per coordinate.
+            let p = j["calibration"]["ks_p_value"].as_array().unwrap();
+            assert_eq!(p.len(), dim, "{name}");
+            // Importance reweighting needs log q: the INN has none and says so.
+            let out = run(&[
+                "sample",
+                "--model",
+                m,
+                "--context",
+                context,
+                "-n",
+                "5",
+                "--reweight",
+            ]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            if method == "inn" {
+                assert!(
+                    !out.status.success() && err.contains("INN"),
+                    "{name}: {err}"
+                );
+            } else {
+                assert!(
+                    out.status.success() && err.contains("effective sample size"),
+                    "{name}: {err}"
+                );
+            }
         }
     }
 }

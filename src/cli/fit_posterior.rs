@@ -46,6 +46,10 @@ pub struct FitPosteriorArgs {
     /// Save the trained model here (`.flow`; `flowplay sample --context` draws from it).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Draw the simulation-based calibration figure (a rank histogram per coordinate of θ,
+    /// over the coverage test pairs) to this PNG.
+    #[arg(long)]
+    pub sbc_plot: Option<PathBuf>,
     /// cpu, wgpu[:N] (feature `wgpu`) or cuda[:N] (feature `cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: crate::device::BackendChoice,
@@ -129,6 +133,9 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
     );
     let eval_start = Instant::now();
     let m = evaluate(a.method, &flow, a.problem, &eval, a.seed, &device)?;
+    if let Some(c) = &m.calibration {
+        report_calibration(a.problem, c, a.sbc_plot.as_deref())?;
+    }
     let mut summary = serde_json::json!({
         "problem": a.problem.definition(),
         "method": a.method.name(),
@@ -152,6 +159,35 @@ pub fn run(a: FitPosteriorArgs) -> Result<(), String> {
         eprintln!("saved {}", out.display());
     }
     println!("{summary}");
+    Ok(())
+}
+
+/// Says (stderr) whether the ranks look uniform, and draws the rank histograms to `plot`.
+pub fn report_calibration(
+    problem: Problem,
+    c: &crate::inverse::calibration::Calibration,
+    plot: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let names = problem.theta_names();
+    let parts: Vec<String> = names
+        .iter()
+        .zip(&c.ks_p_value)
+        .map(|(n, p)| format!("{n} p = {p:.3}"))
+        .collect();
+    eprintln!(
+        "calibration (SBC, {} pairs × {} draws): KS of the ranks against uniform: {}",
+        c.pairs,
+        c.draws_per_pair,
+        parts.join(", ")
+    );
+    if let Some(path) = plot {
+        super::register_fonts();
+        let size = crate::plot::ranks::ranks_size(names.len(), 320);
+        super::png::write_png(path, size, |root| {
+            crate::plot::ranks::draw_rank_histograms(root, c, &names).map_err(String::from)
+        })?;
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 pub mod anomaly;
 pub mod bench;
 pub mod bench_image;
+pub mod calibrate;
 pub mod choices;
 pub mod csv_rows;
 pub mod data;
@@ -18,6 +19,7 @@ pub mod models;
 pub mod plot;
 pub mod png;
 pub mod reproduce;
+pub mod sample_posterior;
 pub mod stop;
 pub mod timescaling;
 pub mod train;
@@ -57,6 +59,9 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Exact test bits/dim and nats of an image model.
     Eval(eval::EvalArgs),
+    /// Check a saved amortised posterior: simulation-based calibration, coverage, and (on the
+    /// linear-Gaussian problem) its error as the observation leaves the prior predictive.
+    Calibrate(calibrate::CalibrateArgs),
     /// Out-of-distribution detection with an image model: AUROC of the raw and the
     /// complexity-corrected likelihood score.
     Anomaly(anomaly::AnomalyArgs),
@@ -96,6 +101,7 @@ pub fn main() -> ExitCode {
                 | Command::Fit(_)
                 | Command::Bench(_)
                 | Command::FitPosterior(_)
+                | Command::Calibrate(_)
                 | Command::Reproduce(_)
         )
     {
@@ -113,6 +119,7 @@ pub fn main() -> ExitCode {
         Command::Data(a) => done(data::run(a)),
         Command::Train(a) => train::run(*a),
         Command::Eval(a) => done(eval::run(a)),
+        Command::Calibrate(a) => done(calibrate::run(a)),
         Command::Anomaly(a) => done(anomaly::run(a)),
         Command::Interpolate(a) => done(interpolate::run(a)),
         Command::Models(a) => done(models::run(a)),

@@ -1,6 +1,7 @@
 //! The figures of a trained posterior against the reference ([`super::reference`]), as the JSON
 //! `flowplay fit-posterior` prints: coverage of credible intervals over test pairs from the
-//! joint; on linear-Gaussian the KL from the exact posterior (from the learned samples'
+//! joint and simulation-based calibration over the same pairs ([`super::calibration`]); on
+//! linear-Gaussian the KL from the exact posterior (from the learned samples'
 //! moments, and from `log q` by Monte Carlo over exact draws) and the error of the posterior
 //! mean and covariance; on the others the MMD² to exact rejection samples (beside the MMD² of
 //! two independent reference samples: the floor a perfect model would reach) and the
@@ -9,6 +10,7 @@
 use burn::tensor::Device;
 use serde::Serialize;
 
+use super::calibration::{Calibration, Ranks};
 use super::fit::{Method, log_q, posterior_samples};
 use super::metrics::{Coverage, LEVELS, mmd2, resimulation_error};
 use super::problems::Problem;
@@ -66,6 +68,8 @@ pub struct Metrics {
     /// Coverage at 50, 90 and 95 %.
     pub coverage: [f64; 3],
     pub test_pairs: usize,
+    /// Simulation-based calibration over the same test pairs and draws.
+    pub calibration: Option<Calibration>,
     /// Linear-Gaussian: mean over the reference observations of KL(exact ‖ N(learned moments)).
     pub kl_moments: Option<f64>,
     /// Linear-Gaussian, conditional flows: mean of `E_exact[log p(θ|y) − log q(θ|y)]`.
@@ -99,9 +103,11 @@ pub fn evaluate(
     device: &Device,
 ) -> Result<Metrics, String> {
     let mut rng = Rng::new(seed ^ 0xE7A1);
+    let (coverage, calibration) = coverage(method, flow, problem, settings, &mut rng, device)?;
     let mut metrics = Metrics {
         test_pairs: settings.test_pairs,
-        coverage: coverage(method, flow, problem, settings, &mut rng, device)?,
+        coverage,
+        calibration: Some(calibration),
         ..Metrics::default()
     };
     // Against the reference posterior at a few typical observations.
@@ -166,19 +172,20 @@ pub fn evaluate(
 }
 
 /// The coverage of the central credible intervals over `settings.test_pairs` simulated
-/// `(θ, y)` pairs, drawn a chunk of pairs per batch.
-fn coverage(
+/// `(θ, y)` pairs, drawn a chunk of pairs per batch, and the calibration of the same draws.
+pub fn coverage(
     method: Method,
     flow: &Flow,
     problem: Problem,
     settings: &EvalSettings,
     rng: &mut Rng,
     device: &Device,
-) -> Result<[f64; 3], String> {
+) -> Result<([f64; 3], Calibration), String> {
     let d = problem.theta_dim();
     let noise = settings.noise_std.unwrap_or(problem.noise_std());
     let (thetas, ys) = problem.sample_joint_with(settings.test_pairs, noise, rng);
     let mut coverage = Coverage::default();
+    let mut ranks = Ranks::new(d, settings.samples_per_pair);
     let chunk = (20_000 / settings.samples_per_pair.max(1)).max(1);
     for (t, y) in thetas
         .chunks(chunk * d)
@@ -189,9 +196,10 @@ fn coverage(
             .map_err(|e| e.to_string())?;
         for (truth, s) in t.chunks(d).zip(draws.chunks(per_pair * d)) {
             coverage.add(truth, s);
+            ranks.add(truth, s);
         }
     }
-    Ok(coverage.fractions())
+    Ok((coverage.fractions(), ranks.summary(rng.next_u64())))
 }
 
 /// What [`reference_at`] compares with, in words (the summary's `reference`).

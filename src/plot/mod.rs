@@ -7,6 +7,7 @@ pub mod density;
 pub mod history;
 pub mod image_grid;
 pub mod panel_grid;
+pub mod ranks;
 
 pub use density::{DensityPlot, draw_density};
 pub use history::draw_history;
