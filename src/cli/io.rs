@@ -159,7 +159,13 @@ pub fn sample(a: SampleArgs) -> Result<(), String> {
     }
     if let (Some(y), Some(p)) = (&context, posterior) {
         let noise = meta.posterior_noise().unwrap_or(p.problem.noise_std());
-        return super::sample_posterior::write_draws(&a, &flow, p, noise, y, out, &device);
+        let request = super::sample_posterior::DrawRequest {
+            n: a.n,
+            seed: a.seed,
+            reweight: a.reweight,
+            proposals: a.proposals,
+        };
+        return super::sample_posterior::write_draws(request, &flow, p, noise, y, out, &device);
     }
     if a.reweight {
         return Err(format!(

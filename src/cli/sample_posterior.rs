@@ -8,7 +8,6 @@ use std::io::Write;
 
 use burn::tensor::Device;
 
-use super::io::SampleArgs;
 use crate::flows::Flow;
 use crate::inverse::fit::posterior_samples;
 use crate::inverse::predictive::{PREDICTIVE_SEED, PriorPredictive};
@@ -16,9 +15,21 @@ use crate::inverse::reweight::{Budget, corrected_posterior};
 use crate::model_file::PosteriorMeta;
 use crate::rng::Rng;
 
+/// What `sample` asked of a posterior.
+#[derive(Clone, Copy, Debug)]
+pub struct DrawRequest {
+    /// Draws printed.
+    pub n: usize,
+    pub seed: u64,
+    /// Correct them by importance weights.
+    pub reweight: bool,
+    /// Proposals of the correction's first round (`None`: [`Budget::new`]'s).
+    pub proposals: Option<usize>,
+}
+
 /// Draws for observation `y` of a posterior `p` trained with noise `noise`, written to `out`.
 pub fn write_draws(
-    a: &SampleArgs,
+    a: DrawRequest,
     flow: &Flow,
     p: &PosteriorMeta,
     noise: f64,
