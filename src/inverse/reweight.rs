@@ -176,9 +176,27 @@ impl Budget {
 
 /// Draws of the corrected posterior at `y` by `budget`: proposals of the defensive mixture
 /// ([`COMPONENTS`]) weighted against the prior and the likelihood with noise `noise_std`,
-/// resampled; with more proposals while the ESS is small.
+/// resampled; with more proposals while the ESS is small. Blocking: native callers and the
+/// page's CPU backend; the page awaits [`corrected_draws`].
 #[allow(clippy::too_many_arguments)]
 pub fn corrected_posterior(
+    method: Method,
+    flow: &Flow,
+    problem: Problem,
+    noise_std: f64,
+    y: &[f64],
+    budget: Budget,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Corrected, ReweightError> {
+    pollster::block_on(corrected_draws(
+        method, flow, problem, noise_std, y, budget, rng, device,
+    ))
+}
+
+/// [`corrected_posterior`], reading the draws back asynchronously (any backend, in the page).
+#[allow(clippy::too_many_arguments)]
+pub async fn corrected_draws(
     method: Method,
     flow: &Flow,
     problem: Problem,
@@ -201,7 +219,8 @@ pub fn corrected_posterior(
             (budget.draws, proposals),
             rng,
             device,
-        )?;
+        )
+        .await?;
         if c.ess >= MIN_RELIABLE_ESS || 4 * proposals > budget.max_proposals {
             return Ok(c);
         }
@@ -210,7 +229,7 @@ pub fn corrected_posterior(
 }
 
 /// One round of [`corrected_posterior`] with `proposals` fresh proposals.
-fn one_round(
+async fn one_round(
     flow: &Flow,
     problem: Problem,
     noise_std: f64,
@@ -240,8 +259,8 @@ fn one_round(
     let c = crate::flows::each_row_n_times(&ys, ys.len(), proposals, device);
     let eps = Tensor::<2>::from_data(TensorData::new(eps, [proposals, d]), device);
     let (x, lq) = flow.sample_from_standard_given(eps, Some(&c));
-    let draws: Vec<f64> = read(x)?;
-    let log_q: Vec<f64> = read(lq)?;
+    let draws: Vec<f64> = read(x).await?;
+    let log_q: Vec<f64> = read(lq).await?;
     let dim = d as f64;
     let log_proposal: Vec<f64> = log_q
         .iter()
@@ -260,8 +279,9 @@ fn one_round(
 }
 
 /// A tensor's values on the host as `f64`.
-fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ReweightError> {
-    crate::readback::to_host::<f32, D>(t)
+async fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>, ReweightError> {
+    crate::readback::to_host_async::<f32, D>(t)
+        .await
         .map(|v| v.into_iter().map(f64::from).collect())
         .map_err(|e| ReweightError::Draws(e.to_string()))
 }

@@ -88,6 +88,45 @@ async function redrawnAfter(page, before, timeoutS = 60) {
   await page.context().close();
 }
 
+// 2b. An observation outside the prior predictive: the warning, then the correction. The exact
+// linear-Gaussian posterior N(μ, Σ), Σ = (AᵀA/σ² + I)⁻¹, μ = ΣAᵀy/σ², computed here.
+function exactLinearGaussianMean([y1, y2]) {
+  const A = [[1, 1], [1, 1.05]], s2 = 0.01;
+  const p11 = (A[0][0] ** 2 + A[1][0] ** 2) / s2 + 1, p22 = (A[0][1] ** 2 + A[1][1] ** 2) / s2 + 1;
+  const p12 = (A[0][0] * A[0][1] + A[1][0] * A[1][1]) / s2, det = p11 * p22 - p12 * p12;
+  const b1 = (A[0][0] * y1 + A[1][0] * y2) / s2, b2 = (A[0][1] * y1 + A[1][1] * y2) / s2;
+  return [(p22 * b1 - p12 * b2) / det, (-p12 * b1 + p11 * b2) / det];
+}
+{
+  const page = await open('#view=inverse&problem=linear-gaussian&y=1.5,-0.5&samples=1000');
+  let s = await waitState(page, ['ready', 'error'], 120);
+  const exact = exactLinearGaussianMean([1.5, -0.5]);
+  const dist = m => Math.hypot(...m.split(',').map(Number).map((v, i) => v - exact[i]));
+  const text = await page.$eval('#inverse-typicality', el => el.textContent).catch(() => '');
+  check('a far observation is flagged', s.warning === 'true' && Number(s.quantile) < 0.01
+    && text.includes('outside what the posterior was trained on'), `${s.quantile}: ${text}`);
+  const drift = dist(s.mean);
+  check('the flow drifts there (its mean ≥ 0.2 from the exact one)', drift >= 0.2, `${s.mean} vs ${exact}`);
+  await page.check('#inverse-reweight');
+  await page.waitForFunction(() => { const d = document.querySelector('#flow-status').dataset;
+    return d.state === 'ready' && d.ess; }, null, { timeout: 60000, polling: 100 });
+  s = await status(page);
+  check('the corrected posterior reports its ESS', Number(s.ess) >= 100, s.ess);
+  check('the corrected draws sit on the exact posterior (mean within 0.1)', dist(s.mean) < 0.1,
+    `${s.mean} vs ${exact.map(v => v.toFixed(4))}`);
+  check('the URL keeps the switch', page.url().includes('reweight=1'), page.url());
+  console.log(`FIGURE inverse: linear-Gaussian y = (1.5, −0.5): quantile ${s.quantile}, flow mean off by ${drift.toFixed(3)}, corrected ${dist(s.mean).toFixed(3)} (ESS ${s.ess}), ${s.text.match(/(\d+) ms/)?.[1]} ms`);
+  await page.screenshot({ path: join(artifacts, 'inverse-far-corrected.png'), fullPage: true });
+  // Back to a typical observation: no warning.
+  await page.$eval('#obs-1', el => { el.value = '1.1'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  await page.$eval('#obs-0', el => { el.value = '1'; el.dispatchEvent(new Event('input', { bubbles: true })); });
+  await page.waitForFunction(() => { const d = document.querySelector('#flow-status').dataset;
+    return d.state === 'ready' && d.observation === '1.000,1.100'; }, null, { timeout: 60000, polling: 100 });
+  s = await status(page);
+  check('a typical observation is not flagged', s.warning === 'false' && Number(s.quantile) > 0.05, JSON.stringify(s));
+  await page.context().close();
+}
+
 // 3. Embedded, and a link whose observation has the wrong size.
 {
   const page = await open('?embed=1#view=inverse&problem=ring&y=2');

@@ -1,6 +1,7 @@
-//! The inverse problems' section of the URL: `problem`, `y` (the observation), `samples`.
+//! The inverse problems' section of the URL: `problem`, `y` (the observation), `samples`,
+//! `reweight` (draw the posterior corrected by importance weights).
 
-use super::{Param, parse_in};
+use super::{Param, parse_bool, parse_in};
 
 /// The inverse-problem view's settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,6 +12,9 @@ pub struct InverseConfig {
     pub y: Option<Vec<f64>>,
     /// Posterior draws shown.
     pub samples: usize,
+    /// Show the posterior corrected by importance weights against the known likelihood
+    /// instead of the flow's own draws.
+    pub reweight: bool,
 }
 
 impl InverseConfig {
@@ -30,6 +34,7 @@ impl Default for InverseConfig {
             problem: crate::inverse::Problem::Arm,
             y: None,
             samples: 300,
+            reweight: false,
         }
     }
 }
@@ -60,6 +65,7 @@ impl InverseConfig {
             "samples" => parse_in(value, 1, MAX_POSTERIOR_SAMPLES)
                 .map(|v| self.samples = v)
                 .is_some(),
+            "reweight" => parse_bool(value).map(|v| self.reweight = v).is_some(),
             _ => return None,
         })
     }
@@ -81,6 +87,11 @@ impl InverseConfig {
                 "samples",
                 self.samples.to_string(),
                 self.samples == d.samples,
+            ),
+            (
+                "reweight",
+                if self.reweight { "1" } else { "0" }.to_string(),
+                self.reweight == d.reweight,
             ),
         ]
     }

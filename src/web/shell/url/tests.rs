@@ -140,6 +140,7 @@ fn inverse_and_classify_links_round_trip() {
         "#view=inverse&problem=arm&y=0.5,1.5&samples=300",
         "#view=inverse&problem=ring&y=2.25",
         "#view=inverse&problem=linear-gaussian&y=-1,0.75&samples=1000",
+        "#view=inverse&problem=linear-gaussian&y=1.5,-0.5&reweight=1",
         "#view=classify&model=mnist-glow-classifier",
         "#view=papers&energies=u2,u4&lengths=2,8&steps=300&seed=3",
         "#target=u2&flow=maf&objective=regression",
@@ -158,10 +159,14 @@ fn inverse_and_classify_links_round_trip() {
         !c.to_fragment().contains("y="),
         "no observation until one is set"
     );
-    let (c, notices) =
-        PageConfig::from_url_parts("", "#view=inverse&problem=pendulum&y=1,nan&samples=0");
+    let (c, notices) = PageConfig::from_url_parts(
+        "",
+        "#view=inverse&problem=pendulum&y=1,nan&samples=0&reweight=maybe",
+    );
     assert_eq!(c.inverse, InverseConfig::default());
-    assert_eq!(notices.len(), 3, "{notices:?}");
+    assert_eq!(notices.len(), 4, "{notices:?}");
+    let (c, _) = PageConfig::from_url_parts("", "#view=inverse&reweight=1");
+    assert!(c.inverse.reweight && c.to_fragment().contains("reweight=1"));
 }
 
 /// The Papers view's rows and columns: energies in the figure's order, lengths sorted; a
