@@ -6,6 +6,7 @@ pub mod corner;
 pub mod density;
 pub mod history;
 pub mod image_grid;
+pub mod kl_curves;
 pub mod panel_grid;
 pub mod ranks;
 

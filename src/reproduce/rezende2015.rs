@@ -1,10 +1,13 @@
 //! Rezende & Mohamed 2015 ("Variational inference with normalizing flows", ICML, Fig. 3):
-//! planar flows of length K fitted by reverse KL to the four energies U1–U4, radial flows
-//! beside them. The paper shows the densities as pictures (no KL is printed); we add the
-//! number its pictures show by eye, `KL(q ‖ p)` on the box `[−4, 4]²` that holds the flow's
-//! support and essentially all of `exp(−U)`'s mass (`Energy::bounds`).
+//! planar flows (panel b) and NICE (panel c: additive couplings with a final diagonal scale,
+//! Dinh et al. 2015) of length K fitted by reverse KL to the four energies U1–U4, and radial
+//! flows beside them (our addition; the paper has radial flows in its theory, not in this
+//! figure). We measure `KL(q ‖ p)` on the box `[−4, 4]²` that holds the flow's support and
+//! essentially all of `exp(−U)`'s mass (`Energy::bounds`); panel (d) of the paper plots the
+//! bound `E_q[log q + U] = KL − log Z` against K for planar flows and NICE, which
+//! `reproduce rezende2015` draws from the same fits as KL against K.
 //!
-//! Budgets: `Quick` K = 2, 8, 32 for both families, 1 000 steps of 256 samples; `Full` the
+//! Budgets: `Quick` K = 2, 8, 32 for every family, 1 000 steps of 256 samples; `Full` the
 //! 2–32 sweep (K = 2, 4, 8, 16, 32) of the planar-flow seed, 10 000 steps of 512. The paper
 //! trained 500 000 steps of 100 samples (RMSprop, lr 1e-5, momentum 0.9); we use Adam at
 //! 5·10⁻³ with β annealed from 0.01 to 1 over two thirds of the steps (as `fit2d`).
@@ -15,6 +18,9 @@ use crate::targets::{Energy, Target};
 
 /// The energies of the figure, its rows.
 pub const ENERGIES: [Energy; 4] = [Energy::U1, Energy::U2, Energy::U3, Energy::U4];
+/// The flow families of the figure, in column order: the paper's planar flows and NICE, then
+/// radial flows.
+pub const FAMILIES: [FlowKind; 3] = [FlowKind::Planar, FlowKind::Nice, FlowKind::Radial];
 
 /// Flow lengths K of a budget.
 pub fn lengths(budget: Budget) -> &'static [usize] {
@@ -24,9 +30,9 @@ pub fn lengths(budget: Budget) -> &'static [usize] {
     }
 }
 
-/// The figure's columns after the true density: planar at each K, then radial at each K.
+/// The figure's columns after the true density: each of [`FAMILIES`] at each K.
 pub fn columns(budget: Budget) -> Vec<(FlowKind, usize)> {
-    [FlowKind::Planar, FlowKind::Radial]
+    FAMILIES
         .into_iter()
         .flat_map(|kind| lengths(budget).iter().map(move |&k| (kind, k)))
         .collect()
@@ -56,7 +62,7 @@ pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
 }
 
 /// The figure's cells for any rows, lengths and step count (the page's Papers mode): `energies`
-/// × (planar, radial) × `lengths`, each with the quick budget's batch and learning rate,
+/// × [`FAMILIES`] × `lengths`, each with the quick budget's batch and learning rate,
 /// `steps` steps (default: the quick budget's) and `seed`. For lengths of the quick figure they
 /// are [`cells`]'s own, so the page and `reproduce rezende2015 --quick --only … --lengths …`
 /// fit the same things.
@@ -70,7 +76,7 @@ pub fn figure_cells(
     energies
         .iter()
         .flat_map(|&energy| {
-            [FlowKind::Planar, FlowKind::Radial]
+            FAMILIES
                 .into_iter()
                 .flat_map(move |kind| lengths.iter().map(move |&k| (energy, kind, k)))
         })
@@ -103,12 +109,12 @@ mod tests {
         }
     }
 
-    /// The grid is energies × (planar, radial) × K, in that order, each cell on its energy.
+    /// The grid is energies × (planar, NICE, radial) × K, in that order, each cell on its energy.
     #[test]
     fn cells_cover_each_energy_and_length_once() {
         for budget in [Budget::Quick, Budget::Full] {
             let cells = cells(budget, 0);
-            let per_row = 2 * lengths(budget).len();
+            let per_row = FAMILIES.len() * lengths(budget).len();
             assert_eq!(cells.len(), ENERGIES.len() * per_row);
             for (i, c) in cells.iter().enumerate() {
                 assert_eq!(c.target, Target::Energy(ENERGIES[i / per_row]));

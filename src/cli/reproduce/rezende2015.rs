@@ -1,14 +1,17 @@
-//! `reproduce rezende2015`: the figure (rows U1–U4; the true density, then planar and radial
-//! flows of each length K) as `rezende2015.png`, and `KL(q ‖ p)` per energy and flow as
-//! `table.md` and in the summary (`kl[energy][column]`); each model in `models/`.
+//! `reproduce rezende2015`: the figure (rows U1–U4; the true density, then planar flows, NICE
+//! and radial flows of each length K) as `rezende2015.png`, panel (d) — KL against K per
+//! family, one plot per energy — as `rezende2015-kl.png`, and `KL(q ‖ p)` per energy and flow
+//! as `table.md` and in the summary (`kl[energy][column]`); each model in `models/`.
 
 use serde_json::{Map, Value, json};
 
 use super::{Run, markdown_table, write_text};
 use crate::cli::png::write_png;
+use crate::flows::FlowKind;
 use crate::model_file::{self, FlowMeta};
+use crate::plot::kl_curves::{Curve, draw_kl_curves, kl_curves_size};
 use crate::plot::panel_grid::{Panel, draw_panel_grid, panel_grid_size};
-use crate::reproduce::rezende2015::{ENERGIES, cells, columns};
+use crate::reproduce::rezende2015::{ENERGIES, FAMILIES, cells, columns};
 use crate::reproduce::{Fitted, PANEL_RES};
 use crate::targets::{Energy, Target};
 
@@ -25,6 +28,7 @@ pub fn run(run: &Run) -> Result<Value, String> {
         .collect();
     let labels: Vec<String> = cols.iter().map(|(k, n)| format!("{k} K={n}")).collect();
     draw(run, &energies, &fitted, cols.len())?;
+    draw_kl_against_length(run, &energies, &fitted, &cols)?;
     save_models(run, &fitted)?;
     let mut kl = Map::new();
     let mut rows = Vec::new();
@@ -53,6 +57,7 @@ pub fn run(run: &Run) -> Result<Value, String> {
         "batch": cells[0].batch,
         "nan_events": fitted.iter().map(|f| f.nan_events).sum::<usize>(),
         "figure": run.dir.join("rezende2015.png").display().to_string(),
+        "kl_figure": run.dir.join("rezende2015-kl.png").display().to_string(),
     }))
 }
 
@@ -100,5 +105,39 @@ fn draw(run: &Run, energies: &[Energy], fitted: &[Fitted], per_row: usize) -> Re
     let size = panel_grid_size(energies.len(), per_row + 1, 170);
     write_png(&run.dir.join("rezende2015.png"), size, |root| {
         draw_panel_grid(root, &row_labels, &panels).map_err(String::from)
+    })
+}
+
+/// Panel (d): per energy, `KL(q ‖ p)` against K for each family, from the same fits.
+fn draw_kl_against_length(
+    run: &Run,
+    energies: &[Energy],
+    fitted: &[Fitted],
+    cols: &[(FlowKind, usize)],
+) -> Result<(), String> {
+    let panels: Vec<(String, Vec<Curve>)> = energies
+        .iter()
+        .zip(fitted.chunks(cols.len()))
+        .map(|(energy, row)| {
+            let curves = FAMILIES
+                .iter()
+                .map(|family| Curve {
+                    name: family.to_string(),
+                    points: cols
+                        .iter()
+                        .zip(row)
+                        .filter(|((kind, _), _)| kind == family)
+                        .map(|((_, k), f)| (*k, f.figure.value()))
+                        .collect(),
+                })
+                .filter(|c| !c.points.is_empty())
+                .collect();
+            (energy.name().to_uppercase(), curves)
+        })
+        .collect();
+    super::super::register_fonts();
+    let size = kl_curves_size(panels.len(), 300);
+    write_png(&run.dir.join("rezende2015-kl.png"), size, |root| {
+        draw_kl_curves(root, &panels).map_err(String::from)
     })
 }

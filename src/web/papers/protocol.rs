@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Fit the figure of `energies` (names, `u1`…`u4`) × (planar, radial) × `lengths`.
+/// Fit the figure of `energies` (names, `u1`…`u4`) × (planar, NICE, radial) × `lengths`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     Run {

@@ -1,5 +1,6 @@
 //! The Papers view: Rezende & Mohamed's Fig. 3 trained live in the tab. The figure's cells
-//! (an energy U1–U4 per row; planar, then radial flows of each length K per column) are the
+//! (an energy U1–U4 per row; planar flows, NICE, then radial flows of each length K per
+//! column) are the
 //! ones `flowplay reproduce rezende2015 --quick` fits ([`crate::reproduce::rezende2015`]), with
 //! the link's `steps` and `seed`, so the page's KL for a cell is the CLI's for the same cell.
 //! The fits run in a Web Worker of their own ([`super::link`]; on the page's thread, a slice
@@ -21,6 +22,7 @@ use super::link::PapersLink;
 use super::protocol::{Reply, Request};
 use crate::plot::density::density_rgba;
 use crate::reproduce::PANEL_RES;
+use crate::reproduce::rezende2015::FAMILIES;
 use crate::targets::{Energy, Target};
 use crate::web::shell::canvas::canvas_2d;
 use crate::web::shell::context::Shell;
@@ -94,7 +96,7 @@ impl PapersPage {
                 c.seed,
             )
         });
-        let per_row = 2 * lengths.len();
+        let per_row = FAMILIES.len() * lengths.len();
         self.per_row.set_value(per_row);
         self.kls.set(Vec::new());
         self.total.set(energies.len() * per_row);
@@ -280,7 +282,7 @@ pub fn PapersView() -> impl IntoView {
     view! {
         <section class="papers-view">
             {(!embed).then(|| view! {
-                <h2>"Rezende & Mohamed 2015, Fig. 3: planar and radial flows fitted to U1–U4"</h2>
+                <h2>"Rezende & Mohamed 2015, Fig. 3: planar flows and NICE (and radial flows) fitted to U1–U4"</h2>
                 <p class="explain">"Each panel is a flow of K layers trained here, in this tab, by reverse KL against the energy on the left (β annealed from 0.01 to 1); its title is KL(q‖p) on the box [−4, 4]². The command "<code>"flowplay reproduce rezende2015 --quick"</code>" fits the same cells natively and gets the same numbers."</p>
             })}
             <PapersStatus state=state />
