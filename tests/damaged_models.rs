@@ -136,3 +136,38 @@ fn a_header_claiming_huge_tensors_is_refused() {
         assert!(err.to_string().contains(&name), "{shape}: {err}");
     }
 }
+
+/// A weight set to NaN or ±∞ (training never saves one) is refused by name, not loaded into a
+/// model that then draws NaN: every F32 tensor of a shipped model, one value at a time.
+#[test]
+fn a_non_finite_weight_is_refused_and_named() {
+    let bytes = shipped("moons-realnvp.flow");
+    let (header, data) = split(&bytes);
+    let tensors: Vec<(String, usize)> = header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, e)| e["dtype"] == "F32")
+        .map(|(name, e)| {
+            (
+                name.clone(),
+                e["data_offsets"][0].as_u64().unwrap() as usize,
+            )
+        })
+        .collect();
+    assert!(tensors.len() > 5, "{} F32 tensors", tensors.len());
+    for (name, start) in &tensors {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut damaged = data.to_vec();
+            damaged[*start..start + 4].copy_from_slice(&bad.to_le_bytes());
+            let err = model_file::from_bytes(join(&header, &damaged), &flowplay::device::cpu())
+                .err()
+                .unwrap_or_else(|| panic!("{name} = {bad} loaded"))
+                .to_string();
+            assert!(
+                err.contains(name.as_str()) && err.contains("NaN or infinite"),
+                "{name} = {bad}: {err}"
+            );
+        }
+    }
+}

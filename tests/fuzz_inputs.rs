@@ -11,7 +11,8 @@
 //! would end the process.)
 //!
 //! `FLOWPLAY_FUZZ_CASES` sets the cases per target (default 10 000, as `.ci/run` runs it; the
-//! README gives the counts of such a run). Each target prints its counts.
+//! README gives the counts of such a run; 0 or a non-number is refused rather than running
+//! nothing and passing). Each target prints its counts.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,10 +27,13 @@ mod common;
 use common::{header_len, join, load_and_run, numbers, shipped, shipped_names};
 
 fn cases() -> u32 {
-    std::env::var("FLOWPLAY_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+    match std::env::var("FLOWPLAY_FUZZ_CASES") {
+        Err(_) => 10_000,
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("FLOWPLAY_FUZZ_CASES={v}: give a positive number of cases per target"),
+        },
+    }
 }
 
 fn runner() -> TestRunner {

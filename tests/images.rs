@@ -626,6 +626,46 @@ fn resume_continues_and_the_model_evaluates_and_samples() {
     let nats = j["nll_nats"].as_f64().unwrap();
     assert!((nats - bpd * 784.0 * std::f64::consts::LN_2).abs() < 1e-6);
 
+    // `--record` writes the figure into the file's summary, where `models index` reads it —
+    // only for a whole test split; the weights stay as they were.
+    let recorded = dir.join("recorded.flow");
+    std::fs::copy(&model, &recorded).unwrap();
+    let r = recorded.to_str().unwrap();
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--model",
+            r,
+            "--data",
+            "mnist-test",
+            "--data-dir",
+            SAMPLE,
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    let out = eval(&["--limit", "50", "--record"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("whole test split"),
+        "{}",
+        stderr(&out)
+    );
+    let out = eval(&["--record"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let whole = last_json(&out)["bits_per_dim"].as_f64().unwrap();
+    let (_, meta) = model_file::load(&recorded, &flowplay::device::cpu()).unwrap();
+    let written = meta.summary.as_ref().unwrap()["test_bpd"].as_f64().unwrap();
+    assert!(
+        (written - whole).abs() < 1e-9,
+        "{written} recorded, {whole} measured"
+    );
+    assert!(
+        (whole - test_bpd).abs() > 1e-6,
+        "500 images, not the run's 50: {whole}"
+    );
+    let again = last_json(&eval(&[]))["bits_per_dim"].as_f64().unwrap();
+    assert_eq!(again, whole, "recording changed the weights");
+
     let grid = dir.join("grid.png");
     let out = run(&[
         "sample",
@@ -807,12 +847,15 @@ fn resume_refuses_a_damaged_state() {
 }
 
 /// Ctrl-C (SIGINT) during training saves `last.flow` and `state.json` and exits with 130.
+/// The signal goes once the run reports progress (a progress line or a finished epoch), not
+/// after a fixed sleep, so neither a slow machine (not yet training) nor a fast one (already
+/// done) changes what is tested; 10 000 epochs outlast any machine.
 #[test]
 fn interrupt_saves_the_run() {
     let _g = serial();
     let dir = tmp_dir("interrupt");
     let mut child = bin()
-        .args(tiny_args(&dir, &["--epochs", "50"]))
+        .args(tiny_args(&dir, &["--epochs", "10000"]))
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -821,7 +864,19 @@ fn interrupt_saves_the_run() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let header = lines.next().unwrap().unwrap();
     assert!(header.contains("parameters"), "{header}");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut seen = vec![header];
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let training = line.contains("steps done") || line.starts_with("epoch 1:");
+        seen.push(line);
+        if training {
+            break;
+        }
+    }
+    assert!(
+        seen.len() > 1,
+        "no progress before the output ended: {seen:?}"
+    );
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -896,9 +951,9 @@ fn shipped_models_carry_no_machine_paths() {
 #[test]
 fn a_time_limit_ends_the_run_and_devices_split_the_batch() {
     let dir = tmp_dir("deadline");
-    // 6 ms: the run stops within its first few steps (a tiny model's step takes ≈ 5 ms here,
-    // 3 epochs would be ≈ 170 steps); how many fit depends on the machine.
-    let out = tiny_run(&dir, &["--max-minutes", "0.0001", "--epochs", "3"]);
+    // 0.6 ms: the first step already overruns it (a tiny model's step takes ≈ 5 ms here; a
+    // machine 40× faster would still stop within 5 steps of the 170 that 3 epochs take).
+    let out = tiny_run(&dir, &["--max-minutes", "0.00001", "--epochs", "3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let j = last_json(&out);
     assert!(j["steps"].as_u64().is_some_and(|s| s <= 5), "{j}");

@@ -39,17 +39,39 @@ fn reproduce(name: &str) -> (PathBuf, serde_json::Value) {
     (dir, summary)
 }
 
-/// A PNG of at least `w × h` pixels.
-fn assert_png(path: &Path, (w, h): (u32, u32)) {
+/// A PNG of at least `w × h` pixels with a picture in every cell of a `rows × cols` grid
+/// (each cell shows more than 8 distinct colours: a blank or half-drawn figure fails).
+fn assert_png(path: &Path, (w, h): (u32, u32), (rows, cols): (usize, usize)) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[1..4], b"PNG", "{} is not a PNG", path.display());
-    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .unwrap_or_else(|e| panic!("{} is not a PNG: {e}", path.display()));
+    let mut pixels = vec![0; reader.output_buffer_size().expect("a sane size")];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (width, height) = (info.width as usize, info.height as usize);
     assert!(
-        width >= w && height >= h,
+        width >= w as usize && height >= h as usize,
         "{}: {width}×{height}",
         path.display()
     );
+    let channels = info.line_size / width;
+    for r in 0..rows {
+        for c in 0..cols {
+            let mut colours = std::collections::HashSet::new();
+            for y in (r * height / rows..(r + 1) * height / rows).step_by(2) {
+                for x in (c * width / cols..(c + 1) * width / cols).step_by(2) {
+                    let i = y * info.line_size + x * channels;
+                    colours.insert(pixels[i..i + channels.min(3)].to_vec());
+                }
+            }
+            assert!(
+                colours.len() > 8,
+                "{}: cell ({r}, {c}) of {rows}×{cols} has {} colours",
+                path.display(),
+                colours.len()
+            );
+        }
+    }
 }
 
 /// `KL(q ‖ p)` of a saved 2D model against an energy by the midpoint rule on a 400 × 400 grid
@@ -128,8 +150,9 @@ fn rezende2015_longer_flows_fit_better_and_the_kl_matches_a_grid_integral() {
             "{name}: grid KL {grid} vs reported {reported}"
         );
     }
-    assert_png(&dir.join("rezende2015.png"), (1000, 600));
-    assert_png(&dir.join("rezende2015-kl.png"), (1000, 200));
+    // Four energies × (the truth + 9 fits); panel (d) one plot per energy.
+    assert_png(&dir.join("rezende2015.png"), (1000, 600), (4, 10));
+    assert_png(&dir.join("rezende2015-kl.png"), (1000, 200), (1, 4));
     let table = std::fs::read_to_string(dir.join("table.md")).unwrap();
     assert_eq!(table.lines().count(), 6, "{table}");
 }
@@ -161,7 +184,11 @@ fn gallery2d_figures_are_proper_and_the_easy_targets_are_fitted() {
         let v = figures["8gaussians"][flow]["value"].as_f64().unwrap();
         assert!(v < 0.35, "8gaussians {flow}: {v}");
     }
-    assert_png(&dir.join("gallery2d.png"), (1000, 1500));
+    let grid = (
+        Target::all().len(),
+        flowplay::flows::FlowKind::ALL.len() + 1,
+    );
+    assert_png(&dir.join("gallery2d.png"), (1000, 1500), grid);
 }
 
 /// mbank's tutorial: the flow reaches the data's entropy, matches both marginals, and its
@@ -179,7 +206,7 @@ fn mbank_flow_matches_the_expnormal_data() {
     let low_x = s["box"][0][0].as_f64().unwrap();
     assert!((-0.6..0.05).contains(&low_x), "box starts at x = {low_x}");
     for png in ["corner.png", "history.png"] {
-        assert_png(&dir.join(png), (600, 400));
+        assert_png(&dir.join(png), (600, 400), (1, 1));
     }
     let device = flowplay::device::cpu();
     let (flow, meta) = flowplay::model_file::load(&dir.join("mbank.flow"), &device).unwrap();

@@ -275,6 +275,58 @@ mod tests {
         }
     }
 
+    /// Every parameter's gradient in `a` against `b` (both consumed): the largest difference
+    /// and the largest magnitude.
+    fn compare(model: &Flow, a: GradientsParams, b: GradientsParams) -> (f32, f32) {
+        struct Compare(GradientsParams, GradientsParams, f32, f32);
+        impl ModuleVisitor for Compare {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let (Some(a), Some(b)) =
+                    (self.0.remove::<D>(param.id), self.1.remove::<D>(param.id))
+                else {
+                    panic!("a parameter has a gradient on one side only");
+                };
+                let a: Vec<f32> = crate::readback::to_host(a).expect("CPU values");
+                let b: Vec<f32> = crate::readback::to_host(b).expect("CPU values");
+                for (x, y) in a.iter().zip(&b) {
+                    self.2 = self.2.max((x - y).abs());
+                    self.3 = self.3.max(x.abs());
+                }
+            }
+        }
+        let mut c = Compare(a, b, 0.0, 0.0);
+        model.visit(&mut c);
+        (c.2, c.3)
+    }
+
+    /// The averaged gradients themselves, before any optimiser (Adam is invariant to their
+    /// scale, so a sum in place of the mean would pass the test above): K replicas give each
+    /// parameter the one-device gradient of the mean loss over the whole batch.
+    #[test]
+    fn the_replicas_gradient_is_the_whole_batchs_mean_gradient() {
+        let cpu = crate::device::cpu();
+        let ad = cpu.clone().autodiff();
+        ad.seed(5);
+        let model = trainable_on(tiny_realnvp(4, 16).init(&ad), &ad);
+        ad.seed(9);
+        let x = Tensor::<2>::random([24, 2], burn::tensor::Distribution::Normal(0.3, 1.2), &ad);
+        for k in [2, 3, 4] {
+            let whole =
+                GradientsParams::from_grads(loss_of(&model, x.clone()).loss.backward(), &model);
+            let replicas = Replicas::new(&model, &vec![cpu.clone(); k]).expect("replicas");
+            let split = replicas
+                .gradients(&model, x.clone(), loss_of)
+                .expect("gradients")
+                .grads;
+            let (diff, largest) = compare(&model, whole, split);
+            assert!(largest > 1e-2, "a gradient worth comparing: {largest}");
+            assert!(
+                diff < 1e-5 * largest.max(1.0),
+                "{k} replicas: off by {diff} (largest {largest})"
+            );
+        }
+    }
+
     #[test]
     fn an_uneven_batch_is_refused_with_its_sizes() {
         let cpu = crate::device::cpu();

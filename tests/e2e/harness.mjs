@@ -24,11 +24,19 @@ export async function harness() {
   async function open(path, viewport = { width: 1280, height: 900 }) {
     const context = await browser.newContext({ viewport, acceptDownloads: true });
     const page = await context.newPage();
-    page.on('pageerror', e => console.log('[pageerror]', String(e).slice(0, 500)));
+    // An uncaught exception (a wasm panic among them) fails the run; so does a console error,
+    // except a resource the network refused (the bad-link tests ask for missing files on
+    // purpose and check the page's own message instead).
+    page.on('pageerror', e => check('no uncaught error in the page', false, String(e).slice(0, 500)));
     // Every URL the page asked for (which build of the module it loaded).
     page.requested = [];
     page.on('request', r => page.requested.push(r.url()));
-    page.on('console', m => { if (m.type() === 'error') console.log('[console.error]', m.text().slice(0, 300)); });
+    page.on('console', m => {
+      if (m.type() !== 'error') return;
+      const text = m.text();
+      if (/Failed to load resource/.test(text)) console.log('[console.error, network]', text.slice(0, 300));
+      else check('no error in the console', false, text.slice(0, 300));
+    });
     await page.goto(base + path);
     return page;
   }
