@@ -22,9 +22,12 @@ const { cli, artifacts, check, open, waitState, finish } = await harness();
   const cliKl = JSON.parse(out.trim().split('\n').pop()).kl.u2;
   for (const column of ['planar K=2', 'planar K=8', 'nice K=2', 'nice K=8', 'radial K=2', 'radial K=8']) {
     const [p, c] = [pageKl[`u2 ${column}`], cliKl[column]];
-    // Same cells, seeds and steps, and the same bits: the kernels compute alike in wasm SIMD
-    // and natively up to summation order (measured: within 10⁻⁵ after 1 000 steps).
-    check(`${column}: the page's KL matches the CLI's`, Number.isFinite(p) && Math.abs(p - c) < 1e-3,
+    // Same cells, seeds and steps: planar and radial layers compute alike in wasm SIMD and
+    // natively (measured: within 10⁻⁵ after 1 000 steps). NICE's MLPs sum 64-wide products in
+    // another order in wasm SIMD128 than in native AVX-512, and 1 000 Adam steps amplify those
+    // last bits into another, equally good fit: measured 0.004–0.008 nats apart, held to 0.02.
+    const tolerance = column.startsWith('nice') ? 0.02 : 1e-3;
+    check(`${column}: the page's KL matches the CLI's (within ${tolerance})`, Number.isFinite(p) && Math.abs(p - c) < tolerance,
       `page ${p?.toFixed(6)}, CLI ${c?.toFixed(6)}`);
   }
   check('longer flows fit U2 better in the page too', pageKl['u2 planar K=8'] < pageKl['u2 planar K=2'], JSON.stringify(pageKl));
