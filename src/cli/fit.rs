@@ -136,7 +136,6 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
     if let Some(k) = a.layers {
         spec = spec.with_layers(k);
     }
-    let spec = with_data_box(spec, &data.rows);
     let objective = match &data.log_p {
         None => Objective::forward_kl(dim, data.rows.clone(), a.val_fraction),
         Some(lp) => Objective::Regression {
@@ -145,6 +144,8 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
             log_density: lp.clone(),
         },
     };
+    // mbank's box around the rows it is fitted to (not the validation split).
+    let spec = with_data_box(spec, objective.fitted_rows());
     let settings = TrainSettings {
         steps: a.steps,
         batch: a.batch,

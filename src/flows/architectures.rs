@@ -110,8 +110,8 @@ pub struct FlowSpec {
     /// from `±4` when none is given, or from this start when `learn_box` (the data's extent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub support: Option<(Vec<f32>, Vec<f32>)>,
-    /// `mbank`: `support` is only where its box starts (from the data), and the box is learnt.
-    /// A target's known support (an energy's box) stays fixed.
+    /// `mbank`: `support` is the extent of the data it is fitted to, and the box adds learnt
+    /// margins beyond it. A target's known support (an energy's box) stays fixed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learn_box: bool,
 }
@@ -152,14 +152,18 @@ impl FlowSpec {
         let h = self.hidden;
         let mut layers = Vec::new();
         let mbank = self.kind == FlowKind::Mbank;
+        // (bounds, learnt, around data): a known support is fixed; mbank's box around its data
+        // learns margins beyond the data's extent; without data, it learns its edges from ±4.
         let first_box = match &self.support {
-            Some(b) => Some((b.clone(), mbank && self.learn_box)),
-            None if mbank => Some(((vec![-4.0; d], vec![4.0; d]), true)),
+            Some(b) => Some((b.clone(), mbank && self.learn_box, mbank && self.learn_box)),
+            None if mbank => Some(((vec![-4.0; d], vec![4.0; d]), true, false)),
             None => None,
         };
-        if let Some(((low, high), learnable)) = first_box {
+        if let Some(((low, high), learnable, margins)) = first_box {
             layers.push(LayerConfig::Tanh(
-                TanhBoxConfig::new(low, high).with_learnable(learnable),
+                TanhBoxConfig::new(low, high)
+                    .with_learnable(learnable)
+                    .with_margins(margins),
             ));
         }
         // mbank's flow has no normalisation layer: the box already scales the data.

@@ -50,6 +50,16 @@ impl Objective {
         }
     }
 
+    /// The rows the model is fitted to: the training split of a forward KL, a regression's
+    /// points; none for an energy.
+    pub fn fitted_rows(&self) -> &[f32] {
+        match self {
+            Self::ForwardKl { train, .. } => train,
+            Self::Regression { points, .. } => points,
+            _ => &[],
+        }
+    }
+
     pub fn reverse_kl(energy: Energy, beta0: f64, anneal_steps: usize) -> Self {
         Self::ReverseKl {
             energy,

@@ -50,9 +50,11 @@ pub fn target_problem(
     Ok(match target {
         Target::Samples(set) => {
             let data = set.sample(t.data_points, &mut Rng::new(t.seed ^ 0xDA7A));
+            let objective = Objective::forward_kl(2, data.clone(), t.val_fraction);
             TargetProblem {
-                spec: with_data_box(spec, &data),
-                objective: Objective::forward_kl(2, data.clone(), t.val_fraction),
+                // mbank's box around the training split only: validation points stay unseen.
+                spec: with_data_box(spec, objective.fitted_rows()),
+                objective,
                 data,
             }
         }
@@ -125,8 +127,10 @@ fn regression_problem(
     })
 }
 
-/// mbank's flow starts its learnable box at the data's extent, widened by 5 % of the range on
-/// each side (mbank initialises its tanh box from the data's bounds); other flows are unchanged.
+/// mbank's flow gets a box around `data` (the rows it is fitted to): their extent, to which
+/// the box adds a learnt margin of at least 25 % of the width on each side
+/// ([`crate::flows::tanh`]; mbank initialises its tanh box from the data's bounds); other
+/// flows are unchanged.
 pub fn with_data_box(spec: FlowSpec, data: &[f32]) -> FlowSpec {
     if spec.kind != FlowKind::Mbank || spec.support.is_some() || data.is_empty() {
         return spec;
@@ -139,10 +143,12 @@ pub fn with_data_box(spec: FlowSpec, data: &[f32]) -> FlowSpec {
             *h = h.max(v);
         }
     }
+    // A constant coordinate still gets a box of some width.
     for (l, h) in low.iter_mut().zip(high.iter_mut()) {
-        let margin = 0.05 * (*h - *l).max(1e-3);
-        *l -= margin;
-        *h += margin;
+        if *h - *l < 1e-3 {
+            *l -= 5e-4;
+            *h += 5e-4;
+        }
     }
     FlowSpec {
         learn_box: true,

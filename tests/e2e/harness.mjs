@@ -24,9 +24,11 @@ export async function harness() {
   async function open(path, viewport = { width: 1280, height: 900 }) {
     const context = await browser.newContext({ viewport, acceptDownloads: true });
     const page = await context.newPage();
-    // An uncaught exception (a wasm panic among them) fails the run; so does a console error,
-    // except a resource the network refused (the bad-link tests ask for missing files on
-    // purpose and check the page's own message instead).
+    // An uncaught exception fails the run; so does a console error, except what the tests
+    // provoke on purpose and check through the page's own message: a resource the network
+    // refused, a bad file or target the page reports ("could not load …", "could not build …",
+    // a 2D model opened as an image model),
+    // and the simulated crash of the training worker (window.flowplayCrashWorker).
     page.on('pageerror', e => check('no uncaught error in the page', false, String(e).slice(0, 500)));
     // Every URL the page asked for (which build of the module it loaded).
     page.requested = [];
@@ -34,7 +36,8 @@ export async function harness() {
     page.on('console', m => {
       if (m.type() !== 'error') return;
       const text = m.text();
-      if (/Failed to load resource/.test(text)) console.log('[console.error, network]', text.slice(0, 300));
+      const provoked = /Failed to load resource|^could not (load|build) |simulated crash of the training worker|open it in the 2D playground/;
+      if (provoked.test(text)) console.log('[console.error, provoked]', text.slice(0, 300));
       else check('no error in the console', false, text.slice(0, 300));
     });
     await page.goto(base + path);
