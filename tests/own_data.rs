@@ -201,9 +201,10 @@ fn fit2d_regression_matches_a_known_log_density() {
     let s = last_json(&out);
     assert_eq!(s["objective"], "regression");
     // Measured with these settings: KL 0.016 and an RMSE of log q − log p of 0.18 (8 layers and
-    // 1 500 steps: 0.0007 and 0.045).
+    // 1 500 steps: 0.0007 and 0.045). One backend thread and a fixed seed: another machine
+    // differs by rounding only, so the RMSE bound is 0.3 again (0.4 gave room nothing used).
     assert!(s["kl_estimate"].as_f64().unwrap() < 0.05, "{s}");
-    assert!(s["rmse_log_density"].as_f64().unwrap() < 0.4, "{s}");
+    assert!(s["rmse_log_density"].as_f64().unwrap() < 0.3, "{s}");
     let out = bin()
         .args([
             "fit2d",

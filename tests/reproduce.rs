@@ -123,12 +123,14 @@ fn rezende2015_longer_flows_fit_better_and_the_kl_matches_a_grid_integral() {
                 kl(e, &format!("{family} K=32")),
             );
             assert!(
-                long < 0.8 * short,
+                long < 0.7 * short,
                 "{e} {family}: K=32 {long} vs K=2 {short}"
             );
         }
-        // Measured 0.019–0.43 (planar K=32, quick).
-        assert!(kl(e, "planar K=32") < 0.8, "{e}: {}", kl(e, "planar K=32"));
+        // Measured 0.019–0.43 (planar K=32, quick; the ratios above ≤ 0.52). One thread and
+        // fixed seeds: another machine differs only by its kernels' rounding, far below these
+        // margins, so the bounds are those of 2026-12-03 again (0.8 gave room nothing used).
+        assert!(kl(e, "planar K=32") < 0.7, "{e}: {}", kl(e, "planar K=32"));
         for (column, v) in s["kl"][e].as_object().unwrap() {
             assert!(v.as_f64().unwrap() > -0.02, "{e} {column}: negative KL {v}");
         }

@@ -235,8 +235,10 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   const page = await open('#target=u2&flow=realnvp&layers=4&hidden=32&objective=regression&backend=cpu&autostart=1&steps=400');
   const s = await waitState(page, ['done', 'error'], 180);
   const loss = Number(s.loss);
-  // The squared error of log q − log p starts in the tens; measured 0.40 after 400 steps.
-  check('regression onto U2\'s log p trains in the page', s.state === 'done' && loss < 1.0, JSON.stringify(s));
+  // The squared error of log q − log p starts in the tens; measured 0.40 after 400 steps. The
+  // page's CPU backend is single-threaded wasm SIMD128 (no fused multiply-add), the same
+  // arithmetic on every machine: held to 0.5 again (1.0 gave room nothing used).
+  check('regression onto U2\'s log p trains in the page', s.state === 'done' && loss < 0.5, JSON.stringify(s));
   check('the objective is a control and in the link', (await page.$eval('#objective', e => e.value)) === 'regression'
     && page.url().includes('objective=regression'), page.url());
   await page.context().close();
