@@ -31,7 +31,8 @@ fn last_json(out: &Output) -> serde_json::Value {
 /// `½ log det(2πe Σ) = 3/2 log 2πe + log|det L|`, `det L = 0.24`.
 fn gaussian_csv(path: &Path, n: usize) -> f64 {
     let mut rng = flowplay::rng::Rng::new(11);
-    let mut text = String::from("alpha,beta,gamma\n");
+    // A spreadsheet's header: quoted names, one with a comma and one with a space inside.
+    let mut text = String::from("\"alpha, a\",\"beta b\",gamma\n");
     for _ in 0..n {
         let e: Vec<f64> = (0..3).map(|_| rng.normal()).collect();
         let x = [
@@ -76,7 +77,10 @@ fn fit_on_a_csv_reaches_the_entropy_of_a_known_gaussian() {
     );
     let s = last_json(&out);
     assert_eq!(s["dim"], 3);
-    assert_eq!(s["columns"], serde_json::json!(["alpha", "beta", "gamma"]));
+    assert_eq!(
+        s["columns"],
+        serde_json::json!(["alpha, a", "beta b", "gamma"])
+    );
     let val = s["val_nll"].as_f64().unwrap();
     // Measured 0.01 above the entropy (1 200 held-out rows: noise ≈ 0.03).
     assert!(

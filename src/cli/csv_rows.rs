@@ -1,7 +1,9 @@
 //! A user's samples as a table: a CSV (or whitespace- or semicolon-separated) file of D ≥ 1
 //! numeric columns, with an optional header line of column names. Blank lines and lines that
-//! start with `#` are skipped. Every problem is named with its line and column: an empty file,
-//! ragged rows, a value that is not a number, NaN or infinity.
+//! start with `#` are skipped. A line with a comma or a semicolon is read by the `csv` crate
+//! (RFC 4180 quoting: `"mass 1","spin, aligned"` are two fields; spaces around fields are
+//! trimmed), any other line is split on whitespace. Every problem is named with its line and
+//! column: an empty file, ragged rows, a value that is not a number, NaN or infinity.
 
 use std::path::Path;
 
@@ -33,6 +35,39 @@ pub fn read_table(path: &Path) -> Result<Table, String> {
     parse_table(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The fields of one line: by the `csv` crate where it has a comma or a semicolon (its
+/// delimiter), else split on whitespace.
+fn split_fields(line: &str) -> Result<Vec<String>, String> {
+    let delimiter = if line.contains(',') {
+        b','
+    } else if line.contains(';') {
+        b';'
+    } else {
+        return Ok(line.split_whitespace().map(String::from).collect());
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .from_reader(line.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        // A quoted field after a space (`1, "2"`) is not quoted to RFC 4180; spreadsheets
+        // write it, so its quotes are taken off here.
+        Ok(true) => Ok(record.iter().map(unquote).collect()),
+        Ok(false) => Ok(Vec::new()),
+        Err(e) => Err(format!("not a CSV line ({e})")),
+    }
+}
+
+/// `"text"` → `text` (with `""` inside → `"`); anything else as it is.
+fn unquote(field: &str) -> String {
+    match field.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        Some(inner) => inner.replace("\"\"", "\""),
+        None => field.to_string(),
+    }
+}
+
 /// Parses a table from text (see the module doc).
 pub fn parse_table(text: &str) -> Result<Table, String> {
     let mut names: Option<Vec<String>> = None;
@@ -43,10 +78,7 @@ pub fn parse_table(text: &str) -> Result<Table, String> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = t
-            .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let fields = split_fields(t).map_err(|e| format!("line {}: {e}", i + 1))?;
         let is_first = names.is_none();
         if is_first && fields.iter().any(|f| f.parse::<f64>().is_err()) {
             // A header: the first non-blank line when any of its fields is not a number.
@@ -122,5 +154,16 @@ mod tests {
         assert!(e("1,2\n3,inf\n").contains("not a finite"));
         assert!(e("1,2\n3,1e39\n").contains("not a finite"));
         assert!(e("1,2\n3,x\n").contains("line 2, column 2: 'x' is not a number"));
+    }
+
+    #[test]
+    fn quoted_headers_and_fields_are_one_column_each() {
+        let t = parse_table("\"mass 1\",\"spin, aligned\"\n\"1.5\", 2\n3 , \"4e-1\"\n").unwrap();
+        assert_eq!(t.names, vec!["mass 1", "spin, aligned"]);
+        assert_eq!(t.rows, vec![1.5, 2.0, 3.0, 0.4]);
+        let t = parse_table("\"a\";\"b;c\"\n1;2\n").unwrap();
+        assert_eq!(t.names, vec!["a", "b;c"]);
+        let e = parse_table("\"a\",\"b\"\n1,2,3\n").unwrap_err();
+        assert!(e.contains("line 2: 3 values, but the header has 2"), "{e}");
     }
 }
