@@ -221,7 +221,10 @@ fn fit2d_on_an_energy_reports_reverse_kl() {
         summary["reverse_kl_loss"].as_f64().unwrap().is_finite(),
         "{summary}"
     );
-    assert!(summary["kl_estimate"].as_f64().unwrap() > -0.1, "{summary}");
+    // Training moved the flow onto the energy: KL 19 nats after one step, measured 1.20
+    // after these 100 (a KL estimate is ≥ 0 up to its Monte Carlo noise).
+    let kl = summary["kl_estimate"].as_f64().unwrap();
+    assert!(kl > -0.1 && kl < 2.0, "{summary}");
     assert!(summary.get("val_nll").is_none());
     std::fs::remove_dir_all(dir).ok();
 }
