@@ -16,6 +16,7 @@
 
 use serde::Serialize;
 
+use super::metrics::draws_below;
 use crate::rng::Rng;
 
 /// Bins of the rank histograms (the figure and the summary).
@@ -55,8 +56,7 @@ impl Ranks {
     pub fn add(&mut self, truth: &[f64], draws: &[f64]) {
         let d = truth.len();
         for (j, t) in truth.iter().enumerate() {
-            let below = draws.chunks(d).filter(|row| row[j] < *t).count();
-            self.ranks[j].push(below);
+            self.ranks[j].push(draws_below(draws, d, j, *t));
         }
     }
 

@@ -59,7 +59,7 @@ impl Coverage {
         let d = truth.len();
         let s = samples.len() / d;
         for (j, t) in truth.iter().enumerate() {
-            let below = samples.chunks(d).filter(|row| row[j] < *t).count();
+            let below = draws_below(samples, d, j, *t);
             let rank = (below as f64 + 0.5) / s as f64;
             for (hit, level) in self.hits.iter_mut().zip(LEVELS) {
                 let tail = (1.0 - level) / 2.0;
@@ -75,6 +75,12 @@ impl Coverage {
     pub fn fractions(&self) -> [f64; 3] {
         self.hits.map(|h| h as f64 / self.total.max(1) as f64)
     }
+}
+
+/// How many rows of `draws [S, d]` have coordinate `j` below `t` (the rank of a truth `t`
+/// among posterior draws; coverage and simulation-based calibration both count it).
+pub fn draws_below(draws: &[f64], d: usize, j: usize, t: f64) -> usize {
+    draws.chunks(d).filter(|row| row[j] < t).count()
 }
 
 /// The mean `‖f(θ̂) − y‖` over `samples [S, theta_dim]`.

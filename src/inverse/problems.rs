@@ -153,7 +153,12 @@ impl Problem {
     /// `log N(y; f(θ), σ_y² I)` up to the constant, i.e. `−‖y − f(θ)‖² / (2σ_y²)` (the
     /// rejection sampler's acceptance log-probability, at most 0).
     pub fn log_likelihood_kernel(self, y: &[f64], theta: &[f64]) -> f64 {
-        let s = self.noise_std();
+        self.log_likelihood_kernel_with(y, theta, self.noise_std())
+    }
+
+    /// [`Self::log_likelihood_kernel`] with noise `σ = s` instead of the problem's (a posterior
+    /// trained with `--noise`).
+    pub fn log_likelihood_kernel_with(self, y: &[f64], theta: &[f64], s: f64) -> f64 {
         let r2: f64 = self
             .forward(theta)
             .iter()

@@ -75,13 +75,9 @@ pub fn importance_weights(
         .chunks(d)
         .zip(log_q)
         .map(|(theta, lq)| {
-            let r2: f64 = problem
-                .forward(theta)
-                .iter()
-                .zip(y)
-                .map(|(f, y)| (f - y).powi(2))
-                .sum();
-            let lw = problem.log_prior(theta) - r2 / (2.0 * noise_std * noise_std) - lq;
+            let lw = problem.log_prior(theta)
+                + problem.log_likelihood_kernel_with(y, theta, noise_std)
+                - lq;
             if lw.is_nan() { f64::NEG_INFINITY } else { lw }
         })
         .collect();
