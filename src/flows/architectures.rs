@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::actnorm::ActNormConfig;
 use super::autoregressive::{ArTransform, AutoregressiveConfig, Direction};
 use super::base::{BaseConfig, DiagGaussianConfig};
+use super::cnf::CnfConfig;
 use super::coupling::{CouplingConfig, alternating_mask};
 use super::linear::LuLinearConfig;
 use super::permutation::PermutationConfig;
@@ -33,10 +34,13 @@ pub enum FlowKind {
     /// mbank's standard flow (Schmidt et al. 2024, arXiv:2309.09992): a learnable tanh box, then
     /// N × (an LU linear layer + a MAF layer).
     Mbank,
+    /// A continuous flow (`flows::cnf`): one ODE layer whose velocity MLP has `layers`
+    /// hidden-to-hidden layers; trained by flow matching or by maximum likelihood (FFJORD).
+    Cnf,
 }
 
 impl FlowKind {
-    pub const ALL: [FlowKind; 9] = [
+    pub const ALL: [FlowKind; 10] = [
         Self::Planar,
         Self::Radial,
         Self::Realnvp,
@@ -46,6 +50,7 @@ impl FlowKind {
         Self::Nsf,
         Self::NsfAr,
         Self::Mbank,
+        Self::Cnf,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +64,7 @@ impl FlowKind {
             Self::Nsf => "nsf",
             Self::NsfAr => "nsf-ar",
             Self::Mbank => "mbank",
+            Self::Cnf => "cnf",
         }
     }
 
@@ -66,6 +72,7 @@ impl FlowKind {
     pub fn default_layers(self) -> usize {
         match self {
             Self::Planar | Self::Radial => 16,
+            Self::Cnf => 2,
             _ => 8,
         }
     }
@@ -171,8 +178,19 @@ impl FlowSpec {
             layers.push(LayerConfig::ActNorm(ActNormConfig::new(d)));
         }
         let mut base = BaseConfig::StandardNormal { dim: d };
-        for i in 0..self.layers {
+        // A continuous flow is one ODE layer; `layers` is its velocity MLP's depth.
+        let repeats = if self.kind == FlowKind::Cnf {
+            1
+        } else {
+            self.layers
+        };
+        for i in 0..repeats {
             match self.kind {
+                FlowKind::Cnf => layers.push(LayerConfig::Cnf(
+                    CnfConfig::new(d)
+                        .with_hidden(h)
+                        .with_hidden_layers(self.layers),
+                )),
                 FlowKind::Planar => layers.push(LayerConfig::Planar(PlanarConfig::new(d))),
                 FlowKind::Radial => layers.push(LayerConfig::Radial(RadialConfig::new(d))),
                 FlowKind::Realnvp | FlowKind::Nice => {

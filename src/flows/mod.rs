@@ -11,6 +11,7 @@ pub mod actnorm2d;
 pub mod architectures;
 pub mod autoregressive;
 pub mod base;
+pub mod cnf;
 pub mod composite;
 #[cfg(test)]
 mod conditional_properties;
@@ -203,6 +204,7 @@ layers! {
     SelfNormConv(selfnorm::SelfNormConvConfig => selfnorm::SelfNormConv),
     EmergingConv(emerging::EmergingConvConfig => emerging::EmergingConv),
     ConvExp(conv_exp::ConvExpConfig => conv_exp::ConvExp),
+    Cnf(cnf::CnfConfig => cnf::Cnf),
 }
 
 /// The registered layer's [`LayerSpec`], callable without importing the trait.

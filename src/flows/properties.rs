@@ -3,6 +3,7 @@
 use super::LayerConfig;
 use super::actnorm::ActNormConfig;
 use super::autoregressive::{ArTransform, AutoregressiveConfig, Direction};
+use super::cnf::CnfConfig;
 use super::coupling::{CouplingConfig, alternating_mask, random_mask};
 use super::linear::{LuLinearConfig, NaiveLinearConfig};
 use super::made::Made;
@@ -92,6 +93,12 @@ pub(super) fn table(d: usize) -> Vec<(LayerConfig, f32, bool)> {
             ),
             3e-4,
             true,
+        ),
+        // Last, so that its random draws leave the other layers' parameters as they were.
+        (
+            LayerConfig::Cnf(CnfConfig::new(d).with_hidden(16)),
+            1e-3,
+            false,
         ),
     ]
 }

@@ -1,5 +1,5 @@
 //! Training: objectives (forward KL on samples, reverse KL against an energy, regression onto a
-//! target log-density), Adam with learning-rate warm-up and gradient-norm clipping, a history,
+//! target log-density, flow matching for continuous flows), Adam with learning-rate warm-up and gradient-norm clipping, a history,
 //! and a NaN/Inf guard that rolls back to the last good parameters.
 //!
 //! The step is `async` (every readback in wasm must be), natively it is driven by
@@ -7,6 +7,7 @@
 
 pub mod clip;
 pub mod data_parallel;
+pub mod flow_matching;
 pub mod history;
 pub mod images;
 pub mod objective;

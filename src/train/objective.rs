@@ -5,6 +5,9 @@
 //!   Mohamed 2015), with β annealed from `beta0` to 1 over `anneal_steps` (normflows' schedule).
 //! - Regression `E[(log q(x) − log p(x))²]` onto known log-densities at given points (mbank's
 //!   `ll_mse`).
+//! - Conditional flow matching for a continuous flow ([`super::flow_matching`]): the velocity
+//!   regressed onto straight paths from base draws to data points; validated, like forward KL,
+//!   by the exact NLL of the held-out rows.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -29,6 +32,14 @@ pub enum Objective {
         /// `log Z` of `exp(−U)` (grid quadrature), to report `KL = loss + log Z`.
         log_normalizer: f64,
     },
+    /// Flow matching on `train` (`[n, dim]` row-major); `val` is the held-out split, scored by
+    /// its NLL like forward KL's.
+    FlowMatching {
+        dim: usize,
+        train: Vec<f32>,
+        val: Vec<f32>,
+        pairing: super::flow_matching::Pairing,
+    },
     /// Regression of `log q` onto `log_density` at `points`.
     Regression {
         dim: usize,
@@ -50,11 +61,49 @@ impl Objective {
         }
     }
 
+    /// The same split of `data` as [`Self::forward_kl`], trained by flow matching.
+    pub fn flow_matching(
+        dim: usize,
+        data: Vec<f32>,
+        val_fraction: f64,
+        pairing: super::flow_matching::Pairing,
+    ) -> Self {
+        match Self::forward_kl(dim, data, val_fraction) {
+            Self::ForwardKl { dim, train, val } => Self::FlowMatching {
+                dim,
+                train,
+                val,
+                pairing,
+            },
+            _ => unreachable!("forward_kl builds a forward KL"),
+        }
+    }
+
+    /// The held-out rows scored by their NLL (forward KL and flow matching) and their width.
+    pub fn validation_rows(&self) -> Option<(&[f32], usize)> {
+        match self {
+            Self::ForwardKl { dim, val, .. } | Self::FlowMatching { dim, val, .. } => {
+                Some((val, *dim))
+            }
+            _ => None,
+        }
+    }
+
+    /// The training rows that data-dependent layers (ActNorm) are initialised on.
+    pub fn training_data(&self) -> Option<(&[f32], usize)> {
+        match self {
+            Self::ForwardKl { dim, train, .. } | Self::FlowMatching { dim, train, .. } => {
+                Some((train, *dim))
+            }
+            _ => None,
+        }
+    }
+
     /// The rows the model is fitted to: the training split of a forward KL, a regression's
     /// points; none for an energy.
     pub fn fitted_rows(&self) -> &[f32] {
         match self {
-            Self::ForwardKl { train, .. } => train,
+            Self::ForwardKl { train, .. } | Self::FlowMatching { train, .. } => train,
             Self::Regression { points, .. } => points,
             _ => &[],
         }
@@ -86,9 +135,29 @@ impl Objective {
     /// A training batch drawn from `rng` as one tensor of rows, for the objectives whose loss
     /// is a mean over data rows: forward KL `[B, D]` (the points), regression `[B, D + 1]`
     /// (each point with its target log-density last). `None` for reverse KL, whose batch is
-    /// drawn from the model. A block of these rows is a batch in its own right, which is what
-    /// data-parallel training splits ([`super::Trainer::with_cpu_threads`]).
+    /// drawn from the model; flow matching `[B, 2D + 1]` ([`super::flow_matching::rows`]). A
+    /// block of these rows is a batch in its own right, which is what data-parallel training
+    /// splits ([`super::Trainer::with_cpu_threads`]).
     pub fn row_batch(&self, batch: usize, rng: &mut Rng, device: &Device) -> Option<Tensor<2>> {
+        if let Self::FlowMatching {
+            dim,
+            train,
+            pairing,
+            ..
+        } = self
+        {
+            let n = train.len() / dim;
+            let mut x1 = Vec::with_capacity(batch * dim);
+            for _ in 0..batch {
+                let i = rng.below(n);
+                x1.extend_from_slice(&train[i * dim..(i + 1) * dim]);
+            }
+            let rows = super::flow_matching::rows(&x1, *dim, *pairing, rng);
+            return Some(Tensor::from_data(
+                TensorData::new(rows, [batch, 2 * dim + 1]),
+                device,
+            ));
+        }
         let (data, targets, dim) = match self {
             Self::ForwardKl { dim, train, .. } => (train, None, *dim),
             Self::Regression {
@@ -96,7 +165,7 @@ impl Objective {
                 points,
                 log_density,
             } => (points, Some(log_density), *dim),
-            Self::ReverseKl { .. } => return None,
+            Self::ReverseKl { .. } | Self::FlowMatching { .. } => return None,
         };
         let n = data.len() / dim;
         let width = dim + usize::from(targets.is_some());
@@ -128,6 +197,7 @@ impl Objective {
                 let t = rows.slice([0..b, *dim..*dim + 1]).reshape([b]);
                 (model.log_prob(x) - t).square().mean()
             }
+            Self::FlowMatching { .. } => super::flow_matching::loss(model, rows),
             _ => model.log_prob(rows).mean().neg(),
         }
     }

@@ -101,10 +101,10 @@ impl Trainer {
         let device = device.clone().autodiff();
         device.seed(settings.seed);
         let mut model = config.init(&device);
-        if let Objective::ForwardKl { dim, train, .. } = &objective {
+        if let Some((train, dim)) = objective.training_data() {
             let n = (train.len() / dim).min(4096);
             let x = Tensor::<2>::from_data(
-                TensorData::new(train[..n * dim].to_vec(), [n, *dim]),
+                TensorData::new(train[..n * dim].to_vec(), [n, dim]),
                 &device,
             );
             model = model.data_init(x);
@@ -139,12 +139,15 @@ impl Trainer {
                 "batch and eval_every must be positive".into(),
             ));
         }
-        if let Objective::ForwardKl { dim, train, .. } = objective
-            && (*dim != config.dim() || train.is_empty())
+        if let Objective::FlowMatching { .. } = objective {
+            super::flow_matching::check(config).map_err(TrainError::Setup)?;
+        }
+        if let Some((train, dim)) = objective.training_data()
+            && (dim != config.dim() || train.is_empty())
         {
             return Err(TrainError::Setup(format!(
                 "data has dimension {dim} and {} training rows; the flow has dimension {}",
-                train.len() / dim.max(&1),
+                train.len() / dim.max(1),
                 config.dim()
             )));
         }
@@ -273,9 +276,9 @@ impl Trainer {
     /// Records a history point: mean training loss since the last one and, for forward KL, the
     /// validation NLL.
     pub async fn record(&mut self) -> Result<HistoryPoint, TrainError> {
-        let val_nll = match &self.objective {
-            Objective::ForwardKl { dim, val, .. } => Some(self.mean_nll(val, *dim).await?),
-            _ => None,
+        let val_nll = match self.objective.validation_rows() {
+            Some((val, dim)) => Some(self.mean_nll(val, dim).await?),
+            None => None,
         };
         let train_loss =
             (self.window_steps > 0).then(|| self.window_loss / self.window_steps as f64);
@@ -294,7 +297,7 @@ impl Trainer {
     /// Records the untrained model's point (forward KL, before the first step), where the loss
     /// curve starts; `None` when there is nothing to record.
     pub async fn record_start(&mut self) -> Result<Option<HistoryPoint>, TrainError> {
-        if self.history.points.is_empty() && matches!(self.objective, Objective::ForwardKl { .. }) {
+        if self.history.points.is_empty() && self.objective.validation_rows().is_some() {
             return self.record().await.map(Some);
         }
         Ok(None)
