@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::actnorm::ActNormConfig;
 use super::autoregressive::{ArTransform, AutoregressiveConfig, Direction};
 use super::base::{BaseConfig, DiagGaussianConfig};
-use super::cnf::CnfConfig;
+use super::cnf::{CnfConfig, Solver};
 use super::coupling::{CouplingConfig, alternating_mask};
 use super::linear::LuLinearConfig;
 use super::permutation::PermutationConfig;
@@ -121,6 +121,13 @@ pub struct FlowSpec {
     /// margins beyond it. A target's known support (an energy's box) stays fixed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub learn_box: bool,
+    /// `cnf`: the RK4 steps of its ODE solver.
+    #[serde(default = "default_solver_steps")]
+    pub solver_steps: usize,
+}
+
+fn default_solver_steps() -> usize {
+    16
 }
 
 impl FlowSpec {
@@ -135,6 +142,7 @@ impl FlowSpec {
             actnorm: true,
             support: None,
             learn_box: false,
+            solver_steps: default_solver_steps(),
         }
     }
 
@@ -189,7 +197,10 @@ impl FlowSpec {
                 FlowKind::Cnf => layers.push(LayerConfig::Cnf(
                     CnfConfig::new(d)
                         .with_hidden(h)
-                        .with_hidden_layers(self.layers),
+                        .with_hidden_layers(self.layers)
+                        .with_solver(Solver::Rk4 {
+                            steps: self.solver_steps,
+                        }),
                 )),
                 FlowKind::Planar => layers.push(LayerConfig::Planar(PlanarConfig::new(d))),
                 FlowKind::Radial => layers.push(LayerConfig::Radial(RadialConfig::new(d))),

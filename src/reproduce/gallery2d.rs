@@ -10,6 +10,8 @@
 use super::{Budget, Cell};
 use crate::flows::{FlowKind, FlowSpec};
 use crate::targets::Target;
+use crate::train::FitBy;
+use crate::train::flow_matching::Pairing;
 
 /// Every fit, row by row (target), column by column (flow family, [`FlowKind::ALL`]).
 pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
@@ -27,11 +29,20 @@ pub fn cells_for(targets: &[Target], flows: &[FlowKind], budget: Budget, seed: u
         .flat_map(|&target| {
             flows.iter().map(move |&kind| {
                 let thin = matches!(kind, FlowKind::Planar | FlowKind::Radial);
+                let cnf = kind == FlowKind::Cnf;
                 let spec = match budget {
+                    // A CNF is one layer: its `layers` are its field's depth.
+                    Budget::Quick if cnf => FlowSpec::new(kind, 2).with_hidden(64),
                     Budget::Quick => FlowSpec::new(kind, 2)
                         .with_layers(if thin { 12 } else { 4 })
                         .with_hidden(32),
                     Budget::Full => FlowSpec::new(kind, 2),
+                };
+                // A CNF learns a sample set by flow matching, an energy by reverse KL through
+                // its solver.
+                let fit_by = match target {
+                    Target::Samples(_) if cnf => FitBy::FlowMatching(Pairing::Independent),
+                    _ => FitBy::Kl,
                 };
                 Cell {
                     label: kind.name().to_string(),
@@ -42,6 +53,7 @@ pub fn cells_for(targets: &[Target], flows: &[FlowKind], budget: Budget, seed: u
                     lr: if thin { 5e-3 } else { 2e-3 },
                     data_points,
                     seed,
+                    fit_by,
                 }
             })
         })

@@ -28,5 +28,6 @@ pub fn cell(budget: Budget, seed: u64) -> Cell {
         lr: 1e-3,
         data_points,
         seed,
+        fit_by: crate::train::FitBy::Kl,
     }
 }

@@ -45,6 +45,9 @@ pub struct Cell {
     /// Points drawn from a sample-set target (train + validation, 20 % held out).
     pub data_points: usize,
     pub seed: u64,
+    /// What the flow is fitted by (KL for every family; flow matching for a continuous flow on
+    /// a sample set).
+    pub fit_by: crate::train::FitBy,
 }
 
 /// The number a fit is judged by, in nats.
@@ -124,7 +127,7 @@ impl CellRun {
             seed: cell.seed,
             beta0: 0.01,
             anneal_steps: 2 * cell.steps / 3,
-            regression: false,
+            fit_by: cell.fit_by,
         };
         let problem =
             target_problem(cell.target, cell.spec.clone(), &how).map_err(TrainError::Setup)?;

@@ -56,6 +56,7 @@ pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
                 lr: 5e-3,
                 data_points: 0,
                 seed,
+                fit_by: crate::train::FitBy::Kl,
             })
         })
         .collect()

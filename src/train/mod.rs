@@ -19,5 +19,5 @@ pub mod workers;
 
 pub use history::{History, HistoryPoint};
 pub use objective::Objective;
-pub use target_problem::{TargetProblem, TargetTraining, target_problem};
+pub use target_problem::{FitBy, TargetProblem, TargetTraining, target_problem};
 pub use trainer::{StepOutcome, TrainError, TrainSettings, Trainer};

@@ -4,7 +4,9 @@
 //! and the flow's support becomes the energy's plotting box (a fixed tanh layer), because
 //! U2–U4 do not confine z₁ (`exp(−U)` is not integrable on ℝ²). With `regression`, either
 //! kind is fitted instead by regressing `log q` onto the known `log p` at points drawn from the
-//! target (mbank's objective, Schmidt et al. 2024).
+//! target (mbank's objective, Schmidt et al. 2024). With flow matching, a sample set trains a
+//! continuous flow's velocity on the same data and hold-out as forward KL (an energy has no
+//! samples to match).
 
 use super::Objective;
 use crate::flows::{FlowKind, FlowSpec};
@@ -23,9 +25,21 @@ pub struct TargetTraining {
     pub beta0: f64,
     /// Reverse KL: steps over which β rises linearly to 1.
     pub anneal_steps: usize,
+    /// What the flow is fitted by.
+    pub fit_by: FitBy,
+}
+
+/// How a target is fitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FitBy {
+    /// Forward KL on a sample set, reverse KL against an energy.
+    #[default]
+    Kl,
     /// Regress `log q` onto the target's known `log p` at points drawn from it (mbank's
-    /// objective) instead of the KL that fits the target by default.
-    pub regression: bool,
+    /// objective).
+    Regression,
+    /// Conditional flow matching on samples (a continuous flow only).
+    FlowMatching(super::flow_matching::Pairing),
 }
 
 /// A 2D training problem: the flow's spec (with the energy's support box), the objective, and
@@ -44,19 +58,30 @@ pub fn target_problem(
     spec: FlowSpec,
     t: &TargetTraining,
 ) -> Result<TargetProblem, String> {
-    if t.regression {
-        return regression_problem(target, spec, t);
-    }
+    let pairing = match t.fit_by {
+        FitBy::Regression => return regression_problem(target, spec, t),
+        FitBy::FlowMatching(pairing) => Some(pairing),
+        FitBy::Kl => None,
+    };
     Ok(match target {
         Target::Samples(set) => {
             let data = set.sample(t.data_points, &mut Rng::new(t.seed ^ 0xDA7A));
-            let objective = Objective::forward_kl(2, data.clone(), t.val_fraction);
+            let objective = match pairing {
+                Some(p) => Objective::flow_matching(2, data.clone(), t.val_fraction, p),
+                None => Objective::forward_kl(2, data.clone(), t.val_fraction),
+            };
             TargetProblem {
                 // mbank's box around the training split only: validation points stay unseen.
                 spec: with_data_box(spec, objective.fitted_rows()),
                 objective,
                 data,
             }
+        }
+        Target::Energy(e) if pairing.is_some() => {
+            return Err(format!(
+                "flow matching needs samples of the target, and {} is an energy (a density without samples): fit it by reverse KL (--objective kl)",
+                e.name()
+            ));
         }
         Target::Energy(e) => TargetProblem {
             spec: with_energy_box(spec, e),

@@ -95,7 +95,11 @@ impl Session {
                     seed: cfg.seed,
                     beta0: 0.01,
                     anneal_steps: 1000,
-                    regression: cfg.regression,
+                    fit_by: if cfg.regression {
+                        crate::train::FitBy::Regression
+                    } else {
+                        crate::train::FitBy::Kl
+                    },
                 };
                 let p = target_problem(cfg.target, spec, &how)?;
                 (p.spec, p.objective, p.data)
