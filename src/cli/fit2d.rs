@@ -24,12 +24,13 @@ pub struct Fit2dArgs {
     /// Flow family.
     #[arg(long, value_enum)]
     pub flow: FlowKind,
-    /// Number of flow layers (default: 16 for planar/radial, 8 otherwise).
+    /// Number of flow layers (default: 16 for planar/radial, 8 otherwise; for cnf the
+    /// hidden-to-hidden layers of its velocity MLP, default 3).
     #[arg(long)]
     pub layers: Option<usize>,
-    /// Hidden width of the conditioner networks.
-    #[arg(long, default_value_t = 64)]
-    pub hidden: usize,
+    /// Hidden width of the conditioner networks (default: 128 for cnf, 64 otherwise).
+    #[arg(long)]
+    pub hidden: Option<usize>,
     /// Spline bins (nsf).
     #[arg(long, default_value_t = 8)]
     pub bins: usize,
@@ -126,7 +127,10 @@ fn problem(a: &Fit2dArgs) -> Result<(FlowSpec, Objective, TrainSettings), String
     if matches!(a.target, Target::Energy(_)) && !(a.beta0 > 0.0 && a.beta0 <= 1.0) {
         return Err(format!("--beta0 must lie in (0, 1], got {}", a.beta0));
     }
-    let mut spec = FlowSpec::new(a.flow, 2).with_hidden(a.hidden);
+    let mut spec = FlowSpec::new(a.flow, 2);
+    if let Some(h) = a.hidden {
+        spec = spec.with_hidden(h);
+    }
     spec.bins = a.bins;
     spec.solver_steps = a.solver_steps;
     if let Some(k) = a.layers {
@@ -290,7 +294,7 @@ pub fn run(a: Fit2dArgs) -> Result<Outcome, String> {
         "target": a.target.name(),
         "flow": a.flow.name(),
         "layers": spec.layers,
-        "hidden": a.hidden,
+        "hidden": spec.hidden,
         "params": params,
         "steps": trainer.step,
         "batch": batch,

@@ -452,6 +452,17 @@ impl Flow {
         stages
     }
 
+    /// The same flow with every continuous layer integrated by RK4 in `steps` steps (a cheap
+    /// preview: the page's heatmap while training); other layers are unchanged.
+    pub fn with_cnf_steps(mut self, steps: usize) -> Self {
+        for layer in &mut self.layers {
+            if let Layer::Cnf(cnf) = layer {
+                cnf.config.solver = cnf.config.solver.with_rk4_steps(steps);
+            }
+        }
+        self
+    }
+
     /// Data-dependent initialisation: each ActNorm sees the batch as transformed by the layers
     /// before it.
     pub fn data_init(self, x: Tensor<2>) -> Self {

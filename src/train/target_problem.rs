@@ -9,6 +9,7 @@
 //! samples to match).
 
 use super::Objective;
+use super::flow_matching::Pairing;
 use crate::flows::{FlowKind, FlowSpec};
 use crate::rng::Rng;
 use crate::targets::{Energy, SampleSet, Target};
@@ -40,6 +41,46 @@ pub enum FitBy {
     Regression,
     /// Conditional flow matching on samples (a continuous flow only).
     FlowMatching(super::flow_matching::Pairing),
+}
+
+impl FitBy {
+    /// Every choice, as the page's objective picker and its URL name them.
+    pub const ALL: [FitBy; 4] = [
+        Self::Kl,
+        Self::Regression,
+        Self::FlowMatching(Pairing::Independent),
+        Self::FlowMatching(Pairing::MinibatchOt),
+    ];
+
+    /// The URL name: `kl`, `regression`, `flow-matching`, `flow-matching-ot`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Kl => "kl",
+            Self::Regression => "regression",
+            Self::FlowMatching(Pairing::Independent) => "flow-matching",
+            Self::FlowMatching(Pairing::MinibatchOt) => "flow-matching-ot",
+        }
+    }
+
+    /// A label for a picker.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Kl => "KL (fit the target)",
+            Self::Regression => "regression onto log p",
+            Self::FlowMatching(Pairing::Independent) => "flow matching (cnf)",
+            Self::FlowMatching(Pairing::MinibatchOt) => "flow matching, minibatch OT (cnf)",
+        }
+    }
+}
+
+impl std::str::FromStr for FitBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown objective '{s}'"))
+    }
 }
 
 /// A 2D training problem: the flow's spec (with the energy's support box), the objective, and

@@ -221,7 +221,7 @@ const canvasVariety = (page, id) => page.$eval(id, c => {
 }
 
 // 8. An energy target and the flows no other check trains: a few steps each, finite loss.
-for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf'], ['circles', 'iaf']]) {
+for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf'], ['circles', 'iaf'], ['moons', 'cnf'], ['u1', 'cnf']]) {
   const page = await open(`#target=${target}&flow=${flow}&layers=2&hidden=16&backend=cpu&autostart=1&steps=15`);
   const s = await waitState(page, ['done', 'error'], 120);
   check(`${flow} on ${target} trains`, s.state === 'done' && Number.isFinite(Number(s.loss)), JSON.stringify(s));
@@ -329,6 +329,54 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   check('without Web Workers the page trains on its own thread', s.state === 'done' && s.step === '30' && s.trainsIn === 'page',
     JSON.stringify(s));
   await context.close();
+}
+
+// 11. A continuous flow trained by flow matching: its validation NLL against the moons'
+//     entropy (2.391 nats, `SampleSet::Moons`' quadrature density), the scrubber as the time
+//     slider of its trajectories (8 time stages with the velocity field drawn), and how often
+//     the heatmap refreshes while it trains (printed, not asserted: speed lives in figures).
+{
+  const MOONS_ENTROPY = 2.391;
+  const page = await open('#target=moons&flow=cnf&objective=flow-matching&layers=3&hidden=128&lr=0.003&backend=cpu&autostart=1&steps=1000');
+  await page.waitForFunction(() => document.querySelector('#flow-status')?.dataset.valNll, null, { timeout: 60000 });
+  const first = Number((await status(page)).valNll);
+  const t0 = Date.now();
+  // Refreshes of the heatmap while training: distinct pictures over 4 s, sampled every 50 ms.
+  let changes = 0, previous = null;
+  const sampleUntil = Date.now() + 4000;
+  while (Date.now() < sampleUntil) {
+    const picture = await page.$eval('#density-canvas', c => c.toDataURL());
+    if (previous !== null && picture !== previous) changes++;
+    previous = picture;
+    await page.waitForTimeout(50);
+  }
+  const gridRefresh = await page.$eval('#grid-refresh', el => el.textContent);
+  console.log(`FIGURE cnf heatmap while training: ${(changes / 4).toFixed(1)} refreshes/s (${gridRefresh}; RK4 with 4 steps while training)`);
+  const s = await waitState(page, ['done', 'error'], 600);
+  const seconds = (Date.now() - t0) / 1000;
+  const last = Number(s.valNll);
+  check('flow matching trains a cnf in the page to completion', s.state === 'done' && s.step === '1000', JSON.stringify(s));
+  check('the cnf\'s validation NLL comes within 0.25 nats of the moons\' entropy',
+    last < MOONS_ENTROPY + 0.25 && first > MOONS_ENTROPY + 0.5, `${first} -> ${last} (entropy ${MOONS_ENTROPY})`);
+  console.log(`FIGURE cnf flow matching on moons in the page (CPU): val NLL ${last.toFixed(3)}, ${(last - MOONS_ENTROPY).toFixed(3)} above the entropy, 1000 steps in ${seconds.toFixed(1)} s`);
+  // The scrubber: base, the cnf at t = 1/8 … 1, then the ActNorm: 10 stages.
+  const max = Number(await page.$eval('#layer', el => el.max));
+  const scrubTo = k => page.$eval('#layer', (el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, k);
+  const look = async k => {
+    await scrubTo(k);
+    await page.waitForTimeout(100);
+    return [await page.$eval('#layer-canvas', c => c.toDataURL()), await page.$eval('.scrubber label', el => el.textContent)];
+  };
+  const [base] = await look(0);
+  const [middle, middleLabel] = await look(4);
+  const [end] = await look(8);
+  check('a cnf\'s trajectory is 8 time stages between the base and the data',
+    max === 9 && /cnf at t = 0\.500/.test(middleLabel) && base !== middle && middle !== end, `max ${max}, stage 4: ${middleLabel}`);
+  await page.screenshot({ path: join(artifacts, 'cnf-moons-trajectory.png'), fullPage: true });
+  await page.context().close();
 }
 
 await finish();

@@ -144,6 +144,30 @@ impl Cnf {
         rk4_path(&self.at_time(), z, 0.0, 1.0, steps.max(1))
     }
 
+    /// Noise → data in `segments` equal stretches of time: the state and the segment's
+    /// `log|det ∂x/∂z|` at `t = 1/n, 2/n, …, 1` (each stretch integrated by RK4 with its share of
+    /// the configured steps, at least one). The page's layer scrubber shows these as a CNF's
+    /// stages.
+    pub fn inverse_segments(&self, z: Tensor<2>, segments: usize) -> Vec<(Tensor<2>, Tensor<1>)> {
+        let n = segments.max(1);
+        let steps = match self.config.solver {
+            Solver::Rk4 { steps } => steps,
+            Solver::Dopri5 { .. } => solver::WASM_FALLBACK_STEPS,
+        };
+        let per_segment = Solver::Rk4 {
+            steps: steps.div_ceil(n).max(1),
+        };
+        let mut x = z;
+        let mut out = Vec::with_capacity(n);
+        for k in 0..n {
+            let (t0, t1) = (k as f32 / n as f32, (k + 1) as f32 / n as f32);
+            let (next, logdet) = integrate(per_segment, &self.at_time(), x, t0, t1, true);
+            x = next.clone();
+            out.push((next, logdet));
+        }
+        out
+    }
+
     /// Noise → data with `solver` instead of the configured one (a cheaper preview).
     pub fn inverse_with(&self, z: Tensor<2>, solver: Solver) -> (Tensor<2>, Tensor<1>) {
         integrate(solver, &self.at_time(), z, 0.0, 1.0, true)

@@ -165,7 +165,9 @@ fn rk4(
 }
 
 /// Dormand–Prince nodes `c_i` and stage coefficients `a_ij`.
+#[cfg(not(target_arch = "wasm32"))]
 const DP_C: [f32; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
+#[cfg(not(target_arch = "wasm32"))]
 const DP_A: [[f32; 6]; 7] = [
     [0.0; 6],
     [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
@@ -197,6 +199,7 @@ const DP_A: [[f32; 6]; 7] = [
     ],
 ];
 /// The fifth-order weights minus the embedded fourth-order ones (the error estimate).
+#[cfg(not(target_arch = "wasm32"))]
 const DP_E: [f32; 7] = [
     35.0 / 384.0 - 5179.0 / 57600.0,
     0.0,

@@ -87,7 +87,49 @@ pub fn losses(id: &str, history: &History) -> Result<(), String> {
     root.present().map_err(|e| e.to_string())
 }
 
-/// The layer scrubber's picture: the points of one stage, in a box fitted to them.
+/// A CNF stage's velocity arrows (`[x, y, vx, vy]` quads), the longest a grid cell long.
+fn draw_arrows<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    arrows: &[f32],
+    r: f64,
+) -> Result<(), String> {
+    let longest = arrows
+        .chunks(4)
+        .map(|a| (a[2] as f64).hypot(a[3] as f64))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    if longest <= 0.0 {
+        return Ok(());
+    }
+    let cells = (arrows.len() / 4).max(1) as f64;
+    let scale = 2.0 * r / cells.sqrt() / longest * 0.9;
+    let grey = RGBColor(90, 90, 90);
+    chart
+        .draw_series(arrows.chunks(4).map(|a| {
+            let (x, y) = (a[0] as f64, a[1] as f64);
+            let (dx, dy) = (a[2] as f64 * scale, a[3] as f64 * scale);
+            PathElement::new(vec![(x, y), (x + dx, y + dy)], grey.stroke_width(1))
+        }))
+        .map_err(|e| e.to_string())?;
+    // A dot at each arrow's head shows the direction.
+    chart
+        .draw_series(arrows.chunks(4).map(|a| {
+            let head = (
+                a[0] as f64 + a[2] as f64 * scale,
+                a[1] as f64 + a[3] as f64 * scale,
+            );
+            Circle::new(head, 1, grey.filled())
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The layer scrubber's picture: the points of one stage, in a box fitted to them (with a
+/// continuous flow's velocity field as arrows at its stages).
 pub fn stage(id: &str, stages: &[StageView], k: usize) -> Result<(), String> {
     let (Some(stage), Some(first)) = (stages.get(k), stages.first()) else {
         return Ok(());
@@ -102,11 +144,7 @@ pub fn stage(id: &str, stages: &[StageView], k: usize) -> Result<(), String> {
         .map(|p| (p[0] as f64, p[1] as f64))
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
-    let r = pts
-        .iter()
-        .fold(1.0f64, |m, (x, y)| m.max(x.abs()).max(y.abs()))
-        .min(50.0)
-        * 1.05;
+    let r = super::protocol::stage_radius(&stage.points);
     let title = format!(
         "stage {k}/{}: {} · mean log|det| {:.3}",
         total - 1,
@@ -126,6 +164,7 @@ pub fn stage(id: &str, stages: &[StageView], k: usize) -> Result<(), String> {
         .label_style(("sans-serif", 11))
         .draw()
         .map_err(|e| e.to_string())?;
+    draw_arrows(&mut chart, &stage.arrows, r)?;
     // Colour each point by its angle in the base space, so one can follow it layer to layer.
     let hue: Vec<f64> = first
         .points

@@ -132,6 +132,21 @@ pub struct StageView {
     /// Largest |log det| of this layer over the samples (for a 2D coupling: its largest |log-scale|).
     #[serde(with = "f32_bits")]
     pub max_abs_logdet: f32,
+    /// A continuous flow's velocity field at this stage's time, as `[x, y, vx, vy]` quads on a
+    /// grid over the points' box (empty for other layers).
+    #[serde(with = "f32_vec_bits", default)]
+    pub arrows: Vec<f32>,
+}
+
+/// Half the side of the square box a stage's points (`[x, y]` pairs) are drawn in: their
+/// largest finite coordinate (at least 1, at most 50), plus 5 %.
+pub fn stage_radius(points: &[f32]) -> f64 {
+    points
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1.0f64, |m, v| m.max((*v as f64).abs()))
+        .min(50.0)
+        * 1.05
 }
 
 /// The density grid, samples and inversion error of the flow at one moment.
@@ -247,6 +262,7 @@ mod tests {
                 points: vec![f32::INFINITY, 0.5],
                 mean_logdet: 0.0,
                 max_abs_logdet: f32::NAN,
+                arrows: vec![0.5, -1.0, 2.0, f32::NAN],
             }]),
             compute_ms: 12.0,
         }

@@ -6,7 +6,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::live_grid::LiveGrid;
 use super::protocol::{Snapshot, StageView};
 use crate::evaluate::log_prob_rows;
-use crate::flows::{Flow, FlowSpec};
+use crate::flows::cnf::Cnf;
+use crate::flows::{Bijection, Flow, FlowSpec, Layer};
 use crate::rng::Rng;
 use crate::targets::{Bounds, Target};
 use crate::train::{
@@ -27,6 +28,12 @@ pub const DRAW_BOUNDS: Bounds = Bounds {
 pub const MIN_DRAWN: usize = 20;
 /// Samples drawn over the heatmap.
 pub const VIEW_SAMPLES: usize = 300;
+/// RK4 steps of a continuous flow's heatmap while it trains (its own solver's at rest).
+pub const PREVIEW_CNF_STEPS: usize = 4;
+/// The stages a continuous flow's layer is shown as (times `1/8, …, 1`).
+pub const CNF_STAGES: usize = 8;
+/// Arrows per side of the velocity field drawn over a CNF's stage.
+pub const ARROW_GRID: usize = 15;
 /// Seed of the drawn samples' noise (the same for the stages, whose last stage they are).
 const SAMPLE_SEED: u64 = 23;
 
@@ -86,7 +93,13 @@ impl Session {
                         points.len() / 2
                     ));
                 }
-                (spec, Objective::forward_kl(2, points.clone(), 0.2), points)
+                let objective = match cfg.objective {
+                    crate::train::FitBy::FlowMatching(pairing) => {
+                        Objective::flow_matching(2, points.clone(), 0.2, pairing)
+                    }
+                    _ => Objective::forward_kl(2, points.clone(), 0.2),
+                };
+                (spec, objective, points)
             }
             None => {
                 let how = TargetTraining {
@@ -95,11 +108,7 @@ impl Session {
                     seed: cfg.seed,
                     beta0: 0.01,
                     anneal_steps: 1000,
-                    fit_by: if cfg.regression {
-                        crate::train::FitBy::Regression
-                    } else {
-                        crate::train::FitBy::Kl
-                    },
+                    fit_by: cfg.objective,
                 };
                 let p = target_problem(cfg.target, spec, &how)?;
                 (p.spec, p.objective, p.data)
@@ -176,37 +185,59 @@ impl Session {
     }
 
     /// Base samples pushed through the inverse layers one at a time (stage 0 is the noise, the
-    /// last stage the samples [`Self::snapshot`] draws: same noise).
+    /// last stage the samples [`Self::snapshot`] draws: same noise). A continuous flow's layer
+    /// becomes [`CNF_STAGES`] stages, its particles at `t = 1/8, 2/8, …, 1` with the velocity
+    /// field at each time (the trajectories view: the scrubber is the time slider).
     pub async fn stages(&self, n: usize) -> Result<Vec<StageView>, String> {
         let model = self.model();
         let mut rng = Rng::new(SAMPLE_SEED);
         let (z, _) = model.base.sample(n, &mut rng, &self.inference_device);
-        let stages = model.inverse_stages(z);
-        let names: Vec<&str> = model
-            .config()
-            .layers
-            .iter()
-            .rev()
-            .map(|l| l.name())
-            .collect();
-        let mut out = Vec::with_capacity(stages.len());
-        for (k, stage) in stages.into_iter().enumerate() {
-            let points = read(stage.z).await?;
-            let logdet = read(stage.logdet.clone().mean().reshape([1, 1])).await?;
-            let max_abs = read(stage.logdet.abs().max().reshape([1, 1])).await?;
-            let label = if k == 0 {
-                "base samples z ~ q₀".to_string()
-            } else {
-                format!("after layer {k}: {} (inverse)", names[k - 1])
-            };
-            out.push(StageView {
-                label,
-                points,
-                mean_logdet: logdet.first().copied().unwrap_or(f32::NAN),
-                max_abs_logdet: max_abs.first().copied().unwrap_or(f32::NAN),
-            });
+        let mut out = vec![stage_view("base samples z ~ q₀".into(), z.clone(), None).await?];
+        let mut current = z;
+        for (k, layer) in model.layers.iter().enumerate().rev() {
+            let number = model.layers.len() - k;
+            if let Layer::Cnf(cnf) = layer {
+                let segments = cnf.inverse_segments(current.clone(), CNF_STAGES);
+                for (i, (x, logdet)) in segments.into_iter().enumerate() {
+                    let t = (i + 1) as f32 / CNF_STAGES as f32;
+                    let label = format!("after layer {number}: cnf at t = {t:.3} (noise → data)");
+                    let mut view = stage_view(label, x.clone(), Some(logdet)).await?;
+                    view.arrows = self.velocity_arrows(cnf, &view.points, t).await?;
+                    out.push(view);
+                    current = x;
+                }
+                continue;
+            }
+            let (x, logdet) = layer.inverse(current);
+            let label = format!("after layer {number}: {} (inverse)", layer_name(&model, k));
+            out.push(stage_view(label, x.clone(), Some(logdet)).await?);
+            current = x;
         }
         Ok(out)
+    }
+
+    /// `v(·, t)` on an [`ARROW_GRID`]² grid over the box the stage's points are drawn in
+    /// (the box `web::playground::draw::stage` fits to them).
+    async fn velocity_arrows(&self, cnf: &Cnf, points: &[f32], t: f32) -> Result<Vec<f32>, String> {
+        let r = super::protocol::stage_radius(points) as f32;
+        let mut grid = Vec::with_capacity(2 * ARROW_GRID * ARROW_GRID);
+        for i in 0..ARROW_GRID {
+            for j in 0..ARROW_GRID {
+                let at = |k: usize| -r + 2.0 * r * (k as f32 + 0.5) / ARROW_GRID as f32;
+                grid.extend([at(j), at(i)]);
+            }
+        }
+        let n = grid.len() / 2;
+        let x = Tensor::from_data(
+            TensorData::new(grid.clone(), [n, 2]),
+            &self.inference_device,
+        );
+        let v = read(cnf.velocity(x, t)).await?;
+        Ok(grid
+            .chunks(2)
+            .zip(v.chunks(2))
+            .flat_map(|(p, v)| [p[0], p[1], v[0], v[1]])
+            .collect())
     }
 
     /// Density grid ([`GRID_RES`]²), samples and the inversion error for the views. With `live`
@@ -220,6 +251,12 @@ impl Session {
         samples: Option<Vec<f32>>,
     ) -> Result<Snapshot, String> {
         let model = self.model();
+        // While training, a continuous flow's heatmap is integrated in fewer steps.
+        let grid_model = if live {
+            model.clone().with_cnf_steps(PREVIEW_CNF_STEPS)
+        } else {
+            model.clone()
+        };
         let phase = if live {
             self.grid.next_phase()
         } else {
@@ -232,7 +269,7 @@ impl Session {
             .flat_map(|&c| self.bounds.cell_centre(res, c))
             .collect();
         let t0 = crate::web::shell::host::now_ms();
-        let values = log_prob_rows(&model, &points, 2, &self.inference_device).await?;
+        let values = log_prob_rows(&grid_model, &points, 2, &self.inference_device).await?;
         let grid_ms = crate::web::shell::host::now_ms() - t0;
         self.grid.update(&phase, &values, grid_ms);
         let x = match samples {
@@ -265,6 +302,37 @@ impl Session {
             inversion_error,
         })
     }
+}
+
+/// One stage of the scrubber: its points and its log-det's mean and largest magnitude.
+async fn stage_view(
+    label: String,
+    points: Tensor<2>,
+    logdet: Option<Tensor<1>>,
+) -> Result<StageView, String> {
+    let (mean_logdet, max_abs_logdet) = match logdet {
+        Some(ld) => (
+            first(read(ld.clone().mean().reshape([1, 1])).await?),
+            first(read(ld.abs().max().reshape([1, 1])).await?),
+        ),
+        None => (0.0, 0.0),
+    };
+    Ok(StageView {
+        label,
+        points: read(points).await?,
+        mean_logdet,
+        max_abs_logdet,
+        arrows: Vec::new(),
+    })
+}
+
+fn first(values: Vec<f32>) -> f32 {
+    values.first().copied().unwrap_or(f32::NAN)
+}
+
+/// The name of layer `k` of `model`.
+fn layer_name(model: &Flow, k: usize) -> &'static str {
+    model.config().layers[k].name()
 }
 
 async fn read(t: Tensor<2>) -> Result<Vec<f32>, String> {

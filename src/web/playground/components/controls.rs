@@ -84,13 +84,10 @@ pub fn Controls() -> impl IntoView {
     let mut targets = same(Target::names());
     targets.push(("draw".to_string(), "draw your own".to_string()));
     let flows = same(FlowKind::ALL.iter().map(|k| k.name()));
-    let objectives = vec![
-        ("kl".to_string(), "KL (fit the target)".to_string()),
-        (
-            "regression".to_string(),
-            "regression onto log p".to_string(),
-        ),
-    ];
+    let objectives: Vec<(String, String)> = crate::train::FitBy::ALL
+        .iter()
+        .map(|o| (o.name().to_string(), o.label().to_string()))
+        .collect();
     let backends = vec![
         ("auto".to_string(), "auto".to_string()),
         ("cpu".to_string(), "CPU".to_string()),
@@ -129,8 +126,8 @@ pub fn Controls() -> impl IntoView {
             <Choice label="Flow" id="flow" options=flows value=num(|c| c.flow.name().to_string())
                 set=Callback::new(move |v: String| if let Ok(f) = v.parse() { page.configure(|c| c.flow = f) }) />
             <Choice label="Objective" id="objective" options=objectives
-                value=num(|c| if c.regression { "regression" } else { "kl" }.to_string())
-                set=Callback::new(move |v: String| page.configure(|c| c.regression = v == "regression")) />
+                value=num(|c| c.objective.name().to_string())
+                set=Callback::new(move |v: String| if let Ok(o) = v.parse() { page.configure(|c| c.objective = o) }) />
             <Number label="Layers" id="layers" value=num(|c| c.layers.to_string())
                 set=set_param("layers") />
             <Number label="Hidden" id="hidden" value=num(|c| c.hidden.to_string())
@@ -176,6 +173,9 @@ fn formula(kind: FlowKind) -> &'static str {
         }
         FlowKind::Mbank => {
             "u = atanh((x − c)/h) on a learnt box, then N × (LU linear, MAF): mbank's standard flow  (Schmidt et al. 2024)"
+        }
+        FlowKind::Cnf => {
+            "dx/dt = v(x, t) from noise (t = 0) to data (t = 1),  log p(x) = log N(z) − ∫₀¹ tr ∂v/∂x dt; objective kl = FFJORD, flow matching regresses v onto x₁ − x₀  (Chen et al. 2018; Lipman et al. 2023)"
         }
     }
 }

@@ -121,9 +121,10 @@ pub struct PageConfig {
     pub autostart: bool,
     /// Stop after this many steps (none = train until paused).
     pub steps: Option<usize>,
-    /// `objective=regression`: regress `log q` onto the target's known `log p` (mbank's
-    /// objective) instead of the KL that fits it by default.
-    pub regression: bool,
+    /// `objective=`: `kl` (the default), `regression` (regress `log q` onto the target's known
+    /// `log p`, mbank's objective), `flow-matching` or `flow-matching-ot` (a `cnf` on a sample
+    /// set).
+    pub objective: crate::train::FitBy,
     pub embed: bool,
     pub view: View,
     pub images: ImageViewConfig,
@@ -145,7 +146,7 @@ impl Default for PageConfig {
             seed: 0,
             autostart: false,
             steps: None,
-            regression: false,
+            objective: crate::train::FitBy::Kl,
             embed: false,
             view: View::Playground,
             images: ImageViewConfig::default(),

@@ -1,5 +1,5 @@
 //! The 2D playground's section of the URL: `target` (or `draw`), `flow`, `layers`, `hidden`,
-//! `lr`, `batch`, `objective` (`kl` or `regression`), and the run's `autostart` and `steps`. Its settings are [`PageConfig`]'s own
+//! `lr`, `batch`, `objective` (`kl`, `regression`, `flow-matching`, `flow-matching-ot`), and the run's `autostart` and `steps`. Its settings are [`PageConfig`]'s own
 //! fields (the playground was the page's first mode).
 
 use super::{PageConfig, Param, parse_bool, parse_in};
@@ -45,13 +45,7 @@ impl PageConfig {
                 .map(|v| c.steps = Some(v))
                 .is_some(),
             "autostart" => parse_bool(value).map(|v| c.autostart = v).is_some(),
-            "objective" => match value {
-                "kl" => Some(false),
-                "regression" => Some(true),
-                _ => None,
-            }
-            .map(|r| c.regression = r)
-            .is_some(),
+            "objective" => value.parse().map(|o| c.objective = o).is_ok(),
             _ => return None,
         })
     }
@@ -73,8 +67,8 @@ impl PageConfig {
             ("batch", self.batch.to_string(), self.batch == d.batch),
             (
                 "objective",
-                if self.regression { "regression" } else { "kl" }.to_string(),
-                self.regression == d.regression,
+                self.objective.name().to_string(),
+                self.objective == d.objective,
             ),
         ];
         let run_settings = vec![

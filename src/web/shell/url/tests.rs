@@ -144,6 +144,7 @@ fn inverse_and_classify_links_round_trip() {
         "#view=classify&model=mnist-glow-classifier",
         "#view=papers&energies=u2,u4&lengths=2,8&steps=300&seed=3",
         "#target=u2&flow=maf&objective=regression",
+        "#target=moons&flow=cnf&objective=flow-matching-ot&layers=3&hidden=128",
     ] {
         let (c, notices) = PageConfig::from_url_parts("", link);
         assert!(notices.is_empty(), "{link}: {notices:?}");
