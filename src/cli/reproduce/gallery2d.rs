@@ -22,7 +22,7 @@ pub fn run(run: &Run) -> Result<Value, String> {
         .filter(|t| cells.iter().any(|c| c.target == *t))
         .collect();
     let per_row = FlowKind::ALL.len();
-    draw(run, &targets, &fitted, per_row)?;
+    draw(run, &targets, &fitted, per_row, "gallery2d.png")?;
     let mut figures = Map::new();
     let mut rows = Vec::new();
     for (t, row) in targets.iter().zip(fitted.chunks(per_row)) {
@@ -53,7 +53,7 @@ pub fn run(run: &Run) -> Result<Value, String> {
     }))
 }
 
-fn cell_text(f: Figure) -> String {
+pub(super) fn cell_text(f: Figure) -> String {
     match f {
         Figure::NllMinusEntropy(v) => format!("{v:.3}"),
         Figure::ValNll(v) => format!("{v:.3}*"),
@@ -61,7 +61,14 @@ fn cell_text(f: Figure) -> String {
     }
 }
 
-fn draw(run: &Run, targets: &[Target], fitted: &[Fitted], per_row: usize) -> Result<(), String> {
+/// `file` in the run's folder: a row per target (its true density first), `per_row` fits each.
+pub(super) fn draw(
+    run: &Run,
+    targets: &[Target],
+    fitted: &[Fitted],
+    per_row: usize,
+    file: &str,
+) -> Result<(), String> {
     let truth: Vec<Vec<f32>> = targets
         .iter()
         .map(|t| t.log_density_grid(PANEL_RES))
@@ -81,7 +88,7 @@ fn draw(run: &Run, targets: &[Target], fitted: &[Fitted], per_row: usize) -> Res
     }
     let row_labels: Vec<String> = targets.iter().map(|t| t.name().to_string()).collect();
     let size = panel_grid_size(targets.len(), per_row + 1, 130);
-    write_png(&run.dir.join("gallery2d.png"), size, |root| {
+    write_png(&run.dir.join(file), size, |root| {
         draw_panel_grid(root, &row_labels, &panels).map_err(String::from)
     })
 }

@@ -3,6 +3,7 @@
 //! stdout line. `--quick` is minutes on 2 CPU cores; without it, the settings of the tables in
 //! `docs/reproductions.md`. The experiments themselves are [`crate::reproduce`].
 
+mod families;
 mod gallery2d;
 mod mbank;
 mod rezende2015;
@@ -21,6 +22,10 @@ pub enum Experiment {
     Rezende2015,
     /// Every flow family on every 2D target.
     Gallery2d,
+    /// A few flow families side by side on one target (default moons; RealNVP, NSF and a
+    /// flow-matching CNF), with each fit's training time: the page's
+    /// `#view=papers&figure=families` natively.
+    Families,
     /// mbank's standard flow on its tutorial data, with a corner plot.
     Mbank,
     /// Self Normalizing Flows (Keller et al. 2021), Table 1: exact vs self-normalized
@@ -55,6 +60,9 @@ pub struct ReproduceArgs {
     /// rezende2015: only these flow lengths K, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub lengths: Vec<usize>,
+    /// families: the flow families compared, comma-separated (default: realnvp,nsf,cnf).
+    #[arg(long, value_delimiter = ',')]
+    pub flows: Vec<crate::flows::FlowKind>,
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -99,6 +107,7 @@ pub fn run(a: ReproduceArgs) -> Result<(), String> {
     let mut summary = match a.name {
         Experiment::Rezende2015 => rezende2015::run(&run)?,
         Experiment::Gallery2d => gallery2d::run(&run)?,
+        Experiment::Families => families::run(&run, &a.flows)?,
         Experiment::Mbank => mbank::run(&run)?,
         Experiment::SnfTable1 => snf_table1::run(&run)?,
     };

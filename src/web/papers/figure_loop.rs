@@ -8,9 +8,11 @@ use std::rc::Rc;
 use gloo_timers::future::TimeoutFuture;
 
 use super::protocol::{Reply, Request};
+use crate::flows::FlowKind;
+use crate::reproduce::families;
 use crate::reproduce::rezende2015::figure_cells;
 use crate::reproduce::{Cell, CellRun, Fitted};
-use crate::targets::Energy;
+use crate::targets::{Energy, Target};
 
 /// Steps per slice (then the loop yields, so a new request can arrive).
 const SLICE: usize = 25;
@@ -35,19 +37,39 @@ impl FigureLoop {
 
     /// Starts the requested run (the previous one stops at its next slice).
     pub fn push(&self, request: Request) {
-        let Request::Run {
-            run,
-            energies,
-            lengths,
-            steps,
-            seed,
-        } = request;
+        let (run, cells) = match request {
+            Request::Run {
+                run,
+                energies,
+                lengths,
+                steps,
+                seed,
+            } => {
+                let energies: Vec<Energy> = Energy::ALL
+                    .into_iter()
+                    .filter(|e| energies.iter().any(|n| n == e.name()))
+                    .collect();
+                (run, figure_cells(&energies, &lengths, steps, seed))
+            }
+            Request::Compare {
+                run,
+                target,
+                flows,
+                steps,
+                seed,
+            } => {
+                let cells = match target.parse::<Target>() {
+                    Ok(t) => {
+                        let kinds: Vec<FlowKind> =
+                            flows.iter().filter_map(|f| f.parse().ok()).collect();
+                        families::cells(t, &kinds, steps, seed)
+                    }
+                    Err(_) => Vec::new(),
+                };
+                (run, cells)
+            }
+        };
         self.current.set(run);
-        let energies: Vec<Energy> = Energy::ALL
-            .into_iter()
-            .filter(|e| energies.iter().any(|n| n == e.name()))
-            .collect();
-        let cells = figure_cells(&energies, &lengths, steps, seed);
         let me = self.clone();
         wasm_bindgen_futures::spawn_local(async move { me.fit_all(run, cells).await });
     }
@@ -64,6 +86,8 @@ impl FigureLoop {
                     name,
                     label: cell.label.clone(),
                     kl: f.figure.value(),
+                    measure: f.figure.measure().to_string(),
+                    seconds: f.seconds,
                     log_density: f.log_density,
                 }),
                 Some(Err(error)) => {

@@ -15,6 +15,14 @@ pub enum Request {
         steps: Option<usize>,
         seed: u64,
     },
+    /// Fit each family of `flows` (names) on `target` ([`crate::reproduce::families`]).
+    Compare {
+        run: u64,
+        target: String,
+        flows: Vec<String>,
+        steps: Option<usize>,
+        seed: u64,
+    },
 }
 
 /// What the loop reports.
@@ -31,13 +39,18 @@ pub enum Reply {
         step: usize,
         steps: usize,
     },
-    /// Fit `index` finished: its KL and `log q` on the panel's grid.
+    /// Fit `index` finished: its figure (`KL(q ‖ p)` for the Rezende figure; `measure` says
+    /// which), `log q` on the panel's grid and the seconds it trained.
     Cell {
         run: u64,
         index: usize,
         name: String,
         label: String,
         kl: f64,
+        #[serde(default)]
+        measure: String,
+        #[serde(default)]
+        seconds: f64,
         log_density: Vec<f32>,
     },
     Done {
@@ -74,6 +87,8 @@ impl Reply {
                 name,
                 label,
                 kl,
+                measure,
+                seconds,
                 log_density,
             } => serde_json::to_string(&Self::Cell {
                 run: *run,
@@ -81,6 +96,8 @@ impl Reply {
                 name: name.clone(),
                 label: label.clone(),
                 kl: *kl,
+                measure: measure.clone(),
+                seconds: *seconds,
                 log_density: finite(log_density),
             }),
             other => serde_json::to_string(other),
@@ -119,12 +136,22 @@ mod tests {
             seed: 1,
         };
         assert_eq!(Request::from_json(&r.to_json()).unwrap(), r);
+        let compare = Request::Compare {
+            run: 4,
+            target: "moons".into(),
+            flows: vec!["realnvp".into(), "cnf".into()],
+            steps: None,
+            seed: 0,
+        };
+        assert_eq!(Request::from_json(&compare.to_json()).unwrap(), compare);
         let c = Reply::Cell {
             run: 3,
             index: 1,
             name: "u2 planar K=8".into(),
             label: "planar K=8".into(),
             kl: 0.1,
+            measure: "KL".into(),
+            seconds: 2.5,
             log_density: vec![-1.5, f32::NEG_INFINITY],
         };
         let back = Reply::from_json(&c.to_json()).unwrap();

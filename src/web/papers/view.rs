@@ -23,9 +23,10 @@ use super::protocol::{Reply, Request};
 use crate::plot::density::density_rgba;
 use crate::reproduce::PANEL_RES;
 use crate::reproduce::rezende2015::FAMILIES;
-use crate::targets::{Energy, Target};
+use crate::targets::Target;
 use crate::web::shell::canvas::canvas_2d;
 use crate::web::shell::context::Shell;
+use crate::web::shell::url::PaperFigure;
 
 /// Pixels per panel (each panel is the fit's `PANEL_RES²` grid) and the title band above it.
 const PANEL: f64 = PANEL_RES as f64;
@@ -56,6 +57,10 @@ struct PapersPage {
     phase: RwSignal<Phase>,
     error: RwSignal<Option<String>>,
     kls: RwSignal<Vec<(String, f64)>>,
+    /// Each finished fit's training time, in the order of `kls`.
+    seconds: RwSignal<Vec<f64>>,
+    /// What the figures are (`KL`, `NLL − H`, `NLL`).
+    measure: RwSignal<String>,
     current: RwSignal<String>,
     total: RwSignal<usize>,
     trains_in: RwSignal<&'static str>,
@@ -70,6 +75,8 @@ impl PapersPage {
             phase: RwSignal::new(Phase::Training),
             error: RwSignal::new(None),
             kls: RwSignal::new(Vec::new()),
+            seconds: RwSignal::new(Vec::new()),
+            measure: RwSignal::new("KL(q‖p)".to_string()),
             current: RwSignal::new(String::new()),
             total: RwSignal::new(0),
             trains_in: RwSignal::new("page"),
@@ -88,32 +95,49 @@ impl PapersPage {
     fn request(self, page: Shell) {
         let run = self.run.get_value() + 1;
         self.run.set_value(run);
-        let (energies, lengths, steps, seed) = page.config.with_untracked(|c| {
-            (
-                c.papers.energies.clone(),
-                c.papers.lengths.clone(),
-                c.steps,
-                c.seed,
-            )
-        });
-        let per_row = FAMILIES.len() * lengths.len();
+        let (papers, target, steps, seed) = page
+            .config
+            .with_untracked(|c| (c.papers.clone(), c.target, c.steps, c.seed));
+        // (rows: a label and the true density each; fits per row; the request)
+        let (rows, per_row, request) = match papers.figure {
+            PaperFigure::Rezende2015 => {
+                let rows: Vec<Target> =
+                    papers.energies.iter().map(|e| Target::Energy(*e)).collect();
+                let request = Request::Run {
+                    run,
+                    energies: papers
+                        .energies
+                        .iter()
+                        .map(|e| e.name().to_string())
+                        .collect(),
+                    lengths: papers.lengths.clone(),
+                    steps,
+                    seed,
+                };
+                (rows, FAMILIES.len() * papers.lengths.len(), request)
+            }
+            PaperFigure::Families => {
+                let request = Request::Compare {
+                    run,
+                    target: target.name().to_string(),
+                    flows: papers.flows.iter().map(|k| k.name().to_string()).collect(),
+                    steps,
+                    seed,
+                };
+                (vec![target], papers.flows.len(), request)
+            }
+        };
         self.per_row.set_value(per_row);
         self.kls.set(Vec::new());
-        self.total.set(energies.len() * per_row);
+        self.seconds.set(Vec::new());
+        self.total.set(rows.len() * per_row);
         self.error.set(None);
         self.current.set(String::new());
         self.phase.set(Phase::Training);
-        let request = Request::Run {
-            run,
-            energies: energies.iter().map(|e| e.name().to_string()).collect(),
-            lengths,
-            steps,
-            seed,
-        };
         spawn_local(async move {
             // Let the canvas mount before painting.
             TimeoutFuture::new(0).await;
-            if let Err(e) = paint_frame(&energies, per_row) {
+            if let Err(e) = paint_frame(&rows, per_row) {
                 return self.fail(e);
             }
             self.link.with_value(|l| {
@@ -151,10 +175,20 @@ impl PapersPage {
                 name,
                 label,
                 kl,
+                measure,
+                seconds,
                 log_density,
                 ..
             } => {
-                let title = format!("{label}  KL {kl:.2}");
+                let title = if measure.is_empty() || measure == "KL" && seconds == 0.0 {
+                    format!("{label}  KL {kl:.2}")
+                } else {
+                    format!("{label}  {measure} {kl:.3} · {seconds:.1} s")
+                };
+                self.seconds.update(|s| s.push(seconds));
+                if !measure.is_empty() {
+                    self.measure.set(measure);
+                }
                 let origin = panel_origin(index, self.per_row.get_value());
                 if let Err(e) = paint_panel(origin, &title, &log_density) {
                     return self.fail(e);
@@ -198,22 +232,30 @@ fn paint_panel(origin: (f64, f64), title: &str, log_density: &[f32]) -> Result<(
 }
 
 /// Clears the canvas to the figure's size and paints each row's label and true density.
-fn paint_frame(energies: &[Energy], per_row: usize) -> Result<(), String> {
+fn paint_frame(rows: &[Target], per_row: usize) -> Result<(), String> {
     let (canvas, ctx) = canvas_2d("papers-canvas").ok_or("no canvas #papers-canvas")?;
     let width = LABEL + (per_row + 1) as f64 * (PANEL + 4.0);
-    let height = energies.len() as f64 * (PANEL + TITLE);
+    let height = rows.len() as f64 * (PANEL + TITLE);
     canvas.set_width(width as u32);
     canvas.set_height(height.max(1.0) as u32);
     ctx.set_fill_style_str("#fff");
     ctx.fill_rect(0.0, 0.0, width, height);
-    for (r, e) in energies.iter().enumerate() {
+    for (r, target) in rows.iter().enumerate() {
         let y = r as f64 * (PANEL + TITLE);
         ctx.set_fill_style_str("#222");
         ctx.set_font("14px sans-serif");
-        ctx.fill_text(&e.name().to_uppercase(), 4.0, y + TITLE + PANEL / 2.0)
+        let name = match target {
+            Target::Energy(e) => e.name().to_uppercase(),
+            Target::Samples(s) => s.name().chars().take(5).collect(),
+        };
+        ctx.fill_text(&name, 4.0, y + TITLE + PANEL / 2.0)
             .map_err(|e| format!("{e:?}"))?;
-        let truth = Target::Energy(*e).log_density_grid(PANEL_RES);
-        paint_panel((LABEL, y), "exp(−U)", &truth)?;
+        let truth = target.log_density_grid(PANEL_RES);
+        let title = match target {
+            Target::Energy(_) => "exp(−U)",
+            Target::Samples(_) => "the data",
+        };
+        paint_panel((LABEL, y), title, &truth)?;
     }
     Ok(())
 }
@@ -250,16 +292,20 @@ fn PapersStatus(state: PapersPage) -> impl IntoView {
     }
 }
 
-/// The figure's KLs as a table, filled in as the fits finish.
+/// The figure's numbers as a table (with each fit's training time), filled in as the fits
+/// finish.
 #[component]
 fn KlTable(state: PapersPage) -> impl IntoView {
     view! {
         <table id="papers-table" class="papers-table">
-            <thead><tr><th>"fit"</th><th>"KL(q‖p), nats"</th></tr></thead>
+            <thead><tr><th>"fit"</th><th>{move || format!("{}, nats", state.measure.get())}</th><th>"training time"</th></tr></thead>
             <tbody>
-                {move || state.kls.get().into_iter().map(|(name, kl)| view! {
-                    <tr><td>{name}</td><td>{format!("{kl:.3}")}</td></tr>
-                }).collect_view()}
+                {move || {
+                    let seconds = state.seconds.get();
+                    state.kls.get().into_iter().zip(seconds).map(|((name, kl), s)| view! {
+                        <tr><td>{name}</td><td>{format!("{kl:.3}")}</td><td>{format!("{s:.1} s")}</td></tr>
+                    }).collect_view()
+                }}
             </tbody>
         </table>
     }
@@ -273,17 +319,24 @@ pub fn PapersView() -> impl IntoView {
     state
         .link
         .set_value(Some(PapersLink::open(Rc::new(move |r| state.on_reply(r)))));
-    let wanted = Memo::new(move |_| page.config.with(|c| (c.papers.clone(), c.steps, c.seed)));
+    let wanted = Memo::new(move |_| {
+        page.config
+            .with(|c| (c.papers.clone(), c.target, c.steps, c.seed))
+    });
     Effect::new(move |_| {
         wanted.track();
         state.request(page);
     });
-    let embed = page.config.with_untracked(|c| c.embed);
+    let (embed, figure) = page.config.with_untracked(|c| (c.embed, c.papers.figure));
     view! {
         <section class="papers-view">
-            {(!embed).then(|| view! {
+            {(!embed && figure == PaperFigure::Rezende2015).then(|| view! {
                 <h2>"Rezende & Mohamed 2015, Fig. 3: planar flows and NICE (and radial flows) fitted to U1–U4"</h2>
                 <p class="explain">"Each panel is a flow of K layers trained here, in this tab, by reverse KL against the energy on the left (β annealed from 0.01 to 1); its title is KL(q‖p) on the box [−4, 4]². The command "<code>"flowplay reproduce rezende2015 --quick"</code>" fits the same cells natively and gets the same numbers."</p>
+            })}
+            {(!embed && figure == PaperFigure::Families).then(|| view! {
+                <h2>"Flow families side by side: a coupling flow, a spline flow and a continuous flow on one target"</h2>
+                <p class="explain">"Each panel is one family trained here, in this tab, on the same data and hold-out for the same number of steps: RealNVP and NSF by maximum likelihood, the CNF by flow matching (an energy: by reverse KL through its ODE solver). Every title gives the same exact measure — the held-out NLL minus the target's entropy where it is known (0 is a perfect fit), the NLL otherwise, KL(q‖p) on an energy — and the training time. "<code>"flowplay reproduce gallery2d --only moons"</code>" trains every family natively."</p>
             })}
             <PapersStatus state=state />
             {move || state.error.get().map(|e| view! { <div id="papers-error" class="error" role="alert">{e}</div> })}

@@ -21,7 +21,7 @@ mod playground;
 
 pub use images::{ImageViewConfig, MAX_ALPHA, MAX_IMAGE_INDEX, MAX_TEMPERATURE, ScoreKind};
 pub use inverse::{InverseConfig, MAX_OBSERVATION, MAX_POSTERIOR_SAMPLES};
-pub use papers::{MAX_PAPER_LENGTH, PapersConfig};
+pub use papers::{MAX_PAPER_LENGTH, PaperFigure, PapersConfig};
 pub use playground::{MAX_BATCH, MAX_HIDDEN, MAX_LAYERS, MAX_LR, MIN_BATCH, MIN_HIDDEN, MIN_LR};
 
 use crate::flows::FlowKind;

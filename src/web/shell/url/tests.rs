@@ -145,6 +145,7 @@ fn inverse_and_classify_links_round_trip() {
         "#view=papers&energies=u2,u4&lengths=2,8&steps=300&seed=3",
         "#target=u2&flow=maf&objective=regression",
         "#target=moons&flow=cnf&objective=flow-matching-ot&layers=3&hidden=128",
+        "#view=papers&figure=families&target=pinwheel&flows=nsf,cnf&steps=500",
     ] {
         let (c, notices) = PageConfig::from_url_parts("", link);
         assert!(notices.is_empty(), "{link}: {notices:?}");
@@ -191,6 +192,9 @@ fn papers_links_pick_rows_and_columns() {
         "lengths=65",
         "lengths=2,2",
         "lengths=1,2,3,4,5,6,7",
+        "figure=banana",
+        "flows=cnf,cnf",
+        "flows=realnvp,glow",
     ] {
         let (c, notices) = PageConfig::from_url_parts("", &format!("#view=papers&{bad}"));
         assert_eq!(c.papers, PapersConfig::default(), "{bad}");
