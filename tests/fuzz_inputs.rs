@@ -447,7 +447,7 @@ fn fuzz_the_flow_loader() {
 // ---------- the page's URL ----------
 
 /// Every key `PageConfig::from_url_parts` reads (a test below keeps this list complete).
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 28] = [
     "target",
     "flow",
     "layers",
@@ -474,10 +474,12 @@ const KEYS: [&str; 26] = [
     "energies",
     "lengths",
     "objective",
+    "figure",
+    "flows",
 ];
 
 /// Values the keys take by name.
-const NAMES: [&str; 19] = [
+const NAMES: [&str; 22] = [
     "moons",
     "u1",
     "realnvp",
@@ -497,6 +499,9 @@ const NAMES: [&str; 19] = [
     "papers",
     "u3",
     "regression",
+    "cnf",
+    "flow-matching",
+    "families",
 ];
 
 /// Each key in [`KEYS`] changes the configuration the page reads (so a key the parser gains
@@ -505,7 +510,7 @@ const NAMES: [&str; 19] = [
 #[test]
 fn every_fuzzed_url_key_is_read() {
     let (default, _) = PageConfig::from_url_parts("", "");
-    let probes: [(&str, &str); 26] = [
+    let probes: [(&str, &str); 28] = [
         ("target", "u1"),
         ("flow", "maf"),
         ("layers", "3"),
@@ -532,6 +537,8 @@ fn every_fuzzed_url_key_is_read() {
         ("energies", "u2,u4"),
         ("lengths", "4,16"),
         ("objective", "regression"),
+        ("figure", "families"),
+        ("flows", "nsf,cnf"),
     ];
     for ((key, value), listed) in probes.iter().zip(KEYS) {
         assert_eq!(*key, listed);

@@ -28,16 +28,22 @@ export async function harness() {
     // provoke on purpose and check through the page's own message: a resource the network
     // refused, a bad file or target the page reports ("could not load …", "could not build …",
     // a 2D model opened as an image model),
-    // and the simulated crash of the training worker (window.flowplayCrashWorker).
+    // and the simulated crash of the training worker (window.flowplayCrashWorker) — with, on
+    // that page only and after it, the trap of a message that reached the crashed worker's
+    // module before it was replaced (a panicked wasm instance answers every later call with
+    // `RuntimeError: unreachable`).
     page.on('pageerror', e => check('no uncaught error in the page', false, String(e).slice(0, 500)));
     // Every URL the page asked for (which build of the module it loaded).
     page.requested = [];
     page.on('request', r => page.requested.push(r.url()));
+    let crashed = false;
     page.on('console', m => {
       if (m.type() !== 'error') return;
       const text = m.text();
       const provoked = /Failed to load resource|^could not (load|build) |simulated crash of the training worker|open it in the 2D playground/;
-      if (provoked.test(text)) console.log('[console.error, provoked]', text.slice(0, 300));
+      if (/simulated crash of the training worker/.test(text)) crashed = true;
+      const afterCrash = crashed && /the training worker stopped \(Uncaught RuntimeError: unreachable\)/.test(text);
+      if (provoked.test(text) || afterCrash) console.log('[console.error, provoked]', text.slice(0, 300));
       else check('no error in the console', false, text.slice(0, 300));
     });
     await page.goto(base + path);

@@ -242,11 +242,11 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   check('the objective is a control and in the link', (await page.$eval('#objective', e => e.value)) === 'regression'
     && page.url().includes('objective=regression'), page.url());
   await page.context().close();
-  const bad = await open('#target=moons&flow=realnvp&objective=regression&backend=cpu&autostart=1&steps=5');
+  const bad = await open('#target=checkerboard&flow=realnvp&objective=regression&backend=cpu&autostart=1&steps=5');
   const b = await waitState(bad, ['done', 'error'], 60);
   const text = await bad.$eval('body', e => e.textContent);
   check('regression on a target without a known density is refused with the reason', b.state === 'error'
-    && text.includes('the density of moons is not known'), b.state);
+    && text.includes('the density of checkerboard is not known'), b.state);
   await bad.context().close();
 }
 
@@ -351,7 +351,7 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
     await page.waitForTimeout(50);
   }
   const gridRefresh = await page.$eval('#grid-refresh', el => el.textContent);
-  console.log(`FIGURE cnf heatmap while training: ${(changes / 4).toFixed(1)} refreshes/s (${gridRefresh}; RK4 with 4 steps while training)`);
+  console.log(`FIGURE cnf heatmap while training: ${(changes / 4).toFixed(1)} refreshes/s (${gridRefresh}; RK4 with 6 steps while training)`);
   const s = await waitState(page, ['done', 'error'], 600);
   const seconds = (Date.now() - t0) / 1000;
   const last = Number(s.valNll);
