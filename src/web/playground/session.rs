@@ -28,6 +28,8 @@ pub const DRAW_BOUNDS: Bounds = Bounds {
 pub const MIN_DRAWN: usize = 20;
 /// Samples drawn over the heatmap.
 pub const VIEW_SAMPLES: usize = 300;
+/// Steps between a continuous flow's validations (50 for the other families).
+pub const CNF_EVAL_EVERY: usize = 200;
 /// RK4 steps of a continuous flow's heatmap (its NLL and samples use its own solver).
 pub const PREVIEW_CNF_STEPS: usize = 6;
 /// The stages a continuous flow's layer is shown as (times `1/8, …, 1`).
@@ -119,7 +121,12 @@ impl Session {
             batch: cfg.batch,
             lr: cfg.lr,
             seed: cfg.seed,
-            eval_every: 50,
+            // A continuous flow's validation NLL integrates the ODE for every held-out point.
+            eval_every: if cfg.flow == crate::flows::FlowKind::Cnf {
+                CNF_EVAL_EVERY
+            } else {
+                50
+            },
             ..TrainSettings::default()
         };
         let trainer = match flow {
