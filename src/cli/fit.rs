@@ -54,7 +54,8 @@ pub struct FitArgs {
     /// Evaluate every this many steps.
     #[arg(long, default_value_t = 100)]
     pub eval_every: usize,
-    /// `kl`: maximum likelihood on the rows; `regression`: the last column is `log p`.
+    /// `kl`: maximum likelihood on the rows; `regression`: the last column is `log p`;
+    /// `flow-matching`: a `--flow cnf` trained by conditional flow matching.
     #[arg(long, value_enum, default_value_t = FitObjective::Kl)]
     pub objective: FitObjective,
     #[arg(long, default_value = "model.flow")]
@@ -137,6 +138,12 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
         spec = spec.with_layers(k);
     }
     let objective = match &data.log_p {
+        None if a.objective == FitObjective::FlowMatching => Objective::flow_matching(
+            dim,
+            data.rows.clone(),
+            a.val_fraction,
+            crate::train::flow_matching::Pairing::Independent,
+        ),
         None => Objective::forward_kl(dim, data.rows.clone(), a.val_fraction),
         Some(lp) => Objective::Regression {
             dim,
@@ -180,7 +187,11 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
         "dim": dim,
         "columns": data.names,
         "flow": a.flow.name(),
-        "objective": if data.log_p.is_some() { "regression" } else { "kl" },
+        "objective": match a.objective {
+            FitObjective::Kl => "kl",
+            FitObjective::Regression => "regression",
+            FitObjective::FlowMatching => "flow-matching",
+        },
         "layers": spec.layers,
         "params": params,
         "steps": trainer.step,

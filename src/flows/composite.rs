@@ -357,6 +357,24 @@ impl Flow {
         })
     }
 
+    /// `f(x)` without the log-dets (an unconditional flow; a continuous flow skips its trace).
+    pub fn transform_points(&self, x: Tensor<2>) -> Tensor<2> {
+        let ld = zeros_like_batch(&x);
+        through_runs(&self.runs(), false, x, ld, |i, z, acc| {
+            (self.layers[i].forward_points(z), acc)
+        })
+        .0
+    }
+
+    /// `f⁻¹(z)` without the log-dets (see [`Self::transform_points`]).
+    pub fn inverse_points(&self, z: Tensor<2>) -> Tensor<2> {
+        let ld = zeros_like_batch(&z);
+        through_runs(&self.runs(), true, z, ld, |i, x, acc| {
+            (self.layers[i].inverse_points(x), acc)
+        })
+        .0
+    }
+
     /// Pushes standard-normal noise `ε [n, D]` through the base and the flow: `(x, log q(x))`.
     pub fn sample_from_standard(&self, eps: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         self.sample_from_standard_given(eps, None)

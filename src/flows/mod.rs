@@ -87,6 +87,14 @@ pub trait Bijection {
         let _ = context;
         self.inverse(z)
     }
+    /// [`Self::forward`] without its log-det (a continuous flow then skips its trace).
+    fn forward_points(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x).0
+    }
+    /// [`Self::inverse`] without its log-det.
+    fn inverse_points(&self, z: Tensor<2>) -> Tensor<2> {
+        self.inverse(z).0
+    }
     /// Data-dependent initialisation from a batch `x` (ActNorm sets its scale and bias so that
     /// `x` comes out standardised); by default the layer is returned unchanged.
     fn data_init(self, x: Tensor<2>) -> Self
@@ -244,5 +252,11 @@ impl Bijection for Layer {
     }
     fn inverse_given(&self, z: Tensor<2>, context: Option<&Tensor<2>>) -> (Tensor<2>, Tensor<1>) {
         self.as_bijection().inverse_given(z, context)
+    }
+    fn forward_points(&self, x: Tensor<2>) -> Tensor<2> {
+        self.as_bijection().forward_points(x)
+    }
+    fn inverse_points(&self, z: Tensor<2>) -> Tensor<2> {
+        self.as_bijection().inverse_points(z)
     }
 }

@@ -3,7 +3,8 @@
 //! validation NLL minus the data's entropy (`KL(p ‖ q)` on held-out data) for sample sets whose
 //! density is known, the validation NLL otherwise, and `KL(q ‖ p)` for energies.
 //!
-//! Budgets: `Quick` 4 layers (12 planar/radial) of width 32, 400 steps of 256 on 4 000 points;
+//! Budgets: `Quick` 4 layers (12 planar/radial) of width 32 (a CNF: a 2 × 32 field, RK4 in 8
+//! steps), 400 steps of 256 on 4 000 points;
 //! `Full` the `fit2d` defaults (8 layers, 16 planar/radial, width 64), 3 000 steps of 512 on
 //! 20 000 points.
 
@@ -31,8 +32,13 @@ pub fn cells_for(targets: &[Target], flows: &[FlowKind], budget: Budget, seed: u
                 let thin = matches!(kind, FlowKind::Planar | FlowKind::Radial);
                 let cnf = kind == FlowKind::Cnf;
                 let spec = match budget {
-                    // A CNF is one layer: its `layers` are its field's depth.
-                    Budget::Quick if cnf => FlowSpec::new(kind, 2).with_hidden(64),
+                    // A CNF is one layer: its `layers` are its field's depth; the quick one
+                    // integrates in 8 RK4 steps (its energies train through the solver).
+                    Budget::Quick if cnf => {
+                        let mut spec = FlowSpec::new(kind, 2).with_hidden(32).with_layers(2);
+                        spec.solver_steps = 8;
+                        spec
+                    }
                     Budget::Quick => FlowSpec::new(kind, 2)
                         .with_layers(if thin { 12 } else { 4 })
                         .with_hidden(32),

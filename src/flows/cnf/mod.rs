@@ -202,6 +202,14 @@ impl Bijection for Cnf {
     fn inverse(&self, z: Tensor<2>) -> (Tensor<2>, Tensor<1>) {
         integrate(self.config.solver, &self.at_time(), z, 0.0, 1.0, true)
     }
+
+    fn forward_points(&self, x: Tensor<2>) -> Tensor<2> {
+        integrate(self.config.solver, &self.at_time(), x, 1.0, 0.0, false).0
+    }
+
+    fn inverse_points(&self, z: Tensor<2>) -> Tensor<2> {
+        integrate(self.config.solver, &self.at_time(), z, 0.0, 1.0, false).0
+    }
 }
 
 impl LayerSpec for CnfConfig {

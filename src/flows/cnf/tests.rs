@@ -223,6 +223,16 @@ fn the_density_integrates_to_one_on_a_grid() {
         head: None,
     };
     let flow: Flow = perturb(config.init(&device), 0.3);
+    // The map without its trace is the same map.
+    let x = gaussian_batch(8, 2, 1.0, 14, &device);
+    let with = host(flow.transform_to_noise(x.clone()).0);
+    let without = host(flow.transform_points(x));
+    assert_eq!(with, without, "transform_points is another map");
+    let z = gaussian_batch(8, 2, 1.0, 15, &device);
+    assert_eq!(
+        host(flow.inverse(z.clone()).0),
+        host(flow.inverse_points(z))
+    );
     let res = 160;
     let bounds = crate::targets::Bounds::square(7.0);
     let grid = crate::evaluate::log_density_grid(&flow, &bounds, res, &device).expect("grid");

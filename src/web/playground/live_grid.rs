@@ -26,6 +26,10 @@
 pub const LIVE_GRID_BUDGET_MS: f64 = 20.0;
 /// The coarsest sub-lattice: every cell is refreshed at least once every `MAX_STRIDE²` frames.
 pub const MAX_STRIDE: usize = 4;
+/// The coarsest sub-lattice for a continuous flow, whose every grid point integrates an ODE
+/// with its trace (a 3 × 128 field costs ≈ 5 ms a point in wasm at 6 RK4 steps): 64 points a
+/// frame, every cell refreshed at least once every 256 frames.
+pub const MAX_STRIDE_CNF: usize = 16;
 
 /// A `res × res` grid of values refreshed phase by phase.
 #[derive(Clone, Debug)]
@@ -40,6 +44,8 @@ pub struct LiveGrid {
     phase: usize,
     /// Evaluation rate measured last (points per ms).
     points_per_ms: Option<f64>,
+    /// The coarsest stride this grid may use.
+    max_stride: usize,
 }
 
 /// The cells one frame evaluates, and how it relates to the grid.
@@ -56,13 +62,20 @@ pub struct Phase {
 impl LiveGrid {
     /// An empty grid (the first [`Self::update`] fills it).
     pub fn new(res: usize) -> Self {
+        Self::with_max_stride(res, MAX_STRIDE)
+    }
+
+    /// An empty grid whose coarsest sub-lattice is `max_stride` ([`MAX_STRIDE_CNF`] for a
+    /// continuous flow).
+    pub fn with_max_stride(res: usize, max_stride: usize) -> Self {
         Self {
             res,
             values: Vec::new(),
             filled: false,
-            stride: MAX_STRIDE,
+            stride: max_stride.max(1),
             phase: 0,
             points_per_ms: None,
+            max_stride: max_stride.max(1),
         }
     }
 
@@ -80,7 +93,7 @@ impl LiveGrid {
     /// (at most [`MAX_STRIDE`]; the coarsest before anything was measured).
     pub fn stride(&self) -> usize {
         if self.phase == 0 {
-            stride_for(self.res, self.points_per_ms)
+            stride_up_to(self.res, self.points_per_ms, self.max_stride)
         } else {
             self.stride
         }
@@ -136,13 +149,18 @@ impl LiveGrid {
 
 /// The stride for a `res × res` grid at `points_per_ms` (see [`LiveGrid::stride`]).
 pub fn stride_for(res: usize, points_per_ms: Option<f64>) -> usize {
+    stride_up_to(res, points_per_ms, MAX_STRIDE)
+}
+
+/// [`stride_for`] with the coarsest stride `max`.
+pub fn stride_up_to(res: usize, points_per_ms: Option<f64>, max: usize) -> usize {
     let Some(rate) = points_per_ms.filter(|r| r.is_finite() && *r > 0.0) else {
-        return MAX_STRIDE;
+        return max;
     };
     let fits = rate * LIVE_GRID_BUDGET_MS;
-    (1..MAX_STRIDE)
+    (1..max)
         .find(|&s| (res.div_ceil(s) * res.div_ceil(s)) as f64 <= fits)
-        .unwrap_or(MAX_STRIDE)
+        .unwrap_or(max)
 }
 
 /// Phase number `k` (counted from the start, any size) of the `stride × stride` sub-lattice of
@@ -251,6 +269,15 @@ mod tests {
         assert_eq!(stride_for(res, Some(third / LIVE_GRID_BUDGET_MS)), 3);
         assert_eq!(stride_for(res, Some(third / LIVE_GRID_BUDGET_MS * 0.99)), 4);
         assert_eq!(stride_for(res, Some(1e-3)), MAX_STRIDE);
+        // A continuous flow's grid may go coarser, and still takes the finest that fits.
+        assert_eq!(
+            stride_up_to(res, Some(1e-3), MAX_STRIDE_CNF),
+            MAX_STRIDE_CNF
+        );
+        assert_eq!(
+            stride_up_to(res, Some(third / LIVE_GRID_BUDGET_MS), MAX_STRIDE_CNF),
+            3
+        );
     }
 
     /// The first update fills the whole grid from the evaluated cells (each cell from its

@@ -150,7 +150,11 @@ impl Session {
             last_loss: None,
             last_val_nll: None,
             inference_device: device,
-            grid: LiveGrid::new(GRID_RES),
+            grid: if cfg.flow == crate::flows::FlowKind::Cnf {
+                LiveGrid::with_max_stride(GRID_RES, super::live_grid::MAX_STRIDE_CNF)
+            } else {
+                LiveGrid::new(GRID_RES)
+            },
         })
     }
 
@@ -196,7 +200,7 @@ impl Session {
     /// becomes [`CNF_STAGES`] stages, its particles at `t = 1/8, 2/8, …, 1` with the velocity
     /// field at each time (the trajectories view: the scrubber is the time slider).
     pub async fn stages(&self, n: usize) -> Result<Vec<StageView>, String> {
-        let model = self.model();
+        let model = self.model().with_cnf_steps(PREVIEW_CNF_STEPS);
         let mut rng = Rng::new(SAMPLE_SEED);
         let (z, _) = model.base.sample(n, &mut rng, &self.inference_device);
         let mut out = vec![stage_view("base samples z ~ q₀".into(), z.clone(), None).await?];
@@ -276,6 +280,8 @@ impl Session {
         let values = log_prob_rows(&grid_model, &points, 2, &self.inference_device).await?;
         let grid_ms = crate::web::shell::host::now_ms() - t0;
         self.grid.update(&phase, &values, grid_ms);
+        // The samples and the inversion check need no log-densities (a continuous flow skips
+        // its trace) and integrate like the heatmap.
         let x = match samples {
             Some(points) => {
                 let n = points.len() / 2;
@@ -283,13 +289,14 @@ impl Session {
             }
             None => {
                 let mut rng = Rng::new(SAMPLE_SEED);
-                model
-                    .sample(VIEW_SAMPLES, &mut rng, &self.inference_device)
-                    .0
+                let (z, _) = model
+                    .base
+                    .sample(VIEW_SAMPLES, &mut rng, &self.inference_device);
+                grid_model.inverse_points(z)
             }
         };
-        let (z, _) = model.transform_to_noise(x.clone());
-        let (x_back, _) = model.inverse(z);
+        let z = grid_model.transform_points(x.clone());
+        let x_back = grid_model.inverse_points(z);
         let err: Tensor<1> = (x_back - x.clone()).abs().max().reshape([1]);
         let samples = read(x).await?;
         let inversion_error = read(err.reshape([1, 1]))
