@@ -377,6 +377,17 @@ for (const [target, flow] of [['u1', 'planar'], ['u2', 'radial'], ['moons', 'nsf
   check('a cnf\'s trajectory is 8 time stages between the base and the data',
     max === 9 && base !== middle && middle !== end, `max ${max}, ${middleLabel}`);
   await page.screenshot({ path: join(artifacts, 'cnf-moons-trajectory.png'), fullPage: true });
+  // The trained CNF exports as a .flow file the CLI scores like any other.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const file = join(artifacts, 'exported-cnf.flow');
+  await download.saveAs(file);
+  try {
+    const out = execFileSync(cli, ['log-prob', '--model', file], { input: '1,0.2\n9,9\n' }).toString();
+    const [inside, far] = out.trim().split('\n').map(Number);
+    check('the CLI scores the exported cnf (a moon point far above a far one)', inside > far + 10, out.trim());
+  } catch (e) {
+    check('the CLI scores the exported cnf', false, String(e).slice(0, 300));
+  }
   await page.context().close();
 }
 
