@@ -171,10 +171,70 @@ impl FlowSpec {
         self
     }
 
+    /// Step `i` of the family's stack: its layers appended to `layers`.
+    fn push_step(&self, i: usize, layers: &mut Vec<LayerConfig>) {
+        let (d, h) = (self.dim, self.hidden);
+        match self.kind {
+            FlowKind::Cnf => layers.push(LayerConfig::Cnf(
+                CnfConfig::new(d)
+                    .with_hidden(h)
+                    .with_hidden_layers(self.layers)
+                    .with_solver(Solver::Rk4 {
+                        steps: self.solver_steps,
+                    }),
+            )),
+            FlowKind::Planar => layers.push(LayerConfig::Planar(PlanarConfig::new(d))),
+            FlowKind::Radial => layers.push(LayerConfig::Radial(RadialConfig::new(d))),
+            FlowKind::Realnvp | FlowKind::Nice => {
+                layers.push(LayerConfig::Coupling(
+                    CouplingConfig::new(alternating_mask(d, i))
+                        .with_hidden(h)
+                        .with_additive(self.kind == FlowKind::Nice),
+                ));
+            }
+            FlowKind::Maf | FlowKind::Iaf => {
+                let direction = if self.kind == FlowKind::Maf {
+                    Direction::Maf
+                } else {
+                    Direction::Iaf
+                };
+                layers.push(LayerConfig::Autoregressive(
+                    AutoregressiveConfig::new(d, direction).with_hidden(h),
+                ));
+                layers.push(LayerConfig::Permutation(PermutationConfig::reverse(d)));
+            }
+            FlowKind::Nsf => {
+                layers.push(LayerConfig::Spline(
+                    SplineCouplingConfig::new(alternating_mask(d, i))
+                        .with_hidden(h)
+                        .with_bins(self.bins)
+                        .with_tail_bound(self.tail_bound),
+                ));
+                layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+            }
+            FlowKind::Mbank => {
+                layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+                layers.push(LayerConfig::Autoregressive(
+                    AutoregressiveConfig::new(d, Direction::Maf).with_hidden(h),
+                ));
+            }
+            FlowKind::NsfAr => {
+                layers.push(LayerConfig::Autoregressive(
+                    AutoregressiveConfig::new(d, Direction::Maf)
+                        .with_hidden(h)
+                        .with_transform(Some(ArTransform::Spline {
+                            bins: self.bins,
+                            tail_bound: self.tail_bound,
+                        })),
+                ));
+                layers.push(LayerConfig::Permutation(PermutationConfig::reverse(d)));
+            }
+        }
+    }
+
     /// The full layer list.
     pub fn config(&self) -> FlowConfig {
         let d = self.dim;
-        let h = self.hidden;
         let mut layers = Vec::new();
         let mbank = self.kind == FlowKind::Mbank;
         // (bounds, learnt, around data): a known support is fixed; mbank's box around its data
@@ -203,62 +263,7 @@ impl FlowSpec {
             self.layers
         };
         for i in 0..repeats {
-            match self.kind {
-                FlowKind::Cnf => layers.push(LayerConfig::Cnf(
-                    CnfConfig::new(d)
-                        .with_hidden(h)
-                        .with_hidden_layers(self.layers)
-                        .with_solver(Solver::Rk4 {
-                            steps: self.solver_steps,
-                        }),
-                )),
-                FlowKind::Planar => layers.push(LayerConfig::Planar(PlanarConfig::new(d))),
-                FlowKind::Radial => layers.push(LayerConfig::Radial(RadialConfig::new(d))),
-                FlowKind::Realnvp | FlowKind::Nice => {
-                    layers.push(LayerConfig::Coupling(
-                        CouplingConfig::new(alternating_mask(d, i))
-                            .with_hidden(h)
-                            .with_additive(self.kind == FlowKind::Nice),
-                    ));
-                }
-                FlowKind::Maf | FlowKind::Iaf => {
-                    let direction = if self.kind == FlowKind::Maf {
-                        Direction::Maf
-                    } else {
-                        Direction::Iaf
-                    };
-                    layers.push(LayerConfig::Autoregressive(
-                        AutoregressiveConfig::new(d, direction).with_hidden(h),
-                    ));
-                    layers.push(LayerConfig::Permutation(PermutationConfig::reverse(d)));
-                }
-                FlowKind::Nsf => {
-                    layers.push(LayerConfig::Spline(
-                        SplineCouplingConfig::new(alternating_mask(d, i))
-                            .with_hidden(h)
-                            .with_bins(self.bins)
-                            .with_tail_bound(self.tail_bound),
-                    ));
-                    layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
-                }
-                FlowKind::Mbank => {
-                    layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
-                    layers.push(LayerConfig::Autoregressive(
-                        AutoregressiveConfig::new(d, Direction::Maf).with_hidden(h),
-                    ));
-                }
-                FlowKind::NsfAr => {
-                    layers.push(LayerConfig::Autoregressive(
-                        AutoregressiveConfig::new(d, Direction::Maf)
-                            .with_hidden(h)
-                            .with_transform(Some(ArTransform::Spline {
-                                bins: self.bins,
-                                tail_bound: self.tail_bound,
-                            })),
-                    ));
-                    layers.push(LayerConfig::Permutation(PermutationConfig::reverse(d)));
-                }
-            }
+            self.push_step(i, &mut layers);
         }
         match self.kind {
             // Rezende & Mohamed's flows have few parameters; a learnable Gaussian base helps.

@@ -74,7 +74,7 @@ const { cli, artifacts, check, open, waitState, finish } = await harness();
       `page ${p?.toFixed(4)}, CLI ${c?.toFixed(4)}`);
   }
   const header = await page.$eval('#papers-table thead', el => el.textContent);
-  const rows = await page.$$eval('#papers-table tbody tr', r => r.map(x => x.textContent));
+  const rows = await page.$$eval('#papers-table tbody tr', r => r.map(x => [...x.cells].map(c => c.textContent).join(' ')));
   check('the table gives each family its measure and training time', /NLL − H/.test(header) && rows.length === 3
     && rows.every(r => /\d+\.\d s$/.test(r)), `${header} | ${rows.join(' | ')}`);
   console.log(`FIGURE families on moons, 300 steps: ${rows.join('; ')}`);

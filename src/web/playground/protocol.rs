@@ -163,7 +163,7 @@ pub struct Snapshot {
     pub grid_ms: f64,
     #[serde(with = "f32_vec_bits")]
     pub samples: Vec<f32>,
-    /// ‖f⁻¹(f(x)) − x‖∞ on the drawn samples.
+    /// ‖f⁻¹(f(x)) − x‖∞ on the first 64 drawn samples (`session::INVERSION_SAMPLES`).
     #[serde(with = "f32_bits")]
     pub inversion_error: f32,
 }
