@@ -134,6 +134,10 @@ pub struct FlowSpec {
     /// `cnf`: the RK4 steps of its ODE solver.
     #[serde(default = "default_solver_steps")]
     pub solver_steps: usize,
+    /// An LU linear layer right after the ActNorm, for a whitening to be written into
+    /// (`fit --csv` starts every flow from the training rows' full-covariance Gaussian).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whiten: bool,
 }
 
 fn default_solver_steps() -> usize {
@@ -153,6 +157,7 @@ impl FlowSpec {
             support: None,
             learn_box: false,
             solver_steps: default_solver_steps(),
+            whiten: false,
         }
     }
 
@@ -254,6 +259,9 @@ impl FlowSpec {
         // mbank's flow has no normalisation layer: the box already scales the data.
         if self.actnorm && !mbank {
             layers.push(LayerConfig::ActNorm(ActNormConfig::new(d)));
+            if self.whiten {
+                layers.push(LayerConfig::LuLinear(LuLinearConfig::new(d)));
+            }
         }
         let mut base = BaseConfig::StandardNormal { dim: d };
         // A continuous flow is one ODE layer; `layers` is its velocity MLP's depth.

@@ -124,6 +124,46 @@ impl LuLinearConfig {
     }
 }
 
+impl LuLinear {
+    /// The layer `z = x U + b` for an upper-triangular `U` (row-major `[D, D]`; `L = I`) and a
+    /// bias `b [D]`, on `device` (a Gaussian's whitening, `crate::train::gaussian_baseline`).
+    /// An error when a diagonal entry is not above the layer's floor `ε = 10⁻³` (its scales are
+    /// `softplus(·) + ε`) or the sizes disagree.
+    pub fn from_upper(upper: &[f64], bias: &[f64], device: &Device) -> Result<Self, String> {
+        let d = bias.len();
+        if upper.len() != d * d {
+            return Err(format!(
+                "a {d}-wide layer needs {} weights, got {}",
+                d * d,
+                upper.len()
+            ));
+        }
+        let mut strict = vec![0.0f32; d * d];
+        let mut diag_raw = Vec::with_capacity(d);
+        for i in 0..d {
+            for j in i + 1..d {
+                strict[i * d + j] = upper[i * d + j] as f32;
+            }
+            let v = upper[i * d + i] - DIAG_EPS as f64;
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!(
+                    "diagonal entry {i} is {}, not above the LU layer's floor {DIAG_EPS}",
+                    upper[i * d + i]
+                ));
+            }
+            // softplus⁻¹(v) = log(eᵛ − 1), written to stay finite for large v.
+            diag_raw.push((v + (-(-v).exp_m1()).ln()) as f32);
+        }
+        let row = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [1, d]), device);
+        Ok(Self {
+            lower: Param::from_tensor(Tensor::zeros([d, d], device)),
+            upper: Param::from_tensor(Tensor::from_data(TensorData::new(strict, [d, d]), device)),
+            diag_raw: Param::from_tensor(row(diag_raw)),
+            bias: Param::from_tensor(row(bias.iter().map(|&b| b as f32).collect())),
+        })
+    }
+}
+
 /// An LU-decomposed linear layer.
 #[derive(Module, Debug)]
 pub struct LuLinear {

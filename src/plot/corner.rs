@@ -19,6 +19,8 @@ pub struct Corner<'a> {
     pub samples: &'a [f32],
     pub labels: &'a [String],
     pub bins: usize,
+    /// A line above the panels (`fit --csv`: the flow's and the Gaussian's validation NLL).
+    pub caption: Option<String>,
 }
 
 impl Corner<'_> {
@@ -68,6 +70,12 @@ pub fn draw_corner<DB: DrawingBackend>(
     corner: &Corner,
 ) -> PlotResult {
     area.fill(&WHITE).map_err(PlotError::from_backend)?;
+    let area = match &corner.caption {
+        Some(text) => area
+            .titled(text, ("sans-serif", 14))
+            .map_err(PlotError::from_backend)?,
+        None => area.clone(),
+    };
     let d = corner.dim.max(1);
     let cells = area.split_evenly((d, d));
     for i in 0..d {

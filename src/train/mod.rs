@@ -8,6 +8,7 @@
 pub mod clip;
 pub mod data_parallel;
 pub mod flow_matching;
+pub mod gaussian_baseline;
 pub mod history;
 pub mod images;
 pub mod objective;

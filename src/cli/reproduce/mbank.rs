@@ -40,6 +40,7 @@ pub fn run(run: &Run) -> Result<Value, String> {
         samples: &samples,
         labels: &labels,
         bins: 40,
+        caption: None,
     };
     let tv = corner.marginal_tv();
     write_png(&run.dir.join("corner.png"), corner_size(dim, 300), |root| {
