@@ -273,7 +273,7 @@ fn fit2d_regression_matches_a_known_log_density() {
         .args([
             "fit2d",
             "--target",
-            "moons",
+            "checkerboard",
             "--flow",
             "maf",
             "--objective",
@@ -283,7 +283,7 @@ fn fit2d_regression_matches_a_known_log_density() {
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
-        e.contains("the density of moons is not known") && e.contains("u1"),
+        e.contains("the density of checkerboard is not known") && e.contains("u1") && e.contains("moons"),
         "{e}"
     );
     std::fs::remove_dir_all(dir).ok();

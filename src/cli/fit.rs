@@ -128,11 +128,8 @@ fn check(a: &FitArgs, n: usize) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(a: FitArgs) -> Result<Outcome, String> {
-    let table = read_table(&a.csv)?;
-    check(&a, table.len())?;
-    let data = split_columns(table, &a)?;
-    let dim = data.names.len();
+/// The flow's spec and the objective the arguments ask for on `data`.
+fn problem(a: &FitArgs, data: &Data, dim: usize) -> (FlowSpec, Objective) {
     let mut spec = FlowSpec::new(a.flow, dim).with_hidden(a.hidden);
     spec.bins = a.bins;
     if let Some(k) = a.layers {
@@ -154,6 +151,15 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
     };
     // mbank's box around the rows it is fitted to (not the validation split).
     let spec = with_data_box(spec, objective.fitted_rows());
+    (spec, objective)
+}
+
+pub fn run(a: FitArgs) -> Result<Outcome, String> {
+    let table = read_table(&a.csv)?;
+    check(&a, table.len())?;
+    let data = split_columns(table, &a)?;
+    let dim = data.names.len();
+    let (spec, objective) = problem(&a, &data, dim);
     let settings = TrainSettings {
         steps: a.steps,
         batch: a.batch,
@@ -225,7 +231,22 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
         .plot
         .clone()
         .unwrap_or_else(|| a.out.with_extension("corner.png"));
-    let caption = match (
+    summary["marginal_tv"] = json!(corner_plot(
+        &plot,
+        &model,
+        &data,
+        a.seed,
+        caption(&summary)
+    )?);
+    summary["plot"] = json!(plot.display().to_string());
+    let mut meta = FlowMeta::new(config);
+    meta.spec = Some(spec);
+    save_fit(&a.out, &trainer, finished, meta, summary, a.quiet)
+}
+
+/// The corner plot's caption: the flow's and the Gaussian's validation NLL.
+fn caption(summary: &serde_json::Value) -> Option<String> {
+    match (
         summary["val_nll"].as_f64(),
         summary["gaussian_val_nll"].as_f64(),
     ) {
@@ -233,12 +254,7 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
             "validation NLL (nats per row): flow {flow:.3} · full-covariance Gaussian {gauss:.3}"
         )),
         _ => None,
-    };
-    summary["marginal_tv"] = json!(corner_plot(&plot, &model, &data, a.seed, caption)?);
-    summary["plot"] = json!(plot.display().to_string());
-    let mut meta = FlowMeta::new(config);
-    meta.spec = Some(spec);
-    save_fit(&a.out, &trainer, finished, meta, summary, a.quiet)
+    }
 }
 
 /// The flow of `config` as the training rows' Gaussian: its ActNorm standardises them (as
