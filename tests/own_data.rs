@@ -283,7 +283,9 @@ fn fit2d_regression_matches_a_known_log_density() {
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
-        e.contains("the density of checkerboard is not known") && e.contains("u1") && e.contains("moons"),
+        e.contains("the density of checkerboard is not known")
+            && e.contains("u1")
+            && e.contains("moons"),
         "{e}"
     );
     std::fs::remove_dir_all(dir).ok();
