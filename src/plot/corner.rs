@@ -5,12 +5,17 @@
 //! given to the model so that data and flow sit side by side).
 //!
 //! Ranges: per dimension, the 0.5–99.5 % quantiles of data and samples together, widened 5 %.
+//! A key above the panels ([`LEGEND`]) says which is which, under an optional caption.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{PlotError, PlotResult, colormap};
 use crate::numeric::{histogram, quantile};
+
+/// The key above the panels: which half and which marks are the data and which the flow.
+pub const LEGEND: &str =
+    "diagonal: data (grey bars) vs flow (blue line) · below: data · above: flow samples";
 
 /// What to compare: rows of `dim` values each.
 pub struct Corner<'a> {
@@ -76,6 +81,9 @@ pub fn draw_corner<DB: DrawingBackend>(
             .map_err(PlotError::from_backend)?,
         None => area.clone(),
     };
+    let area = area
+        .titled(LEGEND, ("sans-serif", 12))
+        .map_err(PlotError::from_backend)?;
     let d = corner.dim.max(1);
     let cells = area.split_evenly((d, d));
     for i in 0..d {
