@@ -196,8 +196,7 @@ impl CellRun {
             let start = (self.clock)();
             self.trainer.train_step().await?;
             self.train_seconds += (self.clock)() - start;
-            let every = self.trainer.settings.eval_every;
-            if self.trainer.step.is_multiple_of(every) || self.is_done() {
+            if self.trainer.record_due() {
                 self.trainer.record().await?;
             }
         }
@@ -241,16 +240,16 @@ fn stopwatch() -> impl Fn() -> f64 {
 }
 
 async fn figure_of(target: Target, trainer: &Trainer) -> Result<Figure, TrainError> {
-    match (target, &trainer.objective) {
-        (Target::Energy(_), Objective::ReverseKl { log_normalizer, .. }) => {
+    let objective = &trainer.objective;
+    match (target, objective, objective.validation_rows()) {
+        (Target::Energy(_), Objective::ReverseKl { log_normalizer, .. }, _) => {
             let loss = trainer
                 .reverse_kl_estimate(20_000)
                 .await?
                 .unwrap_or(f64::NAN);
             Ok(Figure::Kl(loss + log_normalizer))
         }
-        (Target::Samples(set), objective) if objective.validation_rows().is_some() => {
-            let (val, dim) = objective.validation_rows().expect("checked");
+        (Target::Samples(set), _, Some((val, dim))) => {
             let nll = trainer.mean_nll(val, dim).await?;
             Ok(match set.entropy() {
                 Some(h) => Figure::NllMinusEntropy(nll - h),

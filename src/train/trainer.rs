@@ -303,15 +303,18 @@ impl Trainer {
         Ok(None)
     }
 
-    /// One step, then a history point when one is due (every `eval_every` steps and at the
-    /// last step).
+    /// Whether a history point is due after the step just taken: every `eval_every` steps and
+    /// at the last step.
+    pub fn record_due(&self) -> bool {
+        self.step.is_multiple_of(self.settings.eval_every) || self.step == self.settings.steps
+    }
+
+    /// One step, then a history point when one is due ([`Self::record_due`]).
     pub async fn step_and_record(
         &mut self,
     ) -> Result<(StepOutcome, Option<HistoryPoint>), TrainError> {
         let outcome = self.train_step().await?;
-        let due =
-            self.step.is_multiple_of(self.settings.eval_every) || self.step == self.settings.steps;
-        let point = if due {
+        let point = if self.record_due() {
             Some(self.record().await?)
         } else {
             None
