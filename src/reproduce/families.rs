@@ -14,8 +14,6 @@
 use super::Cell;
 use crate::flows::{FlowKind, FlowSpec};
 use crate::targets::Target;
-use crate::train::FitBy;
-use crate::train::flow_matching::Pairing;
 
 /// The families compared by default.
 pub const DEFAULT_FAMILIES: [FlowKind; 3] = [FlowKind::Realnvp, FlowKind::Nsf, FlowKind::Cnf];
@@ -27,16 +25,11 @@ pub fn cells(target: Target, families: &[FlowKind], steps: Option<usize>, seed: 
     families
         .iter()
         .map(|&kind| {
-            let cnf = kind == FlowKind::Cnf;
             let thin = matches!(kind, FlowKind::Planar | FlowKind::Radial);
             let spec = match kind {
                 FlowKind::Cnf => FlowSpec::new(kind, 2),
                 _ if thin => FlowSpec::new(kind, 2).with_layers(16),
                 _ => FlowSpec::new(kind, 2).with_layers(4),
-            };
-            let fit_by = match target {
-                Target::Samples(_) if cnf => FitBy::FlowMatching(Pairing::Independent),
-                _ => FitBy::Kl,
             };
             Cell {
                 label: kind.name().to_string(),
@@ -51,7 +44,7 @@ pub fn cells(target: Target, families: &[FlowKind], steps: Option<usize>, seed: 
                 },
                 data_points: 8000,
                 seed,
-                fit_by,
+                fit_by: super::fit_by_for(kind, target),
             }
         })
         .collect()
@@ -61,6 +54,8 @@ pub fn cells(target: Target, families: &[FlowKind], steps: Option<usize>, seed: 
 mod tests {
     use super::*;
     use crate::targets::{Energy, SampleSet};
+    use crate::train::FitBy;
+    use crate::train::flow_matching::Pairing;
 
     #[test]
     fn a_cnf_matches_flows_on_samples_and_reverse_kl_on_energies() {

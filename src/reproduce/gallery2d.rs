@@ -11,8 +11,6 @@
 use super::{Budget, Cell};
 use crate::flows::{FlowKind, FlowSpec};
 use crate::targets::Target;
-use crate::train::FitBy;
-use crate::train::flow_matching::Pairing;
 
 /// Every fit, row by row (target), column by column (flow family, [`FlowKind::ALL`]).
 pub fn cells(budget: Budget, seed: u64) -> Vec<Cell> {
@@ -44,12 +42,6 @@ pub fn cells_for(targets: &[Target], flows: &[FlowKind], budget: Budget, seed: u
                         .with_hidden(32),
                     Budget::Full => FlowSpec::new(kind, 2),
                 };
-                // A CNF learns a sample set by flow matching, an energy by reverse KL through
-                // its solver.
-                let fit_by = match target {
-                    Target::Samples(_) if cnf => FitBy::FlowMatching(Pairing::Independent),
-                    _ => FitBy::Kl,
-                };
                 Cell {
                     label: kind.name().to_string(),
                     target,
@@ -59,7 +51,7 @@ pub fn cells_for(targets: &[Target], flows: &[FlowKind], budget: Budget, seed: u
                     lr: if thin { 5e-3 } else { 2e-3 },
                     data_points,
                     seed,
-                    fit_by,
+                    fit_by: super::fit_by_for(kind, target),
                 }
             })
         })

@@ -51,6 +51,18 @@ pub struct Cell {
     pub fit_by: crate::train::FitBy,
 }
 
+/// How the figures fit family `kind` to `target`: a continuous flow learns a sample set by flow
+/// matching and an energy by reverse KL through its solver; every other family by KL.
+pub fn fit_by_for(kind: crate::flows::FlowKind, target: Target) -> crate::train::FitBy {
+    use crate::train::FitBy;
+    match target {
+        Target::Samples(_) if kind == crate::flows::FlowKind::Cnf => {
+            FitBy::FlowMatching(crate::train::flow_matching::Pairing::Independent)
+        }
+        _ => FitBy::Kl,
+    }
+}
+
 /// The number a fit is judged by, in nats.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
