@@ -128,6 +128,12 @@ fn check(a: &FitArgs, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// `--objective` as the library names it (`fit` pairs flow-matching draws independently).
+fn fit_by(a: &FitArgs) -> crate::train::FitBy {
+    a.objective
+        .fit_by(crate::train::flow_matching::Pairing::Independent)
+}
+
 /// The flow's spec and the objective the arguments ask for on `data`.
 fn problem(a: &FitArgs, data: &Data, dim: usize) -> (FlowSpec, Objective) {
     let mut spec = FlowSpec::new(a.flow, dim).with_hidden(a.hidden);
@@ -136,13 +142,7 @@ fn problem(a: &FitArgs, data: &Data, dim: usize) -> (FlowSpec, Objective) {
         spec = spec.with_layers(k);
     }
     let objective = match &data.log_p {
-        None if a.objective == FitObjective::FlowMatching => Objective::flow_matching(
-            dim,
-            data.rows.clone(),
-            a.val_fraction,
-            crate::train::flow_matching::Pairing::Independent,
-        ),
-        None => Objective::forward_kl(dim, data.rows.clone(), a.val_fraction),
+        None => Objective::on_samples(dim, data.rows.clone(), a.val_fraction, fit_by(a).pairing()),
         Some(lp) => Objective::Regression {
             dim,
             points: data.rows.clone(),
@@ -210,11 +210,7 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
         "dim": dim,
         "columns": data.names,
         "flow": a.flow.name(),
-        "objective": match a.objective {
-            FitObjective::Kl => "kl",
-            FitObjective::Regression => "regression",
-            FitObjective::FlowMatching => "flow-matching",
-        },
+        "objective": fit_by(&a).name(),
         "layers": spec.layers,
         "params": params,
         "steps": trainer.step,

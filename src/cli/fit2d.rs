@@ -106,6 +106,17 @@ pub enum FitObjective {
     FlowMatching,
 }
 
+impl FitObjective {
+    /// The objective as the library names it, with `pairing` for flow matching.
+    pub fn fit_by(self, pairing: Pairing) -> FitBy {
+        match self {
+            Self::Kl => FitBy::Kl,
+            Self::Regression => FitBy::Regression,
+            Self::FlowMatching => FitBy::FlowMatching(pairing),
+        }
+    }
+}
+
 /// The flow, objective and settings the arguments ask for (each bad number named).
 fn problem(a: &Fit2dArgs) -> Result<(FlowSpec, Objective, TrainSettings), String> {
     if a.steps == 0 || a.batch == 0 {
@@ -145,11 +156,7 @@ fn problem(a: &Fit2dArgs) -> Result<(FlowSpec, Objective, TrainSettings), String
         seed: a.seed,
         beta0: a.beta0,
         anneal_steps: a.anneal_steps.unwrap_or(2 * a.steps / 3),
-        fit_by: match a.objective {
-            FitObjective::Kl => FitBy::Kl,
-            FitObjective::Regression => FitBy::Regression,
-            FitObjective::FlowMatching => FitBy::FlowMatching(a.pairing),
-        },
+        fit_by: a.objective.fit_by(a.pairing),
     };
     let p = target_problem(a.target, spec, &how)?;
     let settings = TrainSettings {

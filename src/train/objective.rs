@@ -61,6 +61,20 @@ impl Objective {
         }
     }
 
+    /// Forward KL on `data`, or flow matching with `pairing` when one is given: the same
+    /// training/validation split either way.
+    pub fn on_samples(
+        dim: usize,
+        data: Vec<f32>,
+        val_fraction: f64,
+        pairing: Option<super::flow_matching::Pairing>,
+    ) -> Self {
+        match pairing {
+            Some(p) => Self::flow_matching(dim, data, val_fraction, p),
+            None => Self::forward_kl(dim, data, val_fraction),
+        }
+    }
+
     /// The same split of `data` as [`Self::forward_kl`], trained by flow matching.
     pub fn flow_matching(
         dim: usize,

@@ -62,6 +62,14 @@ impl FitBy {
         }
     }
 
+    /// The flow-matching pairing, for flow matching.
+    pub fn pairing(self) -> Option<Pairing> {
+        match self {
+            Self::FlowMatching(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// A label for a picker.
     pub fn label(self) -> &'static str {
         match self {
@@ -99,18 +107,14 @@ pub fn target_problem(
     spec: FlowSpec,
     t: &TargetTraining,
 ) -> Result<TargetProblem, String> {
-    let pairing = match t.fit_by {
-        FitBy::Regression => return regression_problem(target, spec, t),
-        FitBy::FlowMatching(pairing) => Some(pairing),
-        FitBy::Kl => None,
-    };
+    if t.fit_by == FitBy::Regression {
+        return regression_problem(target, spec, t);
+    }
+    let pairing = t.fit_by.pairing();
     Ok(match target {
         Target::Samples(set) => {
             let data = set.sample(t.data_points, &mut Rng::new(t.seed ^ 0xDA7A));
-            let objective = match pairing {
-                Some(p) => Objective::flow_matching(2, data.clone(), t.val_fraction, p),
-                None => Objective::forward_kl(2, data.clone(), t.val_fraction),
-            };
+            let objective = Objective::on_samples(2, data.clone(), t.val_fraction, pairing);
             TargetProblem {
                 // mbank's box around the training split only: validation points stay unseen.
                 spec: with_data_box(spec, objective.fitted_rows()),

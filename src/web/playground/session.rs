@@ -97,12 +97,8 @@ impl Session {
                         points.len() / 2
                     ));
                 }
-                let objective = match cfg.objective {
-                    crate::train::FitBy::FlowMatching(pairing) => {
-                        Objective::flow_matching(2, points.clone(), 0.2, pairing)
-                    }
-                    _ => Objective::forward_kl(2, points.clone(), 0.2),
-                };
+                let objective =
+                    Objective::on_samples(2, points.clone(), 0.2, cfg.objective.pairing());
                 (spec, objective, points)
             }
             None => {
