@@ -170,11 +170,10 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
     };
     // The training rows' full-covariance Gaussian: the baseline the summary reports, and where
     // the flow starts (a likelihood fit whose first layers can whiten; mbank's box cannot).
-    let (train_rows, val_rows) = (
-        objective.fitted_rows().to_vec(),
-        objective.validation_rows().map(|(v, _)| v.to_vec()),
-    );
-    let gaussian = GaussianFit::fit(&train_rows, dim)?;
+    let gaussian = GaussianFit::fit(objective.fitted_rows(), dim)?;
+    let gaussian_val_nll = objective
+        .validation_rows()
+        .map(|(v, _)| gaussian.mean_nll(v));
     let whiten = data.log_p.is_none() && a.flow != crate::flows::FlowKind::Mbank;
     let mut spec = spec;
     spec.whiten = whiten;
@@ -182,7 +181,7 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
     let cpu = crate::device::cpu();
     let threads = a.threads.unwrap_or_else(crate::device::available_threads);
     let trainer = if whiten {
-        let flow = whitened_start(&config, &train_rows, dim, a.seed, &cpu)?;
+        let flow = whitened_start(&config, &objective, a.seed, &cpu)?;
         Trainer::with_flow(flow, objective, settings, &cpu)
     } else {
         Trainer::new(&config, objective, settings, &cpu)
@@ -218,7 +217,7 @@ pub fn run(a: FitArgs) -> Result<Outcome, String> {
         "train_loss": trainer.history.last().and_then(|p| p.train_loss),
         "val_nll": finished.best.as_ref().map(|b| b.0),
         "initial_val_nll": trainer.history.first_val_nll(),
-        "gaussian_val_nll": val_rows.as_ref().map(|v| gaussian.mean_nll(v)),
+        "gaussian_val_nll": gaussian_val_nll,
         "starts_from_gaussian": whiten,
         "nan_events": trainer.history.nan_events.len(),
     });
@@ -254,25 +253,18 @@ fn caption(summary: &serde_json::Value) -> Option<String> {
 }
 
 /// The flow of `config` as the training rows' Gaussian: its ActNorm standardises them (as
-/// training's data-dependent initialisation would), the LU layer after it whitens what comes
-/// out ([`GaussianFit::whitening`]), and every later layer starts at the identity, so
-/// `log q` at step 0 is the Gaussian's `log N(x; μ, Σ)`.
+/// training's data-dependent initialisation does, [`Trainer::initial_model`]), the LU layer after
+/// it whitens what comes out ([`GaussianFit::whitening`]), and every later layer starts at the
+/// identity, so `log q` at step 0 is the Gaussian's `log N(x; μ, Σ)`.
 fn whitened_start(
     config: &crate::flows::FlowConfig,
-    train: &[f32],
-    dim: usize,
+    objective: &Objective,
     seed: u64,
     device: &burn::tensor::Device,
 ) -> Result<crate::flows::Flow, String> {
     use crate::flows::Layer;
     use crate::flows::linear::LuLinear;
-    device.seed(seed);
-    let n = (train.len() / dim).min(4096);
-    let x = burn::tensor::Tensor::<2>::from_data(
-        burn::tensor::TensorData::new(train[..n * dim].to_vec(), [n, dim]),
-        device,
-    );
-    let mut flow = config.init(device).data_init(x);
+    let mut flow = Trainer::initial_model(config, objective, seed, device);
     let (Some(Layer::ActNorm(norm)), Some(Layer::LuLinear(_))) =
         (flow.layers.first(), flow.layers.get(1))
     else {
@@ -280,7 +272,9 @@ fn whitened_start(
     };
     let bias: Vec<f32> = crate::readback::to_host(norm.bias.val())?;
     let scale: Vec<f32> = crate::readback::to_host(norm.log_scale.val().exp())?;
-    let standardised: Vec<f32> = train
+    let dim = bias.len();
+    let standardised: Vec<f32> = objective
+        .fitted_rows()
         .chunks(dim)
         .flat_map(|r| {
             (0..dim)

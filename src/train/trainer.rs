@@ -99,17 +99,32 @@ impl Trainer {
     ) -> Result<Self, TrainError> {
         Self::check(config, &objective, &settings)?;
         let device = device.clone().autodiff();
-        device.seed(settings.seed);
-        let mut model = config.init(&device);
-        if let Some((train, dim)) = objective.training_data() {
-            let n = (train.len() / dim).min(4096);
-            let x = Tensor::<2>::from_data(
-                TensorData::new(train[..n * dim].to_vec(), [n, dim]),
-                &device,
-            );
-            model = model.data_init(x);
-        }
+        let model = Self::initial_model(config, &objective, settings.seed, &device);
         Ok(Self::from_model(model, objective, settings, device))
+    }
+
+    /// The model [`Self::new`] starts from: `config` built on `device` seeded by `seed`, its
+    /// data-dependent layers (ActNorm) initialised on up to 4 096 of the objective's training
+    /// rows. A caller that edits it before training hands it to [`Self::with_flow`].
+    pub fn initial_model(
+        config: &FlowConfig,
+        objective: &Objective,
+        seed: u64,
+        device: &Device,
+    ) -> Flow {
+        device.seed(seed);
+        let model = config.init(device);
+        match objective.training_data() {
+            Some((train, dim)) => {
+                let n = (train.len() / dim).min(4096);
+                let x = Tensor::<2>::from_data(
+                    TensorData::new(train[..n * dim].to_vec(), [n, dim]),
+                    device,
+                );
+                model.data_init(x)
+            }
+            None => model,
+        }
     }
 
     /// Continues training `flow` (e.g. a loaded `.flow` file): its weights are kept, no
