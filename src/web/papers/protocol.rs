@@ -47,9 +47,7 @@ pub enum Reply {
         name: String,
         label: String,
         kl: f64,
-        #[serde(default)]
         measure: String,
-        #[serde(default)]
         seconds: f64,
         log_density: Vec<f32>,
     },

@@ -180,15 +180,9 @@ impl PapersPage {
                 log_density,
                 ..
             } => {
-                let title = if measure.is_empty() || measure == "KL" && seconds == 0.0 {
-                    format!("{label}  KL {kl:.2}")
-                } else {
-                    format!("{label}  {measure} {kl:.3} · {seconds:.1} s")
-                };
+                let title = format!("{label}  {measure} {kl:.3} · {seconds:.1} s");
                 self.seconds.update(|s| s.push(seconds));
-                if !measure.is_empty() {
-                    self.measure.set(measure);
-                }
+                self.measure.set(measure);
                 let origin = panel_origin(index, self.per_row.get_value());
                 if let Err(e) = paint_panel(origin, &title, &log_density) {
                     return self.fail(e);

@@ -32,7 +32,8 @@ pub const INVERSION_SAMPLES: usize = 64;
 pub const VIEW_SAMPLES: usize = 300;
 /// Steps between a continuous flow's validations (50 for the other families).
 pub const CNF_EVAL_EVERY: usize = 250;
-/// RK4 steps of a continuous flow's heatmap (its NLL and samples use its own solver).
+/// RK4 steps of a continuous flow's pictures: the heatmap, the samples over it and the layer
+/// scrubber's stages (its validation NLL uses its own solver).
 pub const PREVIEW_CNF_STEPS: usize = 6;
 /// The stages a continuous flow's layer is shown as (times `1/8, …, 1`).
 pub const CNF_STAGES: usize = 8;
@@ -260,8 +261,8 @@ impl Session {
         samples: Option<Vec<f32>>,
     ) -> Result<Snapshot, String> {
         let model = self.model();
-        // A continuous flow's heatmap is integrated in fewer steps (a picture of 16 384 points;
-        // the NLL and the samples keep the model's own solver).
+        // A continuous flow's pictures are integrated in fewer steps (the heatmap alone is
+        // 16 384 points; the validation NLL keeps the model's own solver).
         let grid_model = model.clone().with_cnf_steps(PREVIEW_CNF_STEPS);
         let phase = if live {
             self.grid.next_phase()
