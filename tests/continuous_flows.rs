@@ -4,7 +4,11 @@
 //! to the configured one, and `fit2d --flow cnf` trains on moons, saves a file the CLI scores,
 //! and refuses objectives that cannot apply.
 
+mod common;
+
 use std::process::Command;
+
+use common::run_with_stdin;
 
 use flowplay::flows::{FlowKind, FlowSpec};
 use flowplay::rng::Rng;
@@ -150,6 +154,12 @@ fn the_preview_solver_stays_close_to_the_configured_one() {
     );
 }
 
+/// The JSON summary on the last line of a command's standard output.
+fn last_json(out: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().expect("a line")).expect("a JSON summary")
+}
+
 fn flowplay(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_flowplay"))
         .args(args)
@@ -193,9 +203,7 @@ fn fit2d_trains_a_cnf_on_moons_and_the_cli_scores_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary: serde_json::Value =
-        serde_json::from_str(text.lines().last().unwrap()).expect("a JSON summary");
+    let summary = last_json(&out);
     let nll = summary["val_nll"].as_f64().unwrap();
     let entropy = summary["target_entropy"]
         .as_f64()
@@ -211,17 +219,8 @@ fn fit2d_trains_a_cnf_on_moons_and_the_cli_scores_it() {
         "{summary}"
     );
     // The saved file is a flow like any other: the CLI scores points with it.
-    let scored = Command::new(env!("CARGO_BIN_EXE_flowplay"))
-        .args(["log-prob", "--model", model.to_str().unwrap()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"1,0.2\n9,9\n")?;
-            child.wait_with_output()
-        })
-        .expect("log-prob runs");
+    let model_path = model.to_str().unwrap();
+    let scored = run_with_stdin(&["log-prob", "--model", model_path], "1,0.2\n9,9\n");
     let values: Vec<f64> = String::from_utf8_lossy(&scored.stdout)
         .lines()
         .map(|l| l.trim().parse().unwrap())
@@ -296,9 +295,7 @@ fn fit_trains_a_cnf_by_flow_matching_on_a_csv() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary: serde_json::Value =
-        serde_json::from_str(text.lines().last().unwrap()).expect("a JSON summary");
+    let summary = last_json(&out);
     assert_eq!(summary["objective"], "flow-matching", "{summary}");
     assert_eq!(summary["dim"], 3);
     // Closed form: x = A ε with det A = 1 · 0.3 · 0.2, so H = 1.5 log(2πe) + log 0.06.
