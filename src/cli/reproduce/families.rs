@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::gallery2d::{cell_text, draw};
-use super::{Run, markdown_table, write_text};
+use super::Run;
+use super::gallery2d::{cell_text, draw, write_table};
 use crate::flows::FlowKind;
 use crate::reproduce::families::{DEFAULT_FAMILIES, cells};
 use crate::targets::{SampleSet, Target};
@@ -46,13 +46,11 @@ pub fn run(run: &Run, flows: &[FlowKind]) -> Result<Value, String> {
                 .collect(),
         );
     }
-    let header: Vec<String> = std::iter::once("target".to_string())
-        .chain(flows.iter().map(|k| k.name().to_string()))
-        .collect();
-    let note = "\nNats: validation NLL − entropy; * validation NLL (entropy unknown); † KL(q‖p) on the energy's box; training time on one CPU thread in brackets.\n";
-    write_text(
-        &run.dir.join("table.md"),
-        &(markdown_table(&header, &rows) + note),
+    write_table(
+        run,
+        &flows,
+        &rows,
+        "; training time on one CPU thread in brackets",
     )?;
     Ok(json!({
         "figures": figures,

@@ -37,20 +37,33 @@ pub fn run(run: &Run) -> Result<Value, String> {
                 .collect(),
         );
     }
-    let header: Vec<String> = std::iter::once("target".to_string())
-        .chain(FlowKind::ALL.iter().map(|k| k.name().to_string()))
-        .collect();
-    let note = "\nNats: validation NLL − entropy; * validation NLL (entropy unknown); † KL(q‖p) on the energy's box.\n";
-    write_text(
-        &run.dir.join("table.md"),
-        &(markdown_table(&header, &rows) + note),
-    )?;
+    write_table(run, &FlowKind::ALL, &rows, "")?;
     Ok(json!({
         "figures": figures,
         "steps": cells[0].steps,
         "nan_events": fitted.iter().map(|f| f.nan_events).sum::<usize>(),
         "figure": run.dir.join("gallery2d.png").display().to_string(),
     }))
+}
+
+/// `table.md`: a row per target (`rows`: its name, then a cell per family of `flows`) and the
+/// note on what the numbers are, with `more` appended to it.
+pub(super) fn write_table(
+    run: &Run,
+    flows: &[FlowKind],
+    rows: &[Vec<String>],
+    more: &str,
+) -> Result<(), String> {
+    let header: Vec<String> = std::iter::once("target".to_string())
+        .chain(flows.iter().map(|k| k.name().to_string()))
+        .collect();
+    let note = format!(
+        "\nNats: validation NLL − entropy; * validation NLL (entropy unknown); † KL(q‖p) on the energy's box{more}.\n"
+    );
+    write_text(
+        &run.dir.join("table.md"),
+        &(markdown_table(&header, rows) + &note),
+    )
 }
 
 pub(super) fn cell_text(f: Figure) -> String {
