@@ -47,6 +47,60 @@ pub fn total_variation(a: &[f64], b: &[f64]) -> f64 {
     0.5 * a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>()
 }
 
+/// Column means `[m]` of `rows [n, m]` and their covariance `Σ_r (r − μ)(r − μ)ᵀ / divisor`
+/// `[m, m]`, row-major (`divisor` `n − 1` for the sample covariance, `n` for the
+/// maximum-likelihood one).
+pub fn mean_and_covariance(rows: &[f64], m: usize, divisor: f64) -> (Vec<f64>, Vec<f64>) {
+    let n = rows.len() / m;
+    let mut mean = vec![0.0; m];
+    for r in rows.chunks(m) {
+        for (a, v) in mean.iter_mut().zip(r) {
+            *a += v / n as f64;
+        }
+    }
+    let mut cov = vec![0.0; m * m];
+    for r in rows.chunks(m) {
+        for i in 0..m {
+            for j in 0..m {
+                cov[i * m + j] += (r[i] - mean[i]) * (r[j] - mean[j]) / divisor;
+            }
+        }
+    }
+    (mean, cov)
+}
+
+/// The Cholesky factor `L` (lower, row-major, `a = L Lᵀ`) of a symmetric `a [m, m]` (only its
+/// lower triangle is read); a pivot below `floor` (rounding, or a matrix that is not positive
+/// definite) is raised to it, so a caller that must refuse such a matrix passes 0 and checks
+/// the diagonal.
+pub fn cholesky_lower(a: &[f64], m: usize, floor: f64) -> Vec<f64> {
+    let mut l = vec![0.0; m * m];
+    for i in 0..m {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * m + k] * l[j * m + k]).sum();
+            if i == j {
+                l[i * m + i] = (a[i * m + i] - s).max(floor).sqrt();
+            } else {
+                l[i * m + j] = (a[i * m + j] - s) / l[j * m + j];
+            }
+        }
+    }
+    l
+}
+
+/// The inverse of a lower-triangular `l [m, m]` (lower triangular too), by forward substitution.
+pub fn lower_inverse(l: &[f64], m: usize) -> Vec<f64> {
+    let mut inv = vec![0.0; m * m];
+    for col in 0..m {
+        for i in col..m {
+            let unit = if i == col { 1.0 } else { 0.0 };
+            let s: f64 = (col..i).map(|k| l[i * m + k] * inv[k * m + col]).sum();
+            inv[i * m + col] = (unit - s) / l[i * m + i];
+        }
+    }
+    inv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

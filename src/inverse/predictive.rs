@@ -20,6 +20,7 @@
 //! Observations are flattened `[n, m]` rows of `f64`, `m` = the problem's observation size.
 
 use super::problems::Problem;
+use crate::numeric::{cholesky_lower, lower_inverse, mean_and_covariance};
 use crate::rng::Rng;
 
 /// Observations less typical than this fraction of simulated ones are flagged.
@@ -96,7 +97,7 @@ impl PriorPredictive {
         for v in &mut cov {
             *v *= factor * factor;
         }
-        let l = cholesky(&cov, m);
+        let l = cholesky_lower(&cov, m, PIVOT_FLOOR);
         let inverse_factor = lower_inverse(&l, m);
         let log_det: f64 = (0..m).map(|i| l[i * m + i].ln()).sum();
         let mut estimate = Self {
@@ -146,58 +147,19 @@ impl PriorPredictive {
     }
 }
 
+/// Pivots of the bandwidth's Cholesky factor are at least this (rounding cannot make a kernel
+/// singular).
+const PIVOT_FLOOR: f64 = 1e-300;
+
 /// The sample covariance `[m, m]` of `rows [n, m]` (divisor `n − 1`), with a floor of 1e-12 on
 /// the diagonal so that a constant coordinate still has a kernel.
 fn covariance(rows: &[f64], m: usize) -> Vec<f64> {
     let n = rows.len() / m;
-    let mut mean = vec![0.0; m];
-    for r in rows.chunks(m) {
-        for (a, v) in mean.iter_mut().zip(r) {
-            *a += v / n as f64;
-        }
-    }
-    let mut cov = vec![0.0; m * m];
-    for r in rows.chunks(m) {
-        for i in 0..m {
-            for j in 0..m {
-                cov[i * m + j] += (r[i] - mean[i]) * (r[j] - mean[j]) / (n as f64 - 1.0);
-            }
-        }
-    }
+    let (_, mut cov) = mean_and_covariance(rows, m, n as f64 - 1.0);
     for i in 0..m {
         cov[i * m + i] = cov[i * m + i].max(1e-12);
     }
     cov
-}
-
-/// The Cholesky factor `L` (lower, row-major) of a symmetric positive definite `a [m, m]`;
-/// a pivot that rounding made non-positive is clamped to a tiny positive value.
-fn cholesky(a: &[f64], m: usize) -> Vec<f64> {
-    let mut l = vec![0.0; m * m];
-    for i in 0..m {
-        for j in 0..=i {
-            let s: f64 = (0..j).map(|k| l[i * m + k] * l[j * m + k]).sum();
-            if i == j {
-                l[i * m + i] = (a[i * m + i] - s).max(1e-300).sqrt();
-            } else {
-                l[i * m + j] = (a[i * m + j] - s) / l[j * m + j];
-            }
-        }
-    }
-    l
-}
-
-/// The inverse of a lower-triangular `l [m, m]` (lower triangular too), by forward substitution.
-fn lower_inverse(l: &[f64], m: usize) -> Vec<f64> {
-    let mut inv = vec![0.0; m * m];
-    for col in 0..m {
-        for i in col..m {
-            let unit = if i == col { 1.0 } else { 0.0 };
-            let s: f64 = (col..i).map(|k| l[i * m + k] * inv[k * m + col]).sum();
-            inv[i * m + col] = (unit - s) / l[i * m + i];
-        }
-    }
-    inv
 }
 
 /// `a · y` for a row-major `a [m, m]`.
@@ -265,7 +227,7 @@ mod tests {
     #[test]
     fn the_factors_invert_and_whiten() {
         let a = [4.0, 2.0, 0.6, 2.0, 2.0, 0.5, 0.6, 0.5, 3.0];
-        let l = cholesky(&a, 3);
+        let l = cholesky_lower(&a, 3, PIVOT_FLOOR);
         let inv = lower_inverse(&l, 3);
         for i in 0..3 {
             for j in 0..3 {

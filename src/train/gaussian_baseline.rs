@@ -9,8 +9,13 @@
 //! than the Gaussian. A small ridge (`10⁻⁹` of the mean variance) keeps `Σ` positive definite
 //! for collinear columns.
 //!
+//! The mean, covariance, Cholesky factor and triangular inverse are [`crate::numeric`]'s, shared
+//! with the prior-predictive density of `inverse::predictive`.
+//!
 //! # Shapes
 //! Rows `[n, D]` row-major; `mean [D]`; `chol [D, D]` lower-triangular, row-major.
+
+use crate::numeric::{cholesky_lower, lower_inverse, mean_and_covariance};
 
 /// A Gaussian fitted to rows.
 #[derive(Clone, Debug)]
@@ -29,27 +34,19 @@ impl GaussianFit {
         if dim == 0 || n < 2 {
             return Err(format!("a Gaussian needs at least 2 rows, got {n}"));
         }
-        let mut mean = vec![0.0f64; dim];
-        for r in rows.chunks(dim) {
-            for (m, v) in mean.iter_mut().zip(r) {
-                *m += *v as f64 / n as f64;
-            }
-        }
-        let mut cov = vec![0.0f64; dim * dim];
-        for r in rows.chunks(dim) {
-            for i in 0..dim {
-                let di = r[i] as f64 - mean[i];
-                for j in 0..=i {
-                    cov[i * dim + j] += di * (r[j] as f64 - mean[j]) / n as f64;
-                }
-            }
-        }
+        let rows64: Vec<f64> = rows.iter().map(|&v| v as f64).collect();
+        let (mean, mut cov) = mean_and_covariance(&rows64, dim, n as f64);
         let ridge = 1e-9 * (0..dim).map(|i| cov[i * dim + i]).sum::<f64>() / dim as f64;
         for i in 0..dim {
             cov[i * dim + i] += ridge.max(1e-300);
         }
-        let chol = cholesky_lower(&cov, dim)
-            .ok_or("the columns' covariance is not positive definite (a constant column?)")?;
+        // A pivot that is not positive comes out as 0 (floor 0) and is refused here.
+        let chol = cholesky_lower(&cov, dim, 0.0);
+        if (0..dim).any(|i| !(chol[i * dim + i] > 0.0 && chol[i * dim + i].is_finite())) {
+            return Err(
+                "the columns' covariance is not positive definite (a constant column?)".into(),
+            );
+        }
         Ok(Self { dim, mean, chol })
     }
 
@@ -85,45 +82,13 @@ impl GaussianFit {
     /// row-major `[D, D]`, positive diagonal) and `b = −μ U`.
     pub fn whitening(&self) -> (Vec<f64>, Vec<f64>) {
         let d = self.dim;
-        // C⁻¹ (lower) column by column, then transpose.
-        let mut inv = vec![0.0f64; d * d];
-        for col in 0..d {
-            for i in col..d {
-                let mut v = if i == col { 1.0 } else { 0.0 };
-                for k in col..i {
-                    v -= self.chol[i * d + k] * inv[k * d + col];
-                }
-                inv[i * d + col] = v / self.chol[i * d + i];
-            }
-        }
+        let inv = lower_inverse(&self.chol, d);
         let upper: Vec<f64> = (0..d * d).map(|k| inv[(k % d) * d + k / d]).collect();
         let bias: Vec<f64> = (0..d)
             .map(|j| -(0..d).map(|i| self.mean[i] * upper[i * d + j]).sum::<f64>())
             .collect();
         (upper, bias)
     }
-}
-
-/// The lower Cholesky factor of a symmetric matrix given by its lower triangle (row-major).
-fn cholesky_lower(a: &[f64], d: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0f64; d * d];
-    for i in 0..d {
-        for j in 0..=i {
-            let mut s = a[i * d + j];
-            for k in 0..j {
-                s -= l[i * d + k] * l[j * d + k];
-            }
-            if i == j {
-                if s <= 0.0 || !s.is_finite() {
-                    return None;
-                }
-                l[i * d + i] = s.sqrt();
-            } else {
-                l[i * d + j] = s / l[j * d + j];
-            }
-        }
-    }
-    Some(l)
 }
 
 #[cfg(test)]
