@@ -210,6 +210,16 @@ const DP_E: [f32; 7] = [
     -1.0 / 40.0,
 ];
 
+/// The error tolerance per entry, `atol + rtol · max(|a|, |b|)`.
+#[cfg(not(target_arch = "wasm32"))]
+fn error_scale<const D: usize>(a: &Tensor<D>, b: &Tensor<D>, rtol: f32, atol: f32) -> Tensor<D> {
+    a.clone()
+        .abs()
+        .max_pair(b.clone().abs())
+        .mul_scalar(rtol)
+        .add_scalar(atol)
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn dopri5(
     field: &impl Field,
@@ -226,37 +236,35 @@ fn dopri5(
     let mut l = zeros(&x);
     let mut x = x;
     let mut t = t0;
+    // The field at (x, t): the last stage of an accepted step is evaluated at its solution and
+    // time, so it is the next step's first stage ("first same as last"); a rejected step keeps
+    // its first stage. Either way each try evaluates six stages, not seven.
+    let mut first: Option<(Tensor<2>, Option<Tensor<1>>)> = None;
     while (t1 - t) * direction > 1e-6 {
         h = h.min((t1 - t).abs());
         let signed = h * direction;
         let mut ks: Vec<(Tensor<2>, Option<Tensor<1>>)> = Vec::with_capacity(7);
-        for stage in 0..7 {
+        ks.push(
+            first
+                .take()
+                .unwrap_or_else(|| field.eval(x.clone(), t, with_trace)),
+        );
+        // The fifth-order solution is the last stage's point.
+        let (mut x_new, mut l_new) = (x.clone(), l.clone());
+        for stage in 1..7 {
             let coefficients: Vec<f32> = DP_A[stage][..stage].iter().map(|a| a * signed).collect();
-            let (xs, _) = combine(&x, &l, &ks, &coefficients);
-            ks.push(field.eval(xs, t + DP_C[stage] * signed, with_trace));
+            (x_new, l_new) = combine(&x, &l, &ks, &coefficients);
+            ks.push(field.eval(x_new.clone(), t + DP_C[stage] * signed, with_trace));
         }
-        // The 7th stage is evaluated at the fifth-order solution (FSAL), so recompute it.
-        let weights: Vec<f32> = DP_A[6].iter().map(|a| a * signed).collect();
-        let (x_new, l_new) = combine(&x, &l, &ks, &weights);
         let errors: Vec<f32> = DP_E.iter().map(|e| e * signed).collect();
-        let zero_x = x.zeros_like();
-        let zero_l = zeros(&x);
-        let (err_x, err_l) = combine(&zero_x, &zero_l, &ks, &errors);
-        let scale_x = x
-            .clone()
-            .abs()
-            .max_pair(x_new.clone().abs())
-            .mul_scalar(rtol)
-            .add_scalar(atol);
-        let scale_l = l
-            .clone()
-            .abs()
-            .max_pair(l_new.clone().abs())
-            .mul_scalar(rtol)
-            .add_scalar(atol);
+        let (err_x, err_l) = combine(&x.zeros_like(), &zeros(&x), &ks, &errors);
         let [b, d] = x.dims();
-        let ratio = (err_x / scale_x).detach().square().sum_dim(1).reshape([b])
-            + (err_l / scale_l)
+        let ratio = (err_x / error_scale(&x, &x_new, rtol, atol))
+            .detach()
+            .square()
+            .sum_dim(1)
+            .reshape([b])
+            + (err_l / error_scale(&l, &l_new, rtol, atol))
                 .detach()
                 .square()
                 .mul_scalar(if with_trace { 1.0 } else { 0.0 });
@@ -266,6 +274,9 @@ fn dopri5(
             x = x_new;
             l = l_new;
             t += signed;
+            first = ks.pop();
+        } else {
+            first = Some(ks.swap_remove(0));
         }
         let factor = if err > 0.0 {
             (0.9 * err.powf(-0.2)).clamp(0.2, 10.0)
