@@ -153,36 +153,19 @@ impl Objective {
     /// block of these rows is a batch in its own right, which is what data-parallel training
     /// splits ([`super::Trainer::with_cpu_threads`]).
     pub fn row_batch(&self, batch: usize, rng: &mut Rng, device: &Device) -> Option<Tensor<2>> {
-        if let Self::FlowMatching {
-            dim,
-            train,
-            pairing,
-            ..
-        } = self
-        {
-            let n = train.len() / dim;
-            let mut x1 = Vec::with_capacity(batch * dim);
-            for _ in 0..batch {
-                let i = rng.below(n);
-                x1.extend_from_slice(&train[i * dim..(i + 1) * dim]);
-            }
-            let rows = super::flow_matching::rows(&x1, *dim, *pairing, rng);
-            return Some(Tensor::from_data(
-                TensorData::new(rows, [batch, 2 * dim + 1]),
-                device,
-            ));
-        }
         let (data, targets, dim) = match self {
-            Self::ForwardKl { dim, train, .. } => (train, None, *dim),
+            Self::ForwardKl { dim, train, .. } | Self::FlowMatching { dim, train, .. } => {
+                (train, None, *dim)
+            }
             Self::Regression {
                 dim,
                 points,
                 log_density,
             } => (points, Some(log_density), *dim),
-            Self::ReverseKl { .. } | Self::FlowMatching { .. } => return None,
+            Self::ReverseKl { .. } => return None,
         };
         let n = data.len() / dim;
-        let width = dim + usize::from(targets.is_some());
+        let mut width = dim + usize::from(targets.is_some());
         let mut rows = Vec::with_capacity(batch * width);
         for _ in 0..batch {
             let i = rng.below(n);
@@ -190,6 +173,11 @@ impl Objective {
             if let Some(t) = targets {
                 rows.push(t[i]);
             }
+        }
+        // Flow matching pairs each point with a base draw and a time.
+        if let Self::FlowMatching { pairing, .. } = self {
+            rows = super::flow_matching::rows(&rows, dim, *pairing, rng);
+            width = 2 * dim + 1;
         }
         Some(Tensor::from_data(
             TensorData::new(rows, [batch, width]),
