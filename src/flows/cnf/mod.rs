@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::validate::{MAX_HIDDEN, MAX_HIDDEN_LAYERS, dim, in_range};
 use super::{Bijection, LayerSpec};
 pub use solver::Solver;
-use solver::{Field, integrate, rk4_path};
+use solver::{Field, integrate};
 pub use velocity::{TraceEstimator, Velocity, time_features, time_features_at};
 
 /// Config of [`Cnf`].
@@ -138,12 +138,6 @@ impl Cnf {
         self.field.forward(x, phi)
     }
 
-    /// Particles carried from the noise side (`t = 0`) to the data side (`t = 1`): the states
-    /// after each of `steps` RK4 steps, `steps + 1` tensors `[B, D]` (no log-det).
-    pub fn trajectory(&self, z: Tensor<2>, steps: usize) -> Vec<Tensor<2>> {
-        rk4_path(&self.at_time(), z, 0.0, 1.0, steps.max(1))
-    }
-
     /// Noise → data in `segments` equal stretches of time: the state and the segment's
     /// `log|det ∂x/∂z|` at `t = 1/n, 2/n, …, 1` (each stretch integrated by RK4 with its share of
     /// the configured steps, at least one). The page's layer scrubber shows these as a CNF's
@@ -166,16 +160,6 @@ impl Cnf {
             out.push((next, logdet));
         }
         out
-    }
-
-    /// Noise → data with `solver` instead of the configured one (a cheaper preview).
-    pub fn inverse_with(&self, z: Tensor<2>, solver: Solver) -> (Tensor<2>, Tensor<1>) {
-        integrate(solver, &self.at_time(), z, 0.0, 1.0, true)
-    }
-
-    /// Data → noise with `solver` instead of the configured one.
-    pub fn forward_with(&self, x: Tensor<2>, solver: Solver) -> (Tensor<2>, Tensor<1>) {
-        integrate(solver, &self.at_time(), x, 1.0, 0.0, true)
     }
 
     /// Conditional flow matching on the straight path (rectified flow; Lipman et al. 2023 with

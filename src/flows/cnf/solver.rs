@@ -80,9 +80,9 @@ pub fn integrate(
     with_trace: bool,
 ) -> (Tensor<2>, Tensor<1>) {
     match solver {
-        Solver::Rk4 { steps } => rk4(field, x, t0, t1, steps, with_trace, |_| {}),
+        Solver::Rk4 { steps } => rk4(field, x, t0, t1, steps, with_trace),
         #[cfg(target_arch = "wasm32")]
-        Solver::Dopri5 { .. } => rk4(field, x, t0, t1, WASM_FALLBACK_STEPS, with_trace, |_| {}),
+        Solver::Dopri5 { .. } => rk4(field, x, t0, t1, WASM_FALLBACK_STEPS, with_trace),
         #[cfg(not(target_arch = "wasm32"))]
         Solver::Dopri5 {
             rtol,
@@ -90,21 +90,6 @@ pub fn integrate(
             max_steps,
         } => dopri5(field, x, t0, t1, (rtol, atol, max_steps), with_trace),
     }
-}
-
-/// The states `x(t₀), x(t₀ + h), …, x(t₁)` of `steps` RK4 steps (no log-det): a trajectory.
-pub fn rk4_path(
-    field: &impl Field,
-    x: Tensor<2>,
-    t0: f32,
-    t1: f32,
-    steps: usize,
-) -> Vec<Tensor<2>> {
-    let mut path = vec![x.clone()];
-    rk4(field, x, t0, t1, steps, false, |state| {
-        path.push(state.clone())
-    });
-    path
 }
 
 fn zeros(x: &Tensor<2>) -> Tensor<1> {
@@ -139,7 +124,6 @@ fn rk4(
     t1: f32,
     steps: usize,
     with_trace: bool,
-    mut visit: impl FnMut(&Tensor<2>),
 ) -> (Tensor<2>, Tensor<1>) {
     let h = (t1 - t0) / steps as f32;
     let mut l = zeros(&x);
@@ -159,7 +143,6 @@ fn rk4(
             &[k1, k2, k3, k4],
             &[h / 6.0, h / 3.0, h / 3.0, h / 6.0],
         );
-        visit(&x);
     }
     (x, l)
 }
