@@ -154,8 +154,14 @@ fn the_preview_solver_stays_close_to_the_configured_one() {
     );
 }
 
-/// The JSON summary on the last line of a command's standard output.
-fn last_json(out: &std::process::Output) -> serde_json::Value {
+/// `flowplay ARGS`, which must succeed, and the JSON summary on its last stdout line.
+fn summary_of(args: &[&str]) -> serde_json::Value {
+    let out = flowplay(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().expect("a line")).expect("a JSON summary")
 }
@@ -172,7 +178,7 @@ fn fit2d_trains_a_cnf_on_moons_and_the_cli_scores_it() {
     let dir = std::env::temp_dir().join(format!("flowplay-cnf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("moons-cnf.flow");
-    let out = flowplay(&[
+    let summary = summary_of(&[
         "fit2d",
         "--target",
         "moons",
@@ -198,12 +204,6 @@ fn fit2d_trains_a_cnf_on_moons_and_the_cli_scores_it() {
         "--out",
         model.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = last_json(&out);
     let nll = summary["val_nll"].as_f64().unwrap();
     let entropy = summary["target_entropy"]
         .as_f64()
@@ -271,7 +271,7 @@ fn fit_trains_a_cnf_by_flow_matching_on_a_csv() {
     }
     let csv = dir.join("rows.csv");
     std::fs::write(&csv, text).unwrap();
-    let out = flowplay(&[
+    let summary = summary_of(&[
         "fit",
         "--csv",
         csv.to_str().unwrap(),
@@ -290,12 +290,6 @@ fn fit_trains_a_cnf_by_flow_matching_on_a_csv() {
         "--out",
         dir.join("rows.flow").to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary = last_json(&out);
     assert_eq!(summary["objective"], "flow-matching", "{summary}");
     assert_eq!(summary["dim"], 3);
     // Closed form: x = A ε with det A = 1 · 0.3 · 0.2, so H = 1.5 log(2πe) + log 0.06.
